@@ -1,0 +1,35 @@
+"""Gunicorn settings for every deployment: gunicorn -c gunicorn.conf.py wsgi:app
+
+Values come from Paimon's settings (docs/configuration.md), so a bad setting stops
+the server here, before any worker starts, with one line per bad field.
+"""
+
+import multiprocessing
+from pathlib import Path
+
+from paimon.config import load_settings_or_exit
+
+_settings = load_settings_or_exit()
+
+_host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
+bind = f"{_host}:{_settings.port}"
+workers = _settings.workers or multiprocessing.cpu_count()
+# gthread: a long upload holds one thread, not the worker, so health checks and other
+# requests keep being answered; the worker's heartbeat does not depend on requests.
+worker_class = "gthread"
+threads = _settings.threads
+# With gthread, `timeout` bounds a stuck worker's heartbeat, not a request: multi-minute
+# uploads are fine. graceful_timeout gives in-flight uploads time to finish on deploys.
+timeout = 120
+graceful_timeout = 120
+# Longer than the idle timeout of Render's proxy (and most load balancers, 60 s), so the
+# proxy, not gunicorn, closes idle keep-alive connections and no request hits a closed one.
+keepalive = 75
+forwarded_allow_ips = _settings.forwarded_allow_ips
+# A heartbeat file in memory, not on a possibly slow container disk.
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
+accesslog = "-"
+errorlog = "-"
+# %(L)s: request time in seconds; %(B)s: response bytes.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(L)ss "%(a)s"'
+loglevel = _settings.log_level.lower()

@@ -1,0 +1,51 @@
+"""The application factory: wires settings, spool, storage and services once."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from paimon import api
+from paimon.api.auth import token_digests
+from paimon.api.context import EXTENSION_KEY, Services
+from paimon.api.spooling import SpoolingRequest
+from paimon.config import Settings, load_settings_or_exit
+from paimon.services.spool import Spool
+from paimon.services.uploads import UploadService
+from paimon.storage import build_storage
+
+log = logging.getLogger("paimon")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app. Without settings, read them from the environment and
+    end the process with one line per bad field if they do not validate."""
+    settings = settings or load_settings_or_exit()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    app = Flask(__name__)
+    app.request_class = SpoolingRequest
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False
+
+    spool = Spool(settings.spool_dir)
+    storage = build_storage(settings)
+    app.extensions[EXTENSION_KEY] = Services(
+        settings=settings,
+        spool=spool,
+        storage=storage,
+        uploads=UploadService(storage, spool),
+        token_digests=token_digests(settings.auth_tokens),
+    )
+    api.register(app)
+
+    log.info("storage backend: %s", storage.name)
+    if not settings.auth_tokens:
+        log.warning(
+            "UPLOADS ARE OPEN: no PAIMON_AUTH_TOKENS set, anyone who can reach this "
+            "server can upload"
+        )
+    return app

@@ -1,0 +1,180 @@
+"""Every user-facing setting, in one pydantic-settings class.
+
+Each field reads ``PAIMON_<NAME>`` from the environment or a ``.env`` file. A few also
+accept the earlier server's names (``MEGA_EMAIL``, ``MEGA_PASSWORD``, ``AUTH_TOKEN``)
+or the platform's (``PORT``, ``WEB_CONCURRENCY``) so existing deployments keep working.
+docs/configuration.md lists them all; tests/test_docs.py keeps that list complete.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MEGA_API_URL = "https://g.api.mega.co.nz"
+StorageName = Literal["local", "mega"]
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Paimon's configuration; defaults run locally with no credentials."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAIMON_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Serving (read by gunicorn.conf.py).
+    host: str = Field("0.0.0.0", description="Address gunicorn binds to.")
+    port: int = Field(
+        8000,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PAIMON_PORT", "PORT"),
+        description="TCP port gunicorn binds to (Render sets PORT).",
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=_env("PAIMON_WORKERS", "WEB_CONCURRENCY"),
+        description="Gunicorn worker processes; default: one per CPU core.",
+    )
+    threads: int = Field(8, ge=1, description="Threads per gunicorn worker.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="Proxies whose X-Forwarded-* headers are trusted ('*' behind Render).",
+    )
+
+    # Storage.
+    storage: StorageName | None = Field(
+        None,
+        description="Where uploads go: 'local' or 'mega'; default: mega when MEGA "
+        "credentials are set, else local.",
+    )
+    data_dir: Path = Field(Path("data"), description="Spool and local storage root.")
+    public_url: str | None = Field(
+        None,
+        description="Base URL used in local download links; default: the request's host.",
+    )
+    max_upload_bytes: int = Field(
+        5 * 1024**3, ge=0, description="Largest upload accepted, in bytes."
+    )
+    min_free_bytes: int = Field(
+        256 * 1024**2,
+        ge=0,
+        description="Free space the spool must keep; below it readiness and doctor fail.",
+    )
+
+    # MEGA.
+    mega_email: str | None = Field(
+        None,
+        validation_alias=_env("PAIMON_MEGA_EMAIL", "MEGA_EMAIL"),
+        description="MEGA account e-mail.",
+    )
+    mega_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("PAIMON_MEGA_PASSWORD", "MEGA_PASSWORD"),
+        description="MEGA account password (secret).",
+    )
+    mega_folder: str = Field("Paimon", min_length=1, description="MEGA folder for uploads.")
+    mega_api_url: str = Field(MEGA_API_URL, description="MEGA API base URL.")
+
+    # Access.
+    auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("PAIMON_AUTH_TOKENS", "AUTH_TOKEN"),
+        description="Comma-separated upload tokens (secret); empty: uploads are open.",
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("mega_api_url", "public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def storage_backend(self) -> StorageName:
+        """The backend in force: the explicit choice, else mega when credentials exist."""
+        if self.storage:
+            return self.storage
+        return "mega" if self.mega_email and self.mega_password else "local"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    def missing_for_mega(self) -> list[str]:
+        """Names of the variables MEGA mode still needs (empty when it has them)."""
+        missing = []
+        if not self.mega_email:
+            missing.append("PAIMON_MEGA_EMAIL")
+        if not self.mega_password or not self.mega_password.get_secret_value():
+            missing.append("PAIMON_MEGA_PASSWORD")
+        return missing
+
+
+class SettingsError(Exception):
+    """The environment holds settings that do not validate; one line per bad field."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _env_name(loc: tuple[object, ...]) -> str:
+    """The environment variable a validation error is about."""
+    name = str(loc[0]) if loc else "?"
+    if name.isupper():  # already an alias (PAIMON_PORT, MEGA_EMAIL, ...)
+        return name
+    return f"PAIMON_{name.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise SettingsError with readable lines.
+
+    The offending value is never repeated, since it may be a secret.
+    """
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(
+            [f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        ) from None
+    if settings.storage_backend == "mega" and (missing := settings.missing_for_mega()):
+        raise SettingsError([f"{name}: required when PAIMON_STORAGE is mega" for name in missing])
+    return settings
+
+
+def load_settings_or_exit(**overrides: object) -> Settings:
+    """For process entry points: a bad setting ends the process, no traceback."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        for line in exc.lines:
+            print(f"paimon: bad setting {line}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,134 @@
+"""`paimon doctor`: is this environment able to run Paimon? Each check says why not.
+
+Run by scripts/build after installing the lock, so a broken environment fails the
+build instead of the first upload. Checks only the local environment: it never logs
+in to MEGA and never prints a secret.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import json
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+
+from paimon.services.checks import CheckResult, check_spool
+
+SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
+MIN_TENACITY = (8, 2)
+
+
+def check_python() -> CheckResult:
+    version = sys.version_info[:2]
+    shown = ".".join(str(n) for n in sys.version_info[:3])
+    if version in SUPPORTED_PYTHONS:
+        return CheckResult("python", True, f"Python {shown}")
+    return CheckResult("python", False, f"Python {shown}; Paimon needs 3.11, 3.12 or 3.13")
+
+
+def check_mega_import() -> CheckResult:
+    try:
+        importlib.import_module("mega")
+    except Exception as exc:  # any failure here is the finding
+        return CheckResult("mega", False, f"import mega failed: {type(exc).__name__}: {exc}")
+    return CheckResult("mega", True, f"mega.py {metadata.version('mega.py')} imports")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_tenacity() -> CheckResult:
+    try:
+        version = metadata.version("tenacity")
+    except metadata.PackageNotFoundError:
+        return CheckResult("tenacity", False, "tenacity is not installed")
+    if _version_tuple(version) < MIN_TENACITY:
+        return CheckResult(
+            "tenacity",
+            False,
+            f"tenacity {version} is older than 8.2 and breaks `import mega` on Python "
+            "3.11+ (asyncio.coroutine); reinstall with scripts/build",
+        )
+    return CheckResult("tenacity", True, f"tenacity {version}")
+
+
+def check_pathlib() -> CheckResult:
+    import pathlib
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    origin = Path(pathlib.__file__).resolve()
+    if stdlib not in origin.parents:
+        return CheckResult("pathlib", False, f"pathlib is imported from {origin}, not the stdlib")
+    try:
+        backport = metadata.version("pathlib")
+    except metadata.PackageNotFoundError:
+        return CheckResult("pathlib", True, "pathlib is the standard library's")
+    return CheckResult(
+        "pathlib",
+        False,
+        f"the obsolete pathlib {backport} backport from PyPI is installed; "
+        "run `pip uninstall pathlib` (the standard library has it)",
+    )
+
+
+def check_pydantic_core() -> CheckResult:
+    try:
+        core = importlib.import_module("pydantic_core")
+        importlib.import_module("pydantic")
+    except Exception as exc:  # any failure here is the finding
+        return CheckResult("pydantic", False, f"import failed: {type(exc).__name__}: {exc}")
+    return CheckResult("pydantic", True, f"pydantic-core {core.__version__} imports")
+
+
+def check_settings_and_spool() -> list[CheckResult]:
+    """Settings validate (naming what MEGA mode lacks) and the spool is usable."""
+    from paimon.config import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return [CheckResult("settings", False, "; ".join(exc.lines))]
+    except Exception as exc:  # e.g. pydantic itself broken: reported above
+        return [CheckResult("settings", False, f"{type(exc).__name__}: {exc}")]
+    detail = f"storage {settings.storage_backend}"
+    if settings.storage_backend == "mega":
+        detail += f", MEGA account {settings.mega_email}, API {settings.mega_api_url}"
+    return [
+        CheckResult("settings", True, detail),
+        check_spool(settings.spool_dir, settings.min_free_bytes),
+    ]
+
+
+ENVIRONMENT_CHECKS: list[Callable[[], CheckResult]] = [
+    check_python,
+    check_mega_import,
+    check_tenacity,
+    check_pathlib,
+    check_pydantic_core,
+]
+
+
+def run_checks() -> list[CheckResult]:
+    return [check() for check in ENVIRONMENT_CHECKS] + check_settings_and_spool()
+
+
+def main(as_json: bool = False) -> int:
+    results = run_checks()
+    ok = all(r.ok for r in results)
+    if as_json:
+        print(json.dumps({"ok": ok, "checks": [r.__dict__ for r in results]}, indent=2))
+    else:
+        for r in results:
+            print(f"{'ok ' if r.ok else 'FAIL'} {r.name:<9} {r.detail}")
+        print("paimon doctor: all checks passed" if ok else "paimon doctor: FAILED")
+    return 0 if ok else 1

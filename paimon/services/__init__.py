@@ -1,0 +1,1 @@
+"""Use cases, in plain classes: what Paimon does, apart from HTTP and from storage."""

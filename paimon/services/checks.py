@@ -1,0 +1,51 @@
+"""Checks shared by `paimon doctor` and GET /readyz, so both judge the same way."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from paimon.storage.base import StorageBackend, StorageError
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:,.0f} MiB"
+
+
+def check_spool(spool_dir: Path, min_free_bytes: int) -> CheckResult:
+    """The spool directory exists (or can be made), is writable and has room."""
+    name = "spool"
+    try:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        probe = spool_dir / f".probe-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return CheckResult(name, False, f"{spool_dir} is not writable: {exc.strerror}")
+    free = shutil.disk_usage(spool_dir).free
+    if free < min_free_bytes:
+        return CheckResult(
+            name,
+            False,
+            f"{spool_dir} has {_mib(free)} free, below PAIMON_MIN_FREE_BYTES "
+            f"({_mib(min_free_bytes)})",
+        )
+    return CheckResult(name, True, f"{spool_dir} writable, {_mib(free)} free")
+
+
+def check_storage(storage: StorageBackend) -> CheckResult:
+    """The storage backend can take uploads now."""
+    try:
+        storage.check()
+    except StorageError as exc:
+        return CheckResult("storage", False, exc.message)
+    return CheckResult("storage", True, f"{storage.name} ready")

@@ -1,0 +1,106 @@
+"""The storage interface: the one seam between accepting bytes and keeping them.
+
+Modelled on tusd's data stores: the HTTP layer and the services know nothing about
+where bytes go. A backend takes a finished spool file and returns where it now lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+#: Called with the number of bytes the backend has acknowledged so far.
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An object a backend has confirmed it holds."""
+
+    key: str  # the backend's own id for the object
+    filename: str  # display name, as the user sent it (cleaned)
+    size: int
+    link: str  # absolute URL, or a path the HTTP layer makes absolute
+
+
+@dataclass(frozen=True)
+class StorageUsage:
+    used_bytes: int
+    total_bytes: int | None
+
+
+class StorageError(Exception):
+    """A backend could not store or reach an object.
+
+    ``message`` is written for a person; ``retryable`` says whether trying the same
+    operation later can help (a full account cannot; a dropped connection can).
+    """
+
+    retryable = False
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class StorageUnavailable(StorageError):
+    """The backend cannot be reached or keeps failing transiently."""
+
+    retryable = True
+
+
+class QuotaExceeded(StorageError):
+    """The account or disk is full."""
+
+
+class StorageAuthError(StorageError):
+    """The backend refused the configured credentials."""
+
+
+class StorageBackend(Protocol):
+    """What every backend implements."""
+
+    name: str  # "local", "mega": also the `service` in API replies
+
+    def store(
+        self,
+        source: Path,
+        filename: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> StoredFile:
+        """Keep the complete, fsynced spool file ``source``.
+
+        The backend owns ``source`` afterwards only on success: it may move it (local
+        disk) or leave it for the caller to delete (remote backends). On failure it
+        raises StorageError and leaves ``source`` in place for a retry.
+        """
+        ...
+
+    def check(self) -> None:
+        """Raise StorageError when the backend cannot take uploads now (readiness)."""
+        ...
+
+    def usage(self) -> StorageUsage | None:
+        """Space used and available, when the backend can tell."""
+        ...
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    """A stored object the server itself can send back."""
+
+    path: Path
+    filename: str
+    size: int
+
+
+@runtime_checkable
+class ServesDownloads(Protocol):
+    """Optional capability (as tusd's extensions are): backends whose files Paimon
+    serves itself. Remote backends hand out their own links instead."""
+
+    def open(self, key: str) -> ServedFile | None:
+        """The object stored under ``key``, or None when there is none."""
+        ...

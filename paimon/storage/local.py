@@ -1,0 +1,87 @@
+"""Local-disk storage: the embedded default, no credentials needed.
+
+The spool file is renamed into place (same filesystem), so bytes are written once
+while they stream in and never copied again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from paimon.storage.base import (
+    ProgressCallback,
+    ServedFile,
+    StorageError,
+    StorageUsage,
+    StoredFile,
+)
+
+
+class LocalStorage:
+    """Keeps files under ``<root>/<key>`` with a ``<key>.json`` sidecar for the name."""
+
+    name = "local"
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def store(
+        self,
+        source: Path,
+        filename: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> StoredFile:
+        self.root.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(16)  # 128 random bits: the link is the secret
+        size = source.stat().st_size
+        meta = self.root / f"{key}.json"
+        meta.write_text(json.dumps({"filename": filename, "size": size}), encoding="utf-8")
+        source.replace(self.root / key)
+        _fsync_dir(self.root)
+        if on_progress:
+            on_progress(size)
+        return StoredFile(key=key, filename=filename, size=size, link=f"/files/{key}")
+
+    def open(self, key: str) -> ServedFile | None:
+        """The stored object for ``key``, or None when there is none."""
+        if not _is_key(key):
+            return None
+        path = self.root / key
+        try:
+            meta = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        if not path.is_file():
+            return None
+        return ServedFile(path=path, filename=meta["filename"], size=meta["size"])
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"Storage folder {self.root} cannot be created: {exc.strerror}"
+            ) from None
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"Storage folder {self.root} is not writable.")
+
+    def usage(self) -> StorageUsage | None:
+        """Not tracked: the disk's own free space is what readiness watches."""
+        return None
+
+
+def _is_key(key: str) -> bool:
+    """Keys are token_urlsafe(16): 22 URL-safe characters, never a path."""
+    return len(key) == 22 and all(c.isalnum() or c in "-_" for c in key)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable: fsync the directory that holds the new name."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,135 @@
+"""Shared test fixtures: a clean environment, free ports, a real gunicorn server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Names Paimon reads from the environment besides PAIMON_*: tests must not inherit them.
+LEGACY_NAMES = ("MEGA_EMAIL", "MEGA_PASSWORD", "AUTH_TOKEN", "PORT", "WEB_CONCURRENCY")
+
+
+def clean_environ() -> dict[str, str]:
+    """os.environ without any setting Paimon would read."""
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("PAIMON_") and k not in LEGACY_NAMES
+    }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """In-process Settings see no developer .env and no inherited PAIMON_* variables."""
+    for name in set(os.environ) - set(clean_environ()):
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """A gunicorn running Paimon, started exactly as deployed (gunicorn.conf.py)."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    data_dir: Path
+    env: dict[str, str] = field(repr=False)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def gunicorn_command() -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(REPO_ROOT / "gunicorn.conf.py"),
+        "wsgi:app",
+    ]
+
+
+def start_server(workdir: Path, **settings: str) -> ServerProcess:
+    """Start gunicorn on a free 127.0.0.1 port with PAIMON_* settings; wait for /healthz.
+
+    The working directory is a scratch folder, so no developer .env is read;
+    PYTHONPATH makes the server run this source tree.
+    """
+    port = free_port()
+    data_dir = workdir / "data"
+    env = clean_environ() | {
+        "PAIMON_HOST": "127.0.0.1",
+        "PAIMON_PORT": str(port),
+        "PAIMON_WORKERS": "2",
+        "PAIMON_DATA_DIR": str(data_dir),
+        "PAIMON_MIN_FREE_BYTES": "0",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    env |= {f"PAIMON_{k.upper()}": v for k, v in settings.items()}
+    log_path = workdir / f"gunicorn-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            gunicorn_command(), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, data_dir, env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{server.logs()}")
+        try:
+            if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"gunicorn did not become healthy:\n{server.logs()}")
+
+
+@pytest.fixture
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """Start servers with given settings; all are stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def factory(**settings: str) -> ServerProcess:
+        server = start_server(tmp_path_factory.mktemp("server"), **settings)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One local-storage server shared by a test module."""
+    server = start_server(tmp_path_factory.mktemp("local-server"))
+    yield server
+    server.stop()

@@ -1,0 +1,74 @@
+"""The lock's invariants: what makes scripts/build safe on 3.11-3.13."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+LOCKS = ["requirements.txt", "requirements-dev.txt"]
+
+
+def parse_lock(name: str) -> dict[str, tuple[str, list[str]]]:
+    """{package: (version, [hashes])} from a uv-generated, hashed lock."""
+    text = (REPO_ROOT / name).read_text()
+    entries: dict[str, tuple[str, list[str]]] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", text):
+        block = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("#"))
+        match = re.match(r"([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)", block)
+        if match:
+            entries[match[1]] = (match[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    return entries
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_every_package_is_pinned_with_hashes(lock: str) -> None:
+    entries = parse_lock(lock)
+    assert len(entries) > 10
+    for name, (_version, hashes) in entries.items():
+        assert hashes, f"{name} has no hash in {lock}"
+    requirement_lines = [
+        line
+        for line in (REPO_ROOT / lock).read_text().splitlines()
+        if line and not line.startswith((" ", "#"))
+    ]
+    assert len(requirement_lines) == len(entries)
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_policy_holds(lock: str) -> None:
+    entries = parse_lock(lock)
+    assert "pathlib" not in entries
+    assert entries["mega-py"][0] == "1.0.8"
+    assert version_tuple(entries["tenacity"][0]) >= (8, 2)
+    assert version_tuple(entries["pydantic"][0]) >= (2, 8)
+    assert version_tuple(entries["pydantic-core"][0]) >= (2, 20)
+
+
+def test_dev_lock_agrees_with_runtime_lock() -> None:
+    runtime, dev = parse_lock("requirements.txt"), parse_lock("requirements-dev.txt")
+    for name, (version, _) in runtime.items():
+        assert dev[name][0] == version, f"{name}: {version} vs {dev[name][0]}"
+
+
+def test_lock_covers_pyproject_and_build_backend() -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    runtime = parse_lock("requirements.txt")
+    wanted = pyproject["project"]["dependencies"] + pyproject["build-system"]["requires"]
+    for requirement in wanted:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)[0].lower().replace("_", "-")
+        name = name.replace(".", "-")
+        assert name in runtime, f"{requirement} is not in requirements.txt: run scripts/lock"
+
+
+def test_lock_has_only_universal_entries_for_supported_pythons() -> None:
+    text = (REPO_ROOT / "requirements.txt").read_text()
+    assert "python_full_version < '3.11'" not in text
+    assert "python_version < '3.11'" not in text

@@ -1,0 +1,159 @@
+"""The local-storage server, end to end through a real gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+import requests
+
+from tests.conftest import ServerProcess
+
+
+def upload(server: ServerProcess, name: str, content: bytes, **kwargs) -> requests.Response:
+    return requests.post(
+        f"{server.url}/upload", files={"file": (name, content)}, timeout=60, **kwargs
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 3 * 1024 * 1024 + 7])
+def test_upload_then_download_identical_bytes(local_server: ServerProcess, size: int) -> None:
+    content = os.urandom(size)
+    reply = upload(local_server, "report.bin", content)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["status"] == "success"
+    assert body["filename"] == "report.bin"
+    assert body["service"] == "local"
+    assert body["size"] == size
+    assert body["message"]
+    assert body["link"].startswith(f"{local_server.url}/files/")
+
+    download = requests.get(body["link"], timeout=60)
+    assert download.status_code == 200
+    assert download.content == content
+    assert download.headers["Content-Disposition"] == "attachment; filename=report.bin"
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_spool_is_empty_after_uploads(local_server: ServerProcess) -> None:
+    assert upload(local_server, "a.txt", b"spool me").status_code == 200
+    assert list((local_server.data_dir / "spool").iterdir()) == []
+
+
+def test_download_supports_ranges(local_server: ServerProcess) -> None:
+    content = os.urandom(100_000)
+    link = upload(local_server, "r.bin", content).json()["link"]
+    part = requests.get(link, headers={"Range": "bytes=1000-1999"}, timeout=10)
+    assert part.status_code == 206
+    assert part.content == content[1000:2000]
+    assert part.headers["Content-Range"] == "bytes 1000-1999/100000"
+
+
+def test_unicode_filename_survives(local_server: ServerProcess) -> None:
+    body = upload(local_server, "résumé 漢字.pdf", b"%PDF").json()
+    assert body["filename"] == "résumé 漢字.pdf"
+    disposition = requests.get(body["link"], timeout=10).headers["Content-Disposition"]
+    assert "filename*=UTF-8''r%C3%A9sum%C3%A9%20%E6%BC%A2%E5%AD%97.pdf" in disposition
+
+
+def test_path_in_filename_is_not_used_as_path(local_server: ServerProcess) -> None:
+    body = upload(local_server, "../../etc/passwd", b"nope").json()
+    assert body["filename"] == "passwd"
+    assert not (local_server.data_dir.parent / "etc").exists()
+
+
+def test_curl_multipart_upload(local_server: ServerProcess, tmp_path) -> None:
+    source = tmp_path / "x.bin"
+    source.write_bytes(os.urandom(2 * 1024 * 1024 + 5))
+    out = subprocess.run(
+        ["curl", "-sS", "-F", f"file=@{source}", f"{local_server.url}/upload"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    link = json.loads(out.stdout)["link"]
+    fetched = subprocess.run(["curl", "-sS", link], capture_output=True, check=True, timeout=60)
+    assert fetched.stdout == source.read_bytes()
+
+
+def test_health_and_legacy_endpoints(local_server: ServerProcess) -> None:
+    assert requests.get(f"{local_server.url}/healthz", timeout=5).json() == {"status": "ok"}
+    ready = requests.get(f"{local_server.url}/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert set(ready.json()["checks"]) == {"spool", "storage"}
+    ping = requests.get(f"{local_server.url}/ping", timeout=5)
+    assert ping.json() == {"message": "Server running"}
+    status = requests.get(f"{local_server.url}/status", timeout=5).json()
+    assert status["status"] == "running"
+    assert status["storage"] == "local"
+    assert status["supported_services"] == ["local"]
+    assert status["service"] == "paimon"
+    assert status["version"]
+    assert status["auth"] == "open"
+
+
+def test_errors_are_json(local_server: ServerProcess) -> None:
+    missing = requests.get(f"{local_server.url}/files/AAAAAAAAAAAAAAAAAAAAAA", timeout=5)
+    assert missing.status_code == 404
+    assert missing.json()["status"] == "error"
+    wrong_method = requests.get(f"{local_server.url}/upload", timeout=5)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"
+    no_file = requests.post(f"{local_server.url}/upload", data={"other": "x"}, timeout=5)
+    assert no_file.status_code == 400
+    assert "field named 'file'" in no_file.json()["message"]
+
+
+def test_unknown_service_names_supported_ones(local_server: ServerProcess) -> None:
+    reply = requests.post(
+        f"{local_server.url}/upload?service=dropbox",
+        files={"file": ("a.txt", b"x")},
+        timeout=5,
+    )
+    assert reply.status_code == 400
+    assert reply.json()["supported_services"] == ["local"]
+    assert "local" in reply.json()["message"]
+
+
+def test_readyz_names_the_failing_check(server_factory) -> None:
+    server = server_factory(min_free_bytes=str(2**62))
+    ready = requests.get(f"{server.url}/readyz", timeout=5)
+    assert ready.status_code == 503
+    assert ready.json()["failed"] == ["spool"]
+    assert "PAIMON_MIN_FREE_BYTES" in ready.json()["checks"]["spool"]["detail"]
+
+
+def test_upload_too_large_is_413_and_leaves_no_spool(server_factory) -> None:
+    server = server_factory(max_upload_bytes="1000")
+    reply = requests.post(
+        f"{server.url}/upload", files={"file": ("big.bin", os.urandom(5000))}, timeout=10
+    )
+    assert reply.status_code == 413
+    assert reply.json()["error"] == "too_large"
+    assert "1,000 bytes" in reply.json()["message"]
+    spool = server.data_dir / "spool"
+    assert not spool.exists() or list(spool.iterdir()) == []
+
+
+def test_tokens_401_403_and_both_headers(server_factory) -> None:
+    server = server_factory(auth_tokens="first-token, second-token")
+    url = f"{server.url}/upload"
+    files = {"file": ("t.txt", b"tok")}
+    missing = requests.post(url, files=files, timeout=5)
+    assert missing.status_code == 401
+    wrong = requests.post(url, files=files, headers={"X-Auth-Token": "guess"}, timeout=5)
+    assert wrong.status_code == 403
+    assert "guess" not in wrong.text
+    legacy = requests.post(url, files=files, headers={"X-Auth-Token": "second-token"}, timeout=5)
+    assert legacy.status_code == 200
+    bearer = requests.post(
+        url, files=files, headers={"Authorization": "Bearer first-token"}, timeout=5
+    )
+    assert bearer.status_code == 200
+    assert requests.get(f"{server.url}/status", timeout=5).json()["auth"] == "token"
+    assert "guess" not in server.logs()
+    assert "second-token" not in server.logs()
