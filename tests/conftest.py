@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+pytest_plugins = ["tests.fixtures.megasim"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Names Paimon reads from the environment besides PAIMON_*: tests must not inherit them.
 LEGACY_NAMES = ("MEGA_EMAIL", "MEGA_PASSWORD", "AUTH_TOKEN", "PORT", "WEB_CONCURRENCY")

@@ -1,0 +1,427 @@
+"""The emulated cloud: accounts, sessions, nodes and pending uploads behind one lock.
+
+Every API command is a method here, so the HTTP layer only moves bytes and JSON. The
+cloud never sees a plaintext byte or name: nodes keep the ciphertext, attributes and
+wrapped keys exactly as clients sent them.
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+import threading
+from collections.abc import Callable, Container, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from mega.crypto import base64_url_decode, base64_url_encode
+
+from paimon.megasim.accounts import Account, random_handle
+from paimon.megasim.errors import (
+    EACCESS,
+    EARGS,
+    ECIRCULAR,
+    EEXPIRED,
+    ENOENT,
+    EOVERQUOTA,
+    ESID,
+    ApiError,
+)
+from paimon.megasim.nodes import CONTAINERS, FILE, FOLDER, INBOX, ROOT, RUBBISH_BIN, Node
+from paimon.megasim.uploads import PendingUpload
+
+Command = dict[str, Any]
+UPLOAD_TOKEN_BYTES = 24
+COMPLETION_HANDLE_BYTES = 20  # 27 base64url characters, like MEGA's
+
+
+@dataclass
+class CallContext:
+    """Who is calling (if anyone) and the base URL their links must point at."""
+
+    account: Account | None
+    base_url: str
+
+    def require_account(self) -> Account:
+        if self.account is None:
+            raise ApiError(ESID)
+        return self.account
+
+
+def _arg(command: Command, name: str, kind: type) -> Any:
+    """A command argument of the expected JSON type, or ``-2`` (EARGS)."""
+    value = command.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ApiError(EARGS)
+    return value
+
+
+class Cloud:
+    """All emulator state. Methods are thread-safe; blob I/O happens outside the lock."""
+
+    def __init__(self, blob_dir: Path, default_quota: int):
+        self.blob_dir = blob_dir
+        self.default_quota = default_quota
+        self._lock = threading.RLock()
+        self._accounts: dict[str, Account] = {}  # by user handle
+        self._emails: dict[str, str] = {}  # email -> user handle
+        self._sessions: dict[str, str] = {}  # sid -> user handle
+        self._nodes: dict[str, Node] = {}
+        self._public_handles: dict[str, str] = {}  # public handle -> node handle
+        self._download_tokens: dict[str, str] = {}  # download token -> node handle
+        self._uploads: dict[str, PendingUpload] = {}  # upload token -> upload
+        self._completions: dict[str, str] = {}  # completion handle -> upload token
+        self._commands: dict[str, Callable[[Command, CallContext], object]] = {
+            "us0": self._prelogin,
+            "us": self._login,
+            "up": self._anonymous_signup,
+            "ug": self._user_info,
+            "uq": self._storage_quota,
+            "f": self._fetch_nodes,
+            "p": self._put_nodes,
+            "u": self._upload_url,
+            "l": self._public_link,
+            "g": self._download_url,
+            "d": self._delete_node,
+            "m": self._move_node,
+        }
+
+    # ---- accounts -------------------------------------------------------------------
+
+    def add_account(self, account: Account) -> None:
+        """Register an account with its Cloud Drive, Inbox and Rubbish Bin."""
+        with self._lock:
+            self._accounts[account.handle] = account
+            if account.email is not None:
+                self._emails[account.email] = account.handle
+            for kind in (ROOT, INBOX, RUBBISH_BIN):
+                node = Node(self._new_node_handle(), "", account.handle, kind)
+                self._nodes[node.handle] = node
+
+    def set_quota(self, email: str, quota_bytes: int) -> dict[str, object]:
+        """Change an account's quota at run time; KeyError for an unknown email."""
+        with self._lock:
+            account = self._accounts[self._emails[email.lower()]]
+            account.quota_bytes = quota_bytes
+            return account.public_view()
+
+    # ---- the API --------------------------------------------------------------------
+
+    def execute(self, sid: str | None, commands: list[object], base_url: str) -> list[object]:
+        """Run one ``/cs`` request: each command answers its result or an error code.
+
+        An unknown sid is not an error by itself: commands that need a session answer
+        ``-15``, while logins still work, as a stale client must be able to log in again.
+        """
+        with self._lock:
+            handle = self._sessions.get(sid) if sid else None
+            context = CallContext(self._accounts.get(handle) if handle else None, base_url)
+            return [self._execute_one(command, context) for command in commands]
+
+    def _execute_one(self, command: object, context: CallContext) -> object:
+        if not isinstance(command, dict):
+            return EARGS
+        action = command.get("a")
+        handler = self._commands.get(action) if isinstance(action, str) else None
+        if handler is None:
+            return EARGS
+        try:
+            return handler(command, context)
+        except ApiError as error:
+            return error.code
+
+    def _registered_account(self, command: Command) -> Account:
+        handle = self._emails.get(_arg(command, "user", str).lower())
+        if handle is None:
+            raise ApiError(ENOENT)
+        return self._accounts[handle]
+
+    def _prelogin(self, command: Command, context: CallContext) -> object:
+        account = self._registered_account(command)
+        if account.salt is None:
+            return {"v": 1}
+        return {"v": 2, "s": base64_url_encode(account.salt)}
+
+    def _login(self, command: Command, context: CallContext) -> object:
+        user = _arg(command, "user", str)
+        anonymous = self._accounts.get(user)
+        if anonymous is not None and anonymous.kind == "anonymous":
+            account = anonymous
+        else:
+            account = self._registered_account(command)
+            if command.get("uh") != account.user_hash:
+                raise ApiError(ENOENT)
+        sid, reply = account.login_reply()
+        self._sessions[sid] = account.handle
+        return reply
+
+    def _anonymous_signup(self, command: Command, context: CallContext) -> object:
+        wrapped_master_key = _arg(command, "k", str)
+        challenge = _arg(command, "ts", str)
+        try:
+            well_formed = len(base64_url_decode(challenge)) == 32
+        except (binascii.Error, ValueError):
+            well_formed = False
+        if not well_formed:
+            raise ApiError(EARGS)
+        account = Account.anonymous(wrapped_master_key, challenge, self.default_quota)
+        self.add_account(account)
+        return account.handle
+
+    def _user_info(self, command: Command, context: CallContext) -> object:
+        account = context.require_account()
+        info: dict[str, object] = {
+            "u": account.handle,
+            "since": account.created,
+            "k": account.wrapped_master_key,
+        }
+        if account.email is not None:
+            info["email"] = account.email
+        return info
+
+    def _storage_quota(self, command: Command, context: CallContext) -> object:
+        account = context.require_account()
+        return {"mstrg": account.quota_bytes, "cstrg": account.used_bytes}
+
+    def _fetch_nodes(self, command: Command, context: CallContext) -> object:
+        if "p" in command:  # a public handle's node, as mega.py's delete_url asks for it
+            return {"f": [self._public_node(command).to_json()]}
+        account = context.require_account()
+        nodes = [node.to_json() for node in self._nodes.values() if node.owner == account.handle]
+        return {"f": nodes, "ok": [], "s": []}
+
+    def _put_nodes(self, command: Command, context: CallContext) -> object:
+        account = context.require_account()
+        parent = self._own_node(account, _arg(command, "t", str))
+        if parent.kind not in CONTAINERS:
+            raise ApiError(EARGS)
+        requested = _arg(command, "n", list)
+        if not requested:
+            raise ApiError(EARGS)
+        planned = [self._plan_node(account, item) for item in requested]
+        uploads = [upload for _, upload in planned if upload is not None]
+        if len({upload.token for upload in uploads}) != len(uploads):
+            raise ApiError(EARGS)
+        if account.used_bytes + sum(upload.size for upload in uploads) > account.quota_bytes:
+            raise ApiError(EOVERQUOTA)
+        created = [self._create_node(account, parent, item, upload) for item, upload in planned]
+        return {"f": [node.to_json() for node in created]}
+
+    def _plan_node(self, account: Account, item: object) -> tuple[Command, PendingUpload | None]:
+        """Validate one requested node before any is created, so ``p`` is all or nothing."""
+        if not isinstance(item, dict) or _arg(item, "t", int) not in (FILE, FOLDER):
+            raise ApiError(EARGS)
+        _arg(item, "a", str)
+        _arg(item, "k", str)
+        return item, self._completed_upload(account, item) if item["t"] == FILE else None
+
+    def _create_node(
+        self, account: Account, parent: Node, item: Command, upload: PendingUpload | None
+    ) -> Node:
+        node = Node(
+            self._new_node_handle(), parent.handle, account.handle, item["t"], item["a"], item["k"]
+        )
+        if upload is not None:
+            node.size, node.blob = upload.size, upload.blob
+            del self._uploads[upload.token]
+            del self._completions[item["h"]]
+            account.used_bytes += upload.size
+        self._nodes[node.handle] = node
+        return node
+
+    def _completed_upload(self, account: Account, item: Command) -> PendingUpload:
+        token = self._completions.get(_arg(item, "h", str))
+        upload = self._uploads.get(token) if token else None
+        if upload is None or upload.owner != account.handle:
+            raise ApiError(ENOENT)
+        return upload
+
+    def _upload_url(self, command: Command, context: CallContext) -> object:
+        account = context.require_account()
+        size = _arg(command, "s", int)
+        if size < 0:
+            raise ApiError(EARGS)
+        if account.used_bytes + size > account.quota_bytes:
+            raise ApiError(EOVERQUOTA)
+        token = base64_url_encode(secrets.token_bytes(UPLOAD_TOKEN_BYTES))
+        blob = self.blob_dir / f"{token}.blob"
+        self._uploads[token] = PendingUpload(token, account.handle, size, blob)
+        return {"p": f"{context.base_url}/ul/{token}"}
+
+    def _public_link(self, command: Command, context: CallContext) -> object:
+        node = self._own_node(context.require_account(), _arg(command, "n", str))
+        if node.kind not in (FILE, FOLDER):
+            raise ApiError(EACCESS)
+        if command.get("d"):
+            if node.public_handle is not None:
+                del self._public_handles[node.public_handle]
+                node.public_handle = None
+            return 0
+        if node.public_handle is None:
+            node.public_handle = self._unique_handle(6, self._public_handles)
+            self._public_handles[node.public_handle] = node.handle
+        return node.public_handle
+
+    def _download_url(self, command: Command, context: CallContext) -> object:
+        if "p" in command:
+            node = self._public_node(command)
+        else:
+            node = self._own_node(context.require_account(), _arg(command, "n", str))
+        if node.kind != FILE:
+            raise ApiError(ENOENT)
+        reply: dict[str, object] = {"s": node.size, "at": node.attributes}
+        if command.get("g"):
+            if node.download_token is None:
+                node.download_token = self._unique_handle(UPLOAD_TOKEN_BYTES, self._download_tokens)
+                self._download_tokens[node.download_token] = node.handle
+            reply["g"] = f"{context.base_url}/dl/{node.download_token}"
+        return reply
+
+    def _delete_node(self, command: Command, context: CallContext) -> object:
+        account = context.require_account()
+        node = self._own_node(account, _arg(command, "n", str))
+        if node.kind not in (FILE, FOLDER):
+            raise ApiError(EACCESS)
+        for doomed in list(self._subtree(node)):
+            self._remove_node(doomed)
+        return 0
+
+    def _move_node(self, command: Command, context: CallContext) -> object:
+        account = context.require_account()
+        node = self._own_node(account, _arg(command, "n", str))
+        target = self._own_node(account, _arg(command, "t", str))
+        if node.kind not in (FILE, FOLDER):
+            raise ApiError(EACCESS)
+        if target.kind not in CONTAINERS:
+            raise ApiError(EARGS)
+        if any(descendant is target for descendant in self._subtree(node)):
+            raise ApiError(ECIRCULAR)
+        node.parent = target.handle
+        return 0
+
+    # ---- upload and download transfers ----------------------------------------------
+
+    def open_upload_range(self, token: str, offset: int, length: int) -> BinaryIO:
+        """Check a chunk POST before its body is read; the blob, open for writing.
+
+        Opened under the lock, so a concurrent reset cannot delete the file in between.
+        """
+        with self._lock:
+            upload = self._uploads.get(token)
+            if upload is None or upload.expired:
+                raise ApiError(EEXPIRED)
+            upload.check_range(offset, length)
+            return upload.blob.open("r+b")
+
+    def close_upload_range(self, token: str, offset: int, length: int) -> str:
+        """Record a fully written range: the completion handle once all chunks are in."""
+        with self._lock:
+            upload = self._uploads.get(token)
+            if upload is None:  # reset while the body was being written
+                raise ApiError(EEXPIRED)
+            if not upload.mark_received(offset, length):
+                return ""
+            if upload.completion_handle is None:
+                upload.completion_handle = base64_url_encode(
+                    secrets.token_bytes(COMPLETION_HANDLE_BYTES)
+                )
+                self._completions[upload.completion_handle] = token
+            return upload.completion_handle
+
+    def expire_upload(self, token: str) -> None:
+        """From now on the URL answers ``-8``, as MEGA's do once expired."""
+        with self._lock:
+            upload = self._uploads.get(token)
+            if upload is not None:
+                upload.expired = True
+
+    def open_download(self, token: str) -> tuple[BinaryIO, int] | None:
+        """The stored ciphertext behind a download URL, open, and its size; None if gone."""
+        with self._lock:
+            handle = self._download_tokens.get(token)
+            node = self._nodes.get(handle) if handle else None
+            if node is None or node.blob is None:
+                return None
+            return node.blob.open("rb"), node.size
+
+    # ---- simulator controls ---------------------------------------------------------
+
+    def reset(self, *, nodes: bool, quotas: bool, sessions: bool) -> None:
+        """Forget files and folders, restore quotas, and/or end every session."""
+        with self._lock:
+            if nodes:
+                for node in [n for n in self._nodes.values() if n.kind in (FILE, FOLDER)]:
+                    self._remove_node(node)
+                for upload in self._uploads.values():
+                    upload.blob.unlink(missing_ok=True)
+                self._uploads.clear()
+                self._completions.clear()
+            if quotas:
+                for account in self._accounts.values():
+                    account.quota_bytes = self.default_quota
+            if sessions:
+                self._sessions.clear()
+
+    def snapshot(self) -> dict[str, object]:
+        """Everything ``/_sim/state`` shows; never a password, key or hash."""
+        with self._lock:
+            files = [node for node in self._nodes.values() if node.kind == FILE]
+            return {
+                "accounts": [account.public_view() for account in self._accounts.values()],
+                "nodes": [
+                    {**node.to_json(), "public_handle": node.public_handle}
+                    for node in self._nodes.values()
+                ],
+                "bytes_stored": sum(node.size for node in files),
+                "pending_uploads": [
+                    {
+                        "owner": upload.owner,
+                        "size": upload.size,
+                        "received_bytes": upload.received_bytes,
+                        "complete": upload.completion_handle is not None,
+                        "expired": upload.expired,
+                    }
+                    for upload in self._uploads.values()
+                ],
+                "sessions": len(self._sessions),
+            }
+
+    # ---- helpers --------------------------------------------------------------------
+
+    def _own_node(self, account: Account, handle: str) -> Node:
+        node = self._nodes.get(handle)
+        if node is None or node.owner != account.handle:
+            raise ApiError(ENOENT)
+        return node
+
+    def _public_node(self, command: Command) -> Node:
+        handle = self._public_handles.get(_arg(command, "p", str))
+        if handle is None:
+            raise ApiError(ENOENT)
+        return self._nodes[handle]
+
+    def _subtree(self, top: Node) -> Iterator[Node]:
+        """``top`` and everything below it."""
+        yield top
+        for child in [node for node in self._nodes.values() if node.parent == top.handle]:
+            yield from self._subtree(child)
+
+    @staticmethod
+    def _unique_handle(byte_count: int, taken: Container[str]) -> str:
+        while (handle := random_handle(byte_count)) in taken:
+            pass
+        return handle
+
+    def _new_node_handle(self) -> str:
+        return self._unique_handle(6, self._nodes)
+
+    def _remove_node(self, node: Node) -> None:
+        del self._nodes[node.handle]
+        if node.public_handle is not None:
+            del self._public_handles[node.public_handle]
+        if node.download_token is not None:
+            del self._download_tokens[node.download_token]
+        if node.blob is not None:
+            node.blob.unlink(missing_ok=True)
+            self._accounts[node.owner].used_bytes -= node.size

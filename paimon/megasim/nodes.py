@@ -1,0 +1,41 @@
+"""Nodes: the files and folders of MEGA's tree, holding only what clients sent encrypted."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FILE, FOLDER, ROOT, INBOX, RUBBISH_BIN = 0, 1, 2, 3, 4
+CONTAINERS = (FOLDER, ROOT, INBOX, RUBBISH_BIN)
+
+
+@dataclass
+class Node:
+    handle: str
+    parent: str  # "" for the three top-level nodes
+    owner: str  # user handle
+    kind: int  # MEGA's "t"
+    attributes: str = ""  # "a", base64url ciphertext as the client sent it
+    wrapped_key: str = ""  # the client's key, wrapped with its master key
+    size: int = 0
+    created: int = field(default_factory=lambda: int(time.time()))
+    blob: Path | None = None  # stored ciphertext, files only
+    public_handle: str | None = None
+    download_token: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The node as ``f`` and ``p`` answer it."""
+        data: dict[str, object] = {
+            "h": self.handle,
+            "p": self.parent,
+            "u": self.owner,
+            "t": self.kind,
+            "ts": self.created,
+        }
+        if self.kind in (FILE, FOLDER):
+            data["a"] = self.attributes
+            data["k"] = f"{self.owner}:{self.wrapped_key}"
+        if self.kind == FILE:
+            data["s"] = self.size
+        return data

@@ -1,0 +1,327 @@
+"""The HTTP face of the emulator: MEGA's ``/cs`` API, upload and download URLs, ``/_sim``.
+
+A stdlib ThreadingHTTPServer speaking HTTP/1.1 keep-alive: one thread per connection,
+bodies streamed through a 1 MiB buffer straight into the blob file at the right offset,
+downloads sent with ``socket.sendfile``. Nothing here holds a file in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO
+from urllib.parse import parse_qs, urlsplit
+
+from paimon.megasim.cloud import Cloud
+from paimon.megasim.errors import EARGS, EEXPIRED, ApiError
+from paimon.megasim.faults import FaultError, FaultQueue, Throttle, validate_fault
+
+logger = logging.getLogger("paimon.megasim")
+
+PIECE_BYTES = 1 << 20
+DROP_AFTER_BYTES = 64 * 1024  # a "drop" fault reads this much of the body, then hangs up
+UPLOAD_PATH = re.compile(r"/ul/(?P<token>[\w-]+)/(?P<offset>\d+)")
+DOWNLOAD_PATH = re.compile(r"/dl/(?P<token>[\w-]+)(?:/(?P<start>\d+)-(?P<end>\d+))?")
+RANGE_HEADER = re.compile(r"bytes=(?P<start>\d*)-(?P<end>\d*)")
+
+
+class MegaSimServer(ThreadingHTTPServer):
+    """Holds the cloud and the fault controls that every request thread shares."""
+
+    daemon_threads = True  # idle keep-alive connections must not delay shutdown
+
+    def __init__(self, host: str, port: int, cloud: Cloud):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, port), MegaSimHandler)
+        self.cloud = cloud
+        self.faults = FaultQueue()
+        self.throttle = Throttle()
+        bound_port = self.server_address[1]
+        self.base_url = (
+            f"http://[{host}]:{bound_port}" if ":" in host else f"http://{host}:{bound_port}"
+        )
+
+
+class MegaSimHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: MegaSimServer
+    timeout = 120  # seconds a connection may stall before its thread gives up
+
+    # ---- routing ---------------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        length = self._content_length()
+        if length is None:
+            self.close_connection = True
+            self._send(411, b"Content-Length required\n", "text/plain")
+            return
+        url = urlsplit(self.path)
+        if url.path == "/cs":
+            self._api(parse_qs(url.query), length)
+        elif match := UPLOAD_PATH.fullmatch(url.path):
+            self._upload(match["token"], int(match["offset"]), length)
+        elif url.path.startswith("/_sim/"):
+            self._control(url.path.removeprefix("/_sim/"), self._read_json(length))
+        else:
+            self._discard(length)
+            self._send(404, b"not found\n", "text/plain")
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if match := DOWNLOAD_PATH.fullmatch(path):
+            path_range = (int(match["start"]), int(match["end"])) if match["start"] else None
+            self._download(match["token"], path_range)
+        elif path == "/_sim/state":
+            self._send_json(200, self._state())
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+    # ---- MEGA API --------------------------------------------------------------------
+
+    def _api(self, query: dict[str, list[str]], length: int) -> None:
+        fault = self.server.faults.take("api")
+        if fault is not None:
+            self._suffer(fault, length)
+            return
+        body = self.rfile.read(length)
+        try:
+            commands = json.loads(body)
+        except ValueError:
+            commands = None
+        if not isinstance(commands, list):
+            self._send_json(200, EARGS)
+            return
+        actions = [c.get("a") if isinstance(c, dict) else None for c in commands]
+        logger.info("api %s", " ".join(str(action) for action in actions))
+        sid = query.get("sid", [None])[0]
+        self._send_json(200, self.server.cloud.execute(sid, commands, self._base_url()))
+
+    def _upload(self, token: str, offset: int, length: int) -> None:
+        cloud = self.server.cloud
+        fault = self.server.faults.take("upload")
+        if fault is not None:
+            if fault == EEXPIRED:
+                cloud.expire_upload(token)
+            self._suffer(fault, length)
+            return
+        try:
+            blob = cloud.open_upload_range(token, offset, length)
+        except ApiError as error:
+            self._discard(length)
+            self._send_json(200, error.code)
+            return
+        with blob:
+            received_all = self._receive_into(blob, offset, length)
+        if not received_all:
+            self.close_connection = True  # the client went away mid-body: record nothing
+            return
+        try:
+            completion_handle = cloud.close_upload_range(token, offset, length)
+        except ApiError as error:
+            self._send_json(200, error.code)
+            return
+        self._send(200, completion_handle.encode(), "text/plain")
+
+    def _receive_into(self, blob: BinaryIO, offset: int, length: int) -> bool:
+        """Stream the body into ``blob`` at ``offset``; False if it ended early."""
+        throttle = self.server.throttle
+        buffer = memoryview(bytearray(min(length, PIECE_BYTES)))
+        blob.seek(offset)
+        remaining = length
+        while remaining:
+            piece = buffer[: min(remaining, throttle.piece_size(PIECE_BYTES))]
+            try:
+                received = self.rfile.readinto(piece)
+            except OSError:
+                return False
+            if not received:
+                return False
+            throttle.consume(received)
+            blob.write(piece[:received])
+            remaining -= received
+        return True
+
+    def _download(self, token: str, path_range: tuple[int, int] | None) -> None:
+        found = self.server.cloud.open_download(token)
+        if found is None:
+            self._send(404, b"not found\n", "text/plain")
+            return
+        blob, size = found
+        with blob:
+            self._send_blob(blob, size, path_range)
+
+    def _send_blob(self, blob: BinaryIO, size: int, path_range: tuple[int, int] | None) -> None:
+        header_range = self.headers.get("Range")
+        partial = header_range is not None and path_range is None
+        if path_range is None and header_range is None:
+            start, end = 0, size - 1
+        else:
+            requested = path_range or self._parse_range(str(header_range), size)
+            if requested is None or not requested[0] <= requested[1] < size:
+                self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{size}"})
+                return
+            start, end = requested
+        count = end - start + 1
+        fault = self.server.faults.take("download")
+        if fault == "http500":
+            self._send(500, b"megasim: injected HTTP 500\n", "text/plain")
+            return
+        self.send_response(206 if partial else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(count))
+        self.send_header("Accept-Ranges", "bytes")
+        if partial:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if fault == "drop":
+            count //= 2
+            self.close_connection = True
+        try:
+            self.connection.sendfile(blob, offset=start, count=count)
+        except OSError:
+            self.close_connection = True
+
+    @staticmethod
+    def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+        """An inclusive (start, end) from a single-range header; None if malformed."""
+        match = RANGE_HEADER.fullmatch(header.strip())
+        if not match or not (match["start"] or match["end"]):
+            return None
+        if not match["start"]:  # "bytes=-N": the last N bytes
+            return max(0, size - int(match["end"])), size - 1
+        end = int(match["end"]) if match["end"] else size - 1
+        return int(match["start"]), min(end, size - 1)
+
+    # ---- simulator controls ----------------------------------------------------------
+
+    def _control(self, name: str, request: object) -> None:
+        if not isinstance(request, dict):
+            self._send_json(400, {"error": "the body must be a JSON object"})
+            return
+        try:
+            reply = self._run_control(name, request)
+        except ValueError as error:
+            self._send_json(400, {"error": str(error)})
+            return
+        except LookupError as error:
+            self._send_json(404, {"error": str(error)})
+            return
+        self._send_json(200, reply)
+
+    def _run_control(self, name: str, request: dict[str, object]) -> object:
+        server = self.server
+        if name == "faults":
+            target, error, count = validate_fault(
+                request.get("target"), request.get("error"), request.get("count", 1)
+            )
+            server.faults.add(target, error, count)
+            logger.info("fault queued: %s %s x%d", target, error, count)
+            return {"faults": server.faults.pending()}
+        if name == "throttle":
+            rate = _non_negative_int(request, "bytes_per_second")
+            server.throttle.set(rate)
+            return {"bytes_per_second": rate}
+        if name == "reset":
+            flags = {flag: bool(request.get(flag)) for flag in ("nodes", "quotas", "sessions")}
+            server.faults.clear()
+            server.throttle.set(0)
+            server.cloud.reset(**flags)
+            return {"reset": flags}
+        if name == "quota":
+            email = request.get("email")
+            if not isinstance(email, str):
+                raise ValueError("email must be a string")
+            quota = _non_negative_int(request, "bytes")
+            try:
+                return server.cloud.set_quota(email, quota)
+            except KeyError:
+                raise LookupError(f"no account {email}") from None
+        raise LookupError(f"no control named {name}")
+
+    def _state(self) -> dict[str, object]:
+        return {
+            **self.server.cloud.snapshot(),
+            "faults": self.server.faults.pending(),
+            "throttle_bytes_per_second": self.server.throttle.bytes_per_second,
+        }
+
+    # ---- plumbing --------------------------------------------------------------------
+
+    def _suffer(self, fault: FaultError, length: int) -> None:
+        """Answer an injected fault instead of serving the request."""
+        if fault == "drop":
+            self._discard(min(length // 2, DROP_AFTER_BYTES))
+            self.close_connection = True
+            return
+        self._discard(length)
+        if fault == "http500":
+            self._send(500, b"megasim: injected HTTP 500\n", "text/plain")
+        else:
+            self._send_json(200, fault)
+
+    def _content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        if (
+            value is None
+            or not value.isdigit()
+            or "chunked" in self.headers.get("Transfer-Encoding", "")
+        ):
+            return None
+        return int(value)
+
+    def _discard(self, length: int) -> None:
+        """Read and forget a body so the connection can serve the next request."""
+        remaining = length
+        while remaining:
+            piece = self.rfile.read(min(remaining, PIECE_BYTES))
+            if not piece:
+                self.close_connection = True
+                return
+            remaining -= len(piece)
+
+    def _read_json(self, length: int) -> object:
+        body = self.rfile.read(length)
+        try:
+            return json.loads(body) if body.strip() else {}
+        except ValueError:
+            return None
+
+    def _base_url(self) -> str:
+        """Links point wherever the client reached us, falling back to the bound address."""
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else self.server.base_url
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, value: object) -> None:
+        self._send(status, json.dumps(value).encode(), "application/json")
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The path only: the query string carries the session id.
+        logger.info("%s %s %s", self.command, urlsplit(self.path).path, code)
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        logger.warning("%s: %s", self.address_string(), fmt % args)
+
+
+def _non_negative_int(request: dict[str, object], name: str) -> int:
+    value = request.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer")
+    return value
