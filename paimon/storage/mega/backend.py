@@ -1,0 +1,114 @@
+"""The MEGA storage backend: spool file in, public MEGA link out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from paimon.config import Settings
+from paimon.storage.base import (
+    ProgressCallback,
+    StorageAuthError,
+    StorageError,
+    StorageUsage,
+    StoredFile,
+)
+from paimon.storage.mega.client import MegaClient
+from paimon.storage.mega.crypto import NodeKey, make_link
+from paimon.storage.mega.errors import (
+    ENOENT,
+    MEGA_FAILURES,
+    MegaApiError,
+    RetryPolicy,
+    storage_error,
+)
+from paimon.storage.mega.uploader import DEFAULT_MAX_POST, Uploader
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Let only StorageError (with a message for a person) out of the backend."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except MEGA_FAILURES as exc:
+        raise storage_error(exc) from exc
+
+
+class MegaStorage:
+    """Stores uploads in ``settings.mega_folder`` of one MEGA account.
+
+    Nothing touches the network until the first ``check()``, ``store()`` or ``usage()``;
+    the login and the folder's handle are then kept for the life of the process.
+    """
+
+    name = "mega"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        max_post_bytes: int = DEFAULT_MAX_POST,
+    ):
+        if missing := settings.missing_for_mega():
+            raise StorageAuthError(f"MEGA storage needs {' and '.join(missing)}.")
+        assert settings.mega_email and settings.mega_password  # checked just above
+        self._client = MegaClient(
+            settings.mega_api_url, settings.mega_email, settings.mega_password, retry=retry
+        )
+        self._uploader = Uploader(self._client, max_post_bytes=max_post_bytes)
+        self._folder_name = settings.mega_folder
+        self._folder: str | None = None
+        self._folder_lock = threading.Lock()
+
+    def _folder_handle(self, stale: str | None = None) -> str:
+        """The upload folder, found or created on first use, then cached.
+
+        ``stale`` is a handle MEGA no longer knows (the folder was deleted): look again.
+        """
+        with self._folder_lock:
+            if self._folder is None or self._folder == stale:
+                self._folder = self._client.find_or_create_folder(self._folder_name)
+            return self._folder
+
+    def _create_file(self, completion_handle: str, filename: str, key: NodeKey) -> str:
+        folder = self._folder_handle()
+        try:
+            return self._client.create_file_node(folder, completion_handle, filename, key)
+        except MegaApiError as exc:
+            if exc.code != ENOENT:
+                raise
+        folder = self._folder_handle(stale=folder)
+        return self._client.create_file_node(folder, completion_handle, filename, key)
+
+    def store(
+        self,
+        source: Path,
+        filename: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> StoredFile:
+        """Upload ``source`` as ``filename``; ``source`` is left for the caller to delete."""
+        with _storage_errors():
+            self._folder_handle()  # before the upload: a bad login or folder costs no bytes
+            upload = self._uploader.upload(source, on_progress)
+            handle = self._create_file(upload.completion_handle, filename, upload.node_key)
+            link = make_link(self._client.public_handle(handle), upload.node_key)
+        log.info("Stored %d bytes in MEGA as node %s", upload.size, handle)
+        return StoredFile(key=handle, filename=filename, size=upload.size, link=link)
+
+    def check(self) -> None:
+        """Log in and find the folder (both once per process); StorageError if not possible."""
+        with _storage_errors():
+            self._folder_handle()
+
+    def usage(self) -> StorageUsage:
+        with _storage_errors():
+            quota = self._client.call({"a": "uq", "xfer": 1, "strg": 1})
+        return StorageUsage(used_bytes=quota["cstrg"], total_bytes=quota["mstrg"])

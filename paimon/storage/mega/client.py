@@ -1,0 +1,197 @@
+"""mega.py's login and API commands, made fit for a server.
+
+``MegaClient`` subclasses ``mega.Mega`` and keeps its login code (v1 and v2 accounts, RSA
+session ids). It replaces the transport: the API base comes from settings, every request
+goes over one keep-alive ``requests.Session``, transient failures get bounded backoff
+instead of mega.py's endless ``-3`` loop, an expired session (``-15``) triggers one fresh
+login, and the login happens lazily, once per process, under a lock shared by threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from mega import Mega
+from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key
+from pydantic import SecretStr
+
+from paimon.storage.mega.errors import (
+    EBLOCKED,
+    ENOENT,
+    ESID,
+    LoginRejected,
+    MegaApiError,
+    RetryPolicy,
+    ServerError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: (connect, read) seconds for API commands; mega.py waits up to 160 s for a reply.
+API_TIMEOUT = (10.0, 160.0)
+FILE = 0
+FOLDER = 1
+
+
+class MegaClient(Mega):
+    """One MEGA account's session, shared by the threads of a process."""
+
+    def __init__(
+        self,
+        api_url: str,
+        email: str,
+        password: SecretStr,
+        *,
+        retry: RetryPolicy | None = None,
+    ):
+        super().__init__()
+        self.api_url = api_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._email = email
+        self._password = password
+        self._login_lock = threading.Lock()
+        self._logging_in = threading.local()
+        self._pid: int | None = None
+        self._sequence = itertools.count(secrets.randbits(32))
+        self.session = requests.Session()
+
+    # Transport -----------------------------------------------------------------------
+
+    def _api_request(self, data: dict[str, Any] | list[dict[str, Any]]) -> Any:
+        """Send commands to ``<api_url>/cs``; retry transient failures, raise the rest.
+
+        Overrides mega.py's version, which retries ``-3`` forever. Retries keep the same
+        sequence number, which is how MEGA recognises a repeated request.
+        """
+        commands = data if isinstance(data, list) else [data]
+        params: dict[str, Any] = {"id": next(self._sequence)}
+        if self.sid and not getattr(self._logging_in, "active", False):
+            params["sid"] = self.sid
+        reply = self.retry.call(self._post_commands, params, json.dumps(commands))
+        return reply[0] if isinstance(reply, list) else reply
+
+    def _post_commands(self, params: dict[str, Any], body: str) -> Any:
+        response = self.session.post(
+            f"{self.api_url}/cs", params=params, data=body, timeout=API_TIMEOUT
+        )
+        if response.status_code >= 500:
+            raise ServerError(response.status_code)
+        response.raise_for_status()
+        try:
+            reply = response.json()
+        except ValueError:
+            raise ServerError(response.status_code, "the reply is not JSON") from None
+        code = reply[0] if isinstance(reply, list) and reply else reply
+        if isinstance(code, int) and code < 0:
+            raise MegaApiError(code)
+        return reply
+
+    # Session -------------------------------------------------------------------------
+
+    def ensure_login(self) -> None:
+        """Log in unless this process already has a session (never at import time).
+
+        A forked worker does not inherit its parent's session: sockets and session ids
+        are per process.
+        """
+        if self.sid and self._pid == os.getpid():
+            return
+        with self._login_lock:
+            if self.sid and self._pid == os.getpid():
+                return
+            if self._pid is not None and self._pid != os.getpid():
+                self.session = requests.Session()
+            self._login()
+
+    def _login(self) -> None:
+        """Fresh login with mega.py's code; its commands carry no (stale) session id."""
+        log.info("Logging in to MEGA as %s", self._email)
+        self._logging_in.active = True
+        try:
+            self._login_user(self._email, self._password.get_secret_value())
+        except MegaApiError as exc:
+            if exc.code in (ENOENT, EBLOCKED):
+                raise LoginRejected(exc.code) from None
+            raise
+        finally:
+            self._logging_in.active = False
+        if not self.sid:
+            raise LoginRejected(ENOENT)
+        self._pid = os.getpid()
+
+    def _relogin(self, stale_sid: str | None) -> None:
+        with self._login_lock:
+            if self.sid == stale_sid:  # another thread may have done it already
+                log.info("MEGA session expired; logging in again")
+                self._login()
+
+    def with_session(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` logged in; on ``-15`` log in again once and repeat it."""
+        self.ensure_login()
+        sid = self.sid
+        try:
+            return operation()
+        except MegaApiError as exc:
+            if exc.code != ESID:
+                raise
+        self._relogin(sid)
+        return operation()
+
+    def call(self, command: dict[str, Any]) -> Any:
+        """One API command with a valid session; its result, or MegaApiError."""
+        return self.with_session(lambda: self._api_request(command))
+
+    # Commands ------------------------------------------------------------------------
+
+    def find_or_create_folder(self, name: str) -> str:
+        """Handle of the folder ``name`` directly under the Cloud Drive root."""
+        nodes = self.with_session(self.get_files)  # decrypts names; sets self.root_id
+        for handle, node in nodes.items():
+            if node["t"] == FOLDER and node["p"] == self.root_id and node["a"]["n"] == name:
+                return handle
+        return self.create_folder_node(name, self.root_id)
+
+    def create_folder_node(self, name: str, parent: str) -> str:
+        """Create a folder keyed from ``secrets`` (mega.py's ``_mkdir`` uses ``random``)."""
+        key = tuple(secrets.randbits(32) for _ in range(4))
+        handle = self._put_node(parent, "xxxxxxxx", FOLDER, name, key, key)
+        log.info("Created MEGA folder %r", name)
+        return handle
+
+    def create_file_node(
+        self, parent: str, completion_handle: str, name: str, key: tuple[int, ...]
+    ) -> str:
+        """Turn an uploaded blob into a file node named ``name``; its handle."""
+        attribute_key = tuple(key[i] ^ key[i + 4] for i in range(4))
+        return self._put_node(parent, completion_handle, FILE, name, attribute_key, key)
+
+    def _put_node(
+        self,
+        parent: str,
+        source: str,
+        node_type: int,
+        name: str,
+        attribute_key: tuple[int, ...],
+        key: tuple[int, ...],
+    ) -> str:
+        """The ``p`` command: a new node under ``parent``, key wrapped with the master key."""
+        node = {
+            "h": source,
+            "t": node_type,
+            "a": base64_url_encode(encrypt_attr({"n": name}, attribute_key)),
+            "k": a32_to_base64(encrypt_key(key, self.master_key)),
+        }
+        reply = self.call({"a": "p", "t": parent, "n": [node]})
+        return reply["f"][0]["h"]
+
+    def public_handle(self, node_handle: str) -> str:
+        return self.call({"a": "l", "n": node_handle})
