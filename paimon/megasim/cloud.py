@@ -18,18 +18,10 @@ from typing import Any, BinaryIO
 from mega.crypto import base64_url_decode, base64_url_encode
 
 from paimon.megasim.accounts import Account, random_handle
-from paimon.megasim.errors import (
-    EACCESS,
-    EARGS,
-    ECIRCULAR,
-    EEXPIRED,
-    ENOENT,
-    EOVERQUOTA,
-    ESID,
-    ApiError,
-)
+from paimon.megasim.errors import ApiError
 from paimon.megasim.nodes import CONTAINERS, FILE, FOLDER, INBOX, ROOT, RUBBISH_BIN, Node
 from paimon.megasim.uploads import PendingUpload
+from paimon.storage.mega.codes import EACCESS, EARGS, ECIRCULAR, EEXPIRED, ENOENT, EOVERQUOTA, ESID
 
 Command = dict[str, Any]
 UPLOAD_TOKEN_BYTES = 24

@@ -1,15 +1,6 @@
-"""MEGA's error codes, as the emulator answers them, and the exception that carries one."""
+"""The exception a command handler raises to answer one of MEGA's error codes."""
 
 from __future__ import annotations
-
-EARGS = -2
-ERANGE = -7
-EEXPIRED = -8
-ENOENT = -9
-ECIRCULAR = -10
-EACCESS = -11
-ESID = -15
-EOVERQUOTA = -17
 
 
 class ApiError(Exception):

@@ -16,8 +16,9 @@ from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from paimon.megasim.cloud import Cloud
-from paimon.megasim.errors import EARGS, EEXPIRED, ApiError
+from paimon.megasim.errors import ApiError
 from paimon.megasim.faults import FaultError, FaultQueue, Throttle, validate_fault
+from paimon.storage.mega.codes import EARGS, EEXPIRED
 
 logger = logging.getLogger("paimon.megasim")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mega.crypto import get_chunks
 
-from paimon.megasim.errors import ERANGE, ApiError
+from paimon.megasim.errors import ApiError
+from paimon.storage.mega.codes import ERANGE
 
 
 @dataclass

@@ -17,14 +17,9 @@ from paimon.storage.base import (
     StoredFile,
 )
 from paimon.storage.mega.client import MegaClient
+from paimon.storage.mega.codes import ENOENT
 from paimon.storage.mega.crypto import NodeKey, make_link
-from paimon.storage.mega.errors import (
-    ENOENT,
-    MEGA_FAILURES,
-    MegaApiError,
-    RetryPolicy,
-    storage_error,
-)
+from paimon.storage.mega.errors import MEGA_FAILURES, MegaApiError, RetryPolicy, storage_error
 from paimon.storage.mega.uploader import DEFAULT_MAX_POST, Uploader
 
 log = logging.getLogger(__name__)

@@ -23,15 +23,8 @@ from mega import Mega
 from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key
 from pydantic import SecretStr
 
-from paimon.storage.mega.errors import (
-    EBLOCKED,
-    ENOENT,
-    ESID,
-    LoginRejected,
-    MegaApiError,
-    RetryPolicy,
-    ServerError,
-)
+from paimon.storage.mega.codes import EBLOCKED, ENOENT, ESID
+from paimon.storage.mega.errors import LoginRejected, MegaApiError, RetryPolicy, ServerError
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,13 @@ from tenacity import (
 )
 
 from paimon.storage.base import QuotaExceeded, StorageAuthError, StorageError, StorageUnavailable
-
-EEXPIRED = -8
-ENOENT = -9
-EACCESS = -11
-ESID = -15
-EBLOCKED = -16
-EOVERQUOTA = -17
-#: Codes that mean "nothing happened, try again later".
-TRANSIENT_CODES = frozenset({-3, -4, -6, -18, -19})
+from paimon.storage.mega.codes import (
+    EACCESS,
+    EBLOCKED,
+    EEXPIRED,
+    EOVERQUOTA,
+    TRANSIENT_CODES,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

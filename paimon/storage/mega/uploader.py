@@ -16,6 +16,7 @@ from pathlib import Path
 
 from paimon.storage.base import ProgressCallback, StorageError
 from paimon.storage.mega.client import MegaClient
+from paimon.storage.mega.codes import EEXPIRED
 from paimon.storage.mega.crypto import (
     MAX_CHUNK,
     FileKey,
@@ -26,7 +27,7 @@ from paimon.storage.mega.crypto import (
     meta_mac,
     node_key,
 )
-from paimon.storage.mega.errors import EEXPIRED, MegaApiError, ServerError
+from paimon.storage.mega.errors import MegaApiError, ServerError
 
 log = logging.getLogger(__name__)
 
