@@ -30,6 +30,17 @@ forwarded_allow_ips = _settings.forwarded_allow_ips
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
 accesslog = "-"
 errorlog = "-"
-# %(L)s: request time in seconds; %(B)s: response bytes.
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(L)ss "%(a)s"'
+# %(L)s: request time in seconds; %(B)s: response bytes; %(p)s: the worker's pid.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(L)ss "%(a)s" pid=%(p)s'
 loglevel = _settings.log_level.lower()
+
+
+def worker_exit(server, worker):
+    """Hand this worker's upload jobs back to the queue so another worker, or the next
+    start, resumes them at once instead of after their lease runs out."""
+    from paimon.api.context import EXTENSION_KEY
+
+    app = getattr(worker, "wsgi", None)
+    services = getattr(app, "extensions", {}).get(EXTENSION_KEY)
+    if services is not None:
+        services.transfers.shutdown()

@@ -11,7 +11,9 @@ from paimon.api.auth import token_digests
 from paimon.api.context import EXTENSION_KEY, Services
 from paimon.api.spooling import SpoolingRequest
 from paimon.config import Settings, load_settings_or_exit
+from paimon.jobs import build_job_store
 from paimon.services.spool import Spool
+from paimon.services.transfers import TransferRunner
 from paimon.services.uploads import UploadService
 from paimon.storage import build_storage
 
@@ -33,14 +35,26 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     spool = Spool(settings.spool_dir)
     storage = build_storage(settings)
+    jobs = build_job_store(settings)
+    transfers = TransferRunner(
+        jobs,
+        storage,
+        spool,
+        concurrency=settings.transfer_concurrency,
+        lease_seconds=settings.job_lease_seconds,
+        retention_seconds=settings.retention_hours * 3600,
+    )
     app.extensions[EXTENSION_KEY] = Services(
         settings=settings,
         spool=spool,
         storage=storage,
-        uploads=UploadService(storage, spool),
+        jobs=jobs,
+        transfers=transfers,
+        uploads=UploadService(storage, spool, jobs, transfers, settings.min_free_bytes),
         token_digests=token_digests(settings.auth_tokens),
     )
     api.register(app)
+    transfers.start()  # in each worker: take over jobs a dead worker left
 
     log.info("storage backend: %s", storage.name)
     if not settings.auth_tokens:

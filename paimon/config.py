@@ -89,6 +89,26 @@ class Settings(BaseSettings):
     mega_folder: str = Field("Paimon", min_length=1, description="MEGA folder for uploads.")
     mega_api_url: str = Field(MEGA_API_URL, description="MEGA API base URL.")
 
+    # Jobs.
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis URL for the job store (secret); empty: SQLite in the data dir.",
+    )
+    transfer_concurrency: int = Field(
+        2, ge=1, description="Transfers each worker runs at once in the background."
+    )
+    retention_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Finished jobs and leftover spool files are purged after this long.",
+    )
+    job_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a worker's claim on a job lasts without a heartbeat; "
+        "a dead worker's jobs are taken over after it.",
+    )
+
     # Access.
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,

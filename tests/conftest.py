@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-pytest_plugins = ["tests.fixtures.megasim"]
+pytest_plugins = ["tests.fixtures.megasim", "tests.fixtures.redis"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Names Paimon reads from the environment besides PAIMON_*: tests must not inherit them.

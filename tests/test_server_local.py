@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
+import time
 
 import pytest
 import requests
@@ -84,7 +86,7 @@ def test_health_and_legacy_endpoints(local_server: ServerProcess) -> None:
     ready = requests.get(f"{local_server.url}/readyz", timeout=5)
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
-    assert set(ready.json()["checks"]) == {"spool", "storage"}
+    assert set(ready.json()["checks"]) == {"spool", "jobs", "storage"}
     ping = requests.get(f"{local_server.url}/ping", timeout=5)
     assert ping.json() == {"message": "Server running"}
     status = requests.get(f"{local_server.url}/status", timeout=5).json()
@@ -157,3 +159,55 @@ def test_tokens_401_403_and_both_headers(server_factory) -> None:
     assert requests.get(f"{server.url}/status", timeout=5).json()["auth"] == "token"
     assert "guess" not in server.logs()
     assert "second-token" not in server.logs()
+
+
+def test_respond_async_gives_202_and_a_job_to_follow(local_server: ServerProcess) -> None:
+    content = os.urandom(70_000)
+    reply = requests.post(
+        f"{local_server.url}/upload",
+        files={"file": ("later.bin", content)},
+        headers={"Prefer": "respond-async"},
+        timeout=30,
+    )
+    assert reply.status_code == 202
+    job_id = reply.json()["id"]
+    assert len(job_id) >= 27  # at least 160 bits, URL-safe base64
+    assert reply.headers["Location"] == f"/status/{job_id}"
+    view = reply.json()
+    for _ in range(100):
+        if view["state"] == "done":
+            break
+        time.sleep(0.1)
+        view = requests.get(f"{local_server.url}{reply.headers['Location']}", timeout=5).json()
+    assert view["state"] == "done"
+    assert view["sha256"] == hashlib.sha256(content).hexdigest()
+    assert view["bytes_received"] == view["bytes_stored"] == view["size"] == len(content)
+    assert "spool_path" not in view and "lease_owner" not in view
+    assert requests.get(view["link"], timeout=5).content == content
+
+
+def test_sync_reply_carries_the_job(local_server: ServerProcess) -> None:
+    body = upload(local_server, "j.txt", b"job").json()
+    view = requests.get(f"{local_server.url}/status/{body['id']}", timeout=5).json()
+    assert view["state"] == "done"
+    assert view["link"] == body["link"]
+    assert view["sha256"] == body["sha256"] == hashlib.sha256(b"job").hexdigest()
+    counts = requests.get(f"{local_server.url}/status", timeout=5).json()["jobs"]
+    assert set(counts) == {"receiving", "queued", "transferring", "done", "failed"}
+    assert counts["done"] >= 1
+
+
+def test_unknown_job_is_404_and_retry_of_done_job_is_409(local_server: ServerProcess) -> None:
+    assert requests.get(f"{local_server.url}/status/nope", timeout=5).status_code == 404
+    body = upload(local_server, "d.txt", b"done").json()
+    retry = requests.post(f"{local_server.url}/status/{body['id']}/retry", timeout=5)
+    assert retry.status_code == 409
+    assert retry.json()["error"] == "not_failed"
+
+
+def test_low_disk_space_refuses_with_507(server_factory) -> None:
+    server = server_factory(min_free_bytes=str(2**62))
+    reply = requests.post(f"{server.url}/upload", files={"file": ("a", b"x")}, timeout=10)
+    assert reply.status_code == 507
+    assert reply.json()["error"] == "server_full"
+    assert "disk space" in reply.json()["message"]

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from flask import current_app
 
 from paimon.config import Settings
+from paimon.jobs.store import JobStore
 from paimon.services.spool import Spool
+from paimon.services.transfers import TransferRunner
 from paimon.services.uploads import UploadService
 from paimon.storage.base import StorageBackend
 
@@ -21,6 +23,8 @@ class Services:
     settings: Settings
     spool: Spool
     storage: StorageBackend
+    jobs: JobStore
+    transfers: TransferRunner
     uploads: UploadService
     token_digests: list[bytes]  # empty: uploads are open
 

@@ -8,7 +8,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from paimon.api.context import services
-from paimon.services.uploads import UnknownService
+from paimon.services.uploads import UnknownService, UploadRefused
 from paimon.storage.base import QuotaExceeded, StorageError
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,12 @@ def register(app: Flask) -> None:
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.error, exc.message)
 
-    @app.errorhandler(UnknownService)
-    def _unknown_service(exc: UnknownService):
-        supported = services().uploads.supported_services
-        return error_response(400, "unknown_service", str(exc), supported_services=supported)
+    @app.errorhandler(UploadRefused)
+    def _refused(exc: UploadRefused):
+        extra = {}
+        if isinstance(exc, UnknownService):
+            extra["supported_services"] = services().uploads.supported_services
+        return error_response(exc.status, exc.error, exc.message, **extra)
 
     @app.errorhandler(QuotaExceeded)
     def _quota(exc: QuotaExceeded):

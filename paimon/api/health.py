@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from paimon.api.context import services
-from paimon.services.checks import check_spool, check_storage
+from paimon.services.checks import check_jobs, check_spool, check_storage
 
 bp = Blueprint("health", __name__)
 
@@ -18,10 +18,11 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready: the spool has room and the storage backend answers."""
+    """Ready: the spool has room, the job store and the storage backend answer."""
     wired = services()
     results = [
         check_spool(wired.settings.spool_dir, wired.settings.min_free_bytes),
+        check_jobs(wired.jobs),
         check_storage(wired.storage),
     ]
     checks = {r.name: {"ok": r.ok, "detail": r.detail} for r in results}

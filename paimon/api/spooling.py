@@ -1,23 +1,24 @@
 """A request class whose multipart parser writes file parts straight into the spool.
 
 werkzeug's parser asks ``_get_file_stream`` where each file part goes; by default a
-temporary file or memory, which would mean a second copy later. Here it is a spool
-file, so the bytes are written once. Spool files nobody claimed (a failed or refused
-upload) are removed when the request closes.
+temporary file or memory, which would mean a second copy later. Here each part opens
+an upload job and its spool file, so the bytes are written once and counted as they
+arrive. Parts the view did not claim (refused, cut off, extra) are abandoned when the
+request closes: their job and spool file are removed.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import BinaryIO
-
 from flask import Request
+from werkzeug.datastructures import FileStorage
 
 from paimon.api.context import services
+from paimon.services.spool import SpoolWriter
+from paimon.services.uploads import Receipt
 
 
 class SpoolingRequest(Request):
-    _spooled: list[Path]
+    _receipts: list[Receipt]
 
     def _get_file_stream(
         self,
@@ -25,14 +26,20 @@ class SpoolingRequest(Request):
         content_type: str | None,
         filename: str | None = None,
         content_length: int | None = None,
-    ) -> BinaryIO:
-        stream = services().spool.new_file()
-        if not hasattr(self, "_spooled"):
-            self._spooled = []
-        self._spooled.append(Path(stream.name))
-        return stream
+    ) -> SpoolWriter:
+        receipt = services().uploads.begin(filename)
+        self.__dict__.setdefault("_receipts", []).append(receipt)
+        return receipt.writer
+
+    def receipt_for(self, part: FileStorage) -> Receipt:
+        """The upload job a parsed file part was spooled into."""
+        return next(r for r in self.__dict__.get("_receipts", ()) if r.writer is part.stream)
+
+    def claim(self, receipt: Receipt) -> None:
+        """The view took this upload over; closing the request must not abandon it."""
+        self._receipts.remove(receipt)
 
     def close(self) -> None:
         super().close()
-        for path in getattr(self, "_spooled", ()):
-            path.unlink(missing_ok=True)
+        for receipt in self.__dict__.pop("_receipts", ()):
+            services().uploads.abandon(receipt)

@@ -1,11 +1,15 @@
-"""GET /status and GET /ping, kept compatible with the earlier server's clients."""
+"""GET /status and GET /ping (kept compatible with the earlier server's clients),
+and the status of single upload jobs."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort
 
 from paimon import __version__
+from paimon.api.auth import require_token
 from paimon.api.context import services
+from paimon.api.jobs import accepted, job_view
+from paimon.storage.base import StorageError
 
 bp = Blueprint("status", __name__)
 
@@ -13,14 +17,36 @@ bp = Blueprint("status", __name__)
 @bp.get("/status")
 def status():
     wired = services()
-    return {
+    reply: dict[str, object] = {
         "status": "running",
         "version": __version__,
         "service": "paimon",
         "storage": wired.storage.name,
         "supported_services": wired.uploads.supported_services,
         "auth": "token" if wired.token_digests else "open",
+        "jobs": {str(state): count for state, count in wired.jobs.counts().items()},
     }
+    try:
+        usage = wired.storage.usage()
+    except StorageError:
+        usage = None  # /readyz names the problem; status stays answerable
+    if usage is not None:
+        reply["storage_usage"] = {"used_bytes": usage.used_bytes, "total_bytes": usage.total_bytes}
+    return reply
+
+
+@bp.get("/status/<job_id>")
+def job_status(job_id: str):
+    job = services().uploads.find(job_id)
+    if job is None:
+        abort(404, description="No upload with that id.")
+    return job_view(job)
+
+
+@bp.post("/status/<job_id>/retry")
+@require_token
+def retry(job_id: str):
+    return accepted(services().uploads.retry(job_id))
 
 
 @bp.get("/ping")

@@ -1,33 +1,25 @@
-"""POST /upload: the earlier server's contract (multipart field `file`, JSON reply)."""
+"""POST /upload: the earlier server's contract (multipart field `file`, JSON reply),
+now backed by a durable job; `Prefer: respond-async` answers 202 at once."""
 
 from __future__ import annotations
-
-from urllib.parse import urljoin
 
 from flask import Blueprint, request
 
 from paimon.api.auth import require_token
 from paimon.api.context import services
 from paimon.api.errors import ApiError
-from paimon.services.spool import Spool
-from paimon.storage.base import StoredFile
+from paimon.api.jobs import accepted, finished, prefers_async
 
 bp = Blueprint("upload", __name__)
 
 FIELD = "file"
 
 
-def absolute_link(stored: StoredFile) -> str:
-    """Backends may return a path; clients always get a full URL."""
-    base = services().settings.public_url or request.host_url
-    return urljoin(base.rstrip("/") + "/", stored.link.lstrip("/"))
-
-
 @bp.post("/upload")
 @require_token
 def upload():
     uploads = services().uploads
-    uploads.check_service(request.args.get("service"))
+    uploads.check_can_accept(request.args.get("service"), request.content_length)
     parts = request.files.getlist(FIELD)
     if not parts:
         raise ApiError(
@@ -41,12 +33,9 @@ def upload():
     part = parts[0]
     if not part.filename:
         raise ApiError(400, "missing_filename", "The file part has no filename.")
-    stored = uploads.accept(Spool.make_durable(part.stream), part.filename)
-    return {
-        "status": "success",
-        "message": "File uploaded successfully",
-        "filename": stored.filename,
-        "service": uploads.storage.name,
-        "link": absolute_link(stored),
-        "size": stored.size,
-    }
+    receipt = request.receipt_for(part)
+    job = uploads.complete(receipt)
+    request.claim(receipt)
+    if prefers_async():
+        return accepted(job)
+    return finished(uploads.wait(job.id))

@@ -6,8 +6,12 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paimon.storage.base import StorageBackend, StorageError
+
+if TYPE_CHECKING:
+    from paimon.jobs.store import JobStore
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,12 @@ def check_storage(storage: StorageBackend) -> CheckResult:
     except StorageError as exc:
         return CheckResult("storage", False, exc.message)
     return CheckResult("storage", True, f"{storage.name} ready")
+
+
+def check_jobs(store: JobStore) -> CheckResult:
+    """The job store answers (SQLite file, or Redis)."""
+    try:
+        store.check()
+    except Exception as exc:  # the store's own message says what is wrong
+        return CheckResult("jobs", False, str(exc))
+    return CheckResult("jobs", True, f"{type(store).__name__} answers")

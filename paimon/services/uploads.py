@@ -1,44 +1,145 @@
-"""Accepting an upload: make the spooled bytes durable, hand them to storage."""
+"""Accepting uploads as durable jobs: receive into the spool, queue, transfer.
+
+An upload is acknowledged only once its bytes are fsynced in the spool and its job is
+queued in the job store, so from then on it survives a worker crash or a restart.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from paimon.jobs.model import Job, JobState, new_job_id
+from paimon.jobs.store import JobStore, StateConflict
 from paimon.services.names import clean_display_name
-from paimon.services.spool import Spool
-from paimon.storage.base import StorageBackend, StoredFile
+from paimon.services.spool import Spool, SpoolWriter
+from paimon.services.transfers import TransferRunner
+from paimon.storage.base import StorageBackend
 
 
-class UnknownService(ValueError):
+class UploadRefused(Exception):
+    """An upload this server will not take now; carries the reply for the client."""
+
+    def __init__(self, status: int, error: str, message: str):
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+class UnknownService(UploadRefused):
     """The client asked for a storage service this server does not offer."""
 
     def __init__(self, requested: str, supported: list[str]):
         super().__init__(
-            f"Unknown service '{requested}'. This server supports: {', '.join(supported)}."
+            400,
+            "unknown_service",
+            f"Unknown service '{requested}'. This server supports: {', '.join(supported)}.",
         )
 
 
-class UploadService:
-    """The upload use case, free of HTTP and of any particular backend."""
+class Receipt:
+    """One upload being received: its job and the spool file its bytes go to."""
 
-    def __init__(self, storage: StorageBackend, spool: Spool):
+    def __init__(self, job: Job, writer: SpoolWriter):
+        self.job = job
+        self.writer = writer
+
+
+class UploadService:
+    """The upload use cases, free of HTTP and of any particular backend."""
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        spool: Spool,
+        jobs: JobStore,
+        transfers: TransferRunner,
+        min_free_bytes: int,
+    ):
         self.storage = storage
         self.spool = spool
+        self.jobs = jobs
+        self.transfers = transfers
+        self.min_free_bytes = min_free_bytes
 
     @property
     def supported_services(self) -> list[str]:
         return [self.storage.name]
 
-    def check_service(self, requested: str | None) -> None:
-        """Raise UnknownService unless ``requested`` is empty or ours."""
-        if requested and requested.lower() not in self.supported_services:
-            raise UnknownService(requested, self.supported_services)
+    def check_can_accept(self, requested_service: str | None, expected_bytes: int | None) -> None:
+        """Refuse before reading a byte: unknown service, or not enough spool space."""
+        if requested_service and requested_service.lower() not in self.supported_services:
+            raise UnknownService(requested_service, self.supported_services)
+        self.spool.directory.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.spool.directory).free
+        if free - (expected_bytes or 0) < self.min_free_bytes:
+            raise UploadRefused(
+                507,
+                "server_full",
+                "The server is low on disk space and cannot accept uploads right now; "
+                "try again later.",
+            )
 
-    def accept(self, spooled: Path, raw_filename: str | None) -> StoredFile:
-        """Store a complete, durable spool file; it is gone from the spool on success.
+    def begin(self, raw_filename: str | None) -> Receipt:
+        """Open a spool file and a job in state `receiving` for an arriving body."""
+        job = Job(
+            id=new_job_id(), filename=clean_display_name(raw_filename), backend=self.storage.name
+        )
 
-        On failure the spool file stays for the caller to keep or discard.
-        """
-        stored = self.storage.store(spooled, clean_display_name(raw_filename))
-        self.spool.discard(spooled)  # a backend that moved it has already taken it
-        return stored
+        def received(count: int) -> None:
+            self.jobs.update(job.id, bytes_received=count)
+
+        writer = self.spool.new_writer(received)
+        job.spool_path = str(writer.path)
+        self.jobs.create(job)
+        return Receipt(job, writer)
+
+    def complete(self, receipt: Receipt) -> Job:
+        """The body is all here: make it durable, queue the job, start its transfer."""
+        size, sha256 = receipt.writer.finish()
+        job = self.jobs.update(
+            receipt.job.id,
+            state=JobState.QUEUED,
+            size=size,
+            sha256=sha256,
+            bytes_received=size,
+        )
+        self.transfers.submit(job.id)
+        return job
+
+    def abandon(self, receipt: Receipt) -> None:
+        """The body never completed (or was refused): nothing was acknowledged, so the
+        job and its spool file go; no client holds its id."""
+        receipt.writer.close()
+        self.spool.discard(receipt.writer.path)
+        self.jobs.delete(receipt.job.id)
+
+    def wait(self, job_id: str) -> Job:
+        return self.transfers.wait(job_id)
+
+    def find(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed job again, if its spool file is still here."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UploadRefused(404, "not_found", "No upload with that id.")
+        if job.state is not JobState.FAILED:
+            raise UploadRefused(409, "not_failed", f"The upload is {job.state}, not failed.")
+        if not job.spool_path or not Path(job.spool_path).exists():
+            raise UploadRefused(
+                410, "spool_gone", "The received file is no longer kept; upload it again."
+            )
+        try:
+            job = self.jobs.update(
+                job_id,
+                expect={JobState.FAILED},
+                state=JobState.QUEUED,
+                error=None,
+                error_code=None,
+                retryable=None,
+            )
+        except StateConflict:
+            raise UploadRefused(409, "not_failed", "The upload is already being retried.") from None
+        self.transfers.submit(job_id)
+        return job

@@ -1,0 +1,57 @@
+"""An upload as a durable job: what it is, where it stands, what a client may see."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    RECEIVING = "receiving"  # the body is still arriving
+    QUEUED = "queued"  # durable in the spool, waiting for a transfer slot
+    TRANSFERRING = "transferring"  # the storage backend is taking it
+    DONE = "done"
+    FAILED = "failed"
+
+
+FINISHED = frozenset({JobState.DONE, JobState.FAILED})
+#: States a dead worker can leave behind, to be taken over through an expired lease.
+RESUMABLE = frozenset({JobState.QUEUED, JobState.TRANSFERRING})
+
+
+def new_job_id() -> str:
+    """160 random bits, URL-safe: the id is the only key to a job's status."""
+    return secrets.token_urlsafe(20)
+
+
+@dataclass
+class Job:
+    id: str
+    filename: str
+    backend: str
+    state: JobState = JobState.RECEIVING
+    size: int | None = None  # total bytes, once known
+    sha256: str | None = None  # hex digest of the content, once received
+    bytes_received: int = 0
+    bytes_stored: int = 0  # acknowledged by the storage backend
+    attempts: int = 0  # transfer attempts started
+    link: str | None = None
+    storage_key: str | None = None
+    error: str | None = None  # for a person, when failed
+    error_code: str | None = None  # for programs, when failed: storage_full, storage_failed...
+    retryable: bool | None = None  # when failed: can a retry help?
+    spool_path: str | None = None  # internal: never shown
+    lease_owner: str | None = None  # internal: the worker running it
+    lease_expires: float = 0.0  # internal: wall-clock seconds
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+    PRIVATE = ("spool_path", "lease_owner", "lease_expires")
+
+    def public_view(self) -> dict[str, object]:
+        """The job as /status/<id> shows it: no paths, no worker identities."""
+        view = {k: v for k, v in asdict(self).items() if k not in self.PRIVATE}
+        view["state"] = str(self.state)
+        return view

@@ -1,0 +1,317 @@
+"""The job store for several instances: Redis (Render Key Value or any Redis).
+
+Keys, all under the prefix:
+
+- ``job:<id>``: a hash, one field per Job field (an absent field is None);
+- ``state:<state>``: a set of the ids of the jobs in that state;
+- ``finished``: a sorted set of the done and failed ids, scored by ``updated_at``.
+
+Every write that checks something or touches more than one key is a Lua script, which
+Redis runs atomically: the indexes always agree with the jobs, and ``expect`` and
+leases are compare-and-set, whoever else is writing. Reads of the indexes never scan
+the keyspace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.commands.core import Script
+
+from paimon.jobs import Stored, changes_to_stored, job_from_stored, job_to_stored
+from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.store import JobNotFound, StateConflict
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+COMMAND_TIMEOUT_SECONDS = 10.0
+# Check a pooled connection before use when it has been idle this long: hosted Redis
+# and proxies drop idle connections.
+HEALTH_CHECK_SECONDS = 30
+
+# KEYS of the scripts that keep the indexes: the job, the finished set, then one
+# set per state in this order, so the scripts declare every key they touch.
+_STATES = [state.value for state in JobState]
+_FINISHED = {state.value: True for state in FINISHED}  # a Lua table to look states up in
+_INDEX_PRELUDE = """
+local job_key, finished_key = KEYS[1], KEYS[2]
+local args = cjson.decode(ARGV[1])
+local state_key = {}
+for i, state in ipairs(args.states) do state_key[state] = KEYS[2 + i] end
+"""
+# Create (args.create) or update a job: 'exists', 'missing' or 'conflict:<state>' when
+# it may not, else the job's fields as HGETALL gives them.
+_WRITE = (
+    _INDEX_PRELUDE
+    + """
+local old_state = redis.call('HGET', job_key, 'state')
+if args.create then
+  if old_state then return 'exists' end
+elseif not old_state then
+  return 'missing'
+elseif args.expect then
+  local allowed = false
+  for _, state in ipairs(args.expect) do
+    if state == old_state then allowed = true end
+  end
+  if not allowed then return 'conflict:' .. old_state end
+end
+for name, value in pairs(args.set) do redis.call('HSET', job_key, name, value) end
+for _, name in ipairs(args.unset) do redis.call('HDEL', job_key, name) end
+local new_state = redis.call('HGET', job_key, 'state')
+if old_state and old_state ~= new_state then
+  redis.call('SREM', state_key[old_state], args.id)
+end
+redis.call('SADD', state_key[new_state], args.id)
+if args.finished[new_state] then
+  redis.call('ZADD', finished_key, redis.call('HGET', job_key, 'updated_at'), args.id)
+else
+  redis.call('ZREM', finished_key, args.id)
+end
+return redis.call('HGETALL', job_key)
+"""
+)
+_DELETE = (
+    _INDEX_PRELUDE
+    + """
+local state = redis.call('HGET', job_key, 'state')
+if state then redis.call('SREM', state_key[state], args.id) end
+redis.call('ZREM', finished_key, args.id)
+redis.call('DEL', job_key)
+return 0
+"""
+)
+# KEYS: the job, the finished set. ARGV: id, owner, now, new expiry.
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  return 0
+end
+local holder = redis.call('HGET', KEYS[1], 'lease_owner')
+if holder and holder ~= ARGV[2]
+    and tonumber(redis.call('HGET', KEYS[1], 'lease_expires')) > tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'lease_owner', ARGV[2], 'lease_expires', ARGV[4])
+return 1
+"""
+# KEYS: the job. ARGV: owner, new expiry.
+_RENEW = """
+if redis.call('HGET', KEYS[1], 'lease_owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'lease_expires', ARGV[2])
+return 1
+"""
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'lease_owner') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'lease_owner')
+  redis.call('HSET', KEYS[1], 'lease_expires', ARGV[2])
+end
+return 0
+"""
+
+
+def _encode(value: str | int | float) -> str:
+    """Redis keeps strings; str() of a float is its shortest exact repr."""
+    return str(value)
+
+
+_NO_LEASE_EXPIRY = _encode(Job.lease_expires)
+
+
+def _location(url: str) -> str:
+    """Where a Redis URL points, without its credentials: safe for messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return parts.path
+        return f"{parts.hostname}:{parts.port or 6379}"
+    except ValueError:
+        return "an unparsable URL"
+
+
+@dataclass(frozen=True)
+class _Connection:
+    """A client with its scripts, for one process: forks make their own pool."""
+
+    pid: int
+    client: redis.Redis
+    write: Script
+    delete: Script
+    acquire: Script
+    renew: Script
+    release: Script
+
+
+class RedisJobStore:
+    """Jobs in Redis, shared by every worker of every instance pointed at it."""
+
+    def __init__(self, url: str, prefix: str = "paimon:") -> None:
+        self._url = url  # may hold a password: never shown, see __repr__ and check()
+        self.prefix = prefix
+        self._state_keys = {state: f"{prefix}state:{state.value}" for state in JobState}
+        self._finished_key = f"{prefix}finished"
+        self._connection: _Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisJobStore({_location(self._url)!r}, prefix={self.prefix!r})"
+
+    def _redis(self) -> _Connection:
+        """This process's client, made on first use. No lock: two threads racing here
+        make two clients and one is dropped, harmless; a lock could be inherited held."""
+        connection = self._connection
+        if connection is None or connection.pid != os.getpid():
+            client = redis.Redis.from_url(
+                self._url,
+                decode_responses=True,
+                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                socket_timeout=COMMAND_TIMEOUT_SECONDS,
+                health_check_interval=HEALTH_CHECK_SECONDS,
+            )
+            connection = self._connection = _Connection(
+                pid=os.getpid(),
+                client=client,
+                write=client.register_script(_WRITE),
+                delete=client.register_script(_DELETE),
+                acquire=client.register_script(_ACQUIRE),
+                renew=client.register_script(_RENEW),
+                release=client.register_script(_RELEASE),
+            )
+        return connection
+
+    def _job_key(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def _index_keys(self, job_id: str) -> list[str]:
+        return [self._job_key(job_id), self._finished_key, *self._state_keys.values()]
+
+    def _index_args(self, job_id: str, **extra: object) -> list[str]:
+        return [json.dumps({"id": job_id, "states": _STATES, "finished": _FINISHED, **extra})]
+
+    def _write(self, job_id: str, values: dict[str, Stored], **mode: object) -> Job:
+        result = self._redis().write(
+            keys=self._index_keys(job_id),
+            args=self._index_args(
+                job_id,
+                set={name: _encode(v) for name, v in values.items() if v is not None},
+                unset=[name for name, value in values.items() if value is None],
+                **mode,
+            ),
+        )
+        if result == "exists":
+            raise ValueError(f"a job with id {job_id!r} exists already")
+        if result == "missing":
+            raise JobNotFound(job_id)
+        if isinstance(result, str):
+            current = result.removeprefix("conflict:")
+            raise StateConflict(f"job {job_id} is {current}, not one of {mode['expect']}")
+        return self._job(result)
+
+    @staticmethod
+    def _job(flat_fields: list[str]) -> Job:
+        """A Job from HGETALL as a Lua script returns it: name, value, name, value..."""
+        return job_from_stored(dict(zip(flat_fields[::2], flat_fields[1::2], strict=True)))
+
+    def _jobs_in(self, states: Iterable[JobState]) -> set[str]:
+        return self._redis().client.sunion([self._state_keys[state] for state in states])
+
+    def _fields_of(self, job_ids: Iterable[str], *names: str) -> list[list[str | None]]:
+        """HMGET of many jobs in one round trip (no transaction: reads only)."""
+        pipeline = self._redis().client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipeline.hmget(self._job_key(job_id), names)
+        return pipeline.execute()
+
+    def create(self, job: Job) -> None:
+        self._write(job.id, job_to_stored(job), create=True)
+
+    def get(self, job_id: str) -> Job | None:
+        fields = self._redis().client.hgetall(self._job_key(job_id))
+        return job_from_stored(fields) if fields else None
+
+    def update(
+        self, job_id: str, *, expect: Collection[JobState] | None = None, **changes: object
+    ) -> Job:
+        values = changes_to_stored(changes)
+        if expect is None:
+            return self._write(job_id, values)
+        return self._write(job_id, values, expect=sorted(JobState(s).value for s in expect))
+
+    def counts(self) -> dict[JobState, int]:
+        pipeline = self._redis().client.pipeline(transaction=True)  # one consistent view
+        for key in self._state_keys.values():
+            pipeline.scard(key)
+        return dict(zip(self._state_keys, pipeline.execute(), strict=True))
+
+    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        acquired = self._redis().acquire(
+            keys=[self._job_key(job_id), self._finished_key],
+            args=[job_id, owner, _encode(now), _encode(now + ttl)],
+        )
+        return acquired == 1
+
+    def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+        renewed = self._redis().renew(
+            keys=[self._job_key(job_id)], args=[owner, _encode(time.time() + ttl)]
+        )
+        return renewed == 1
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        self._redis().release(keys=[self._job_key(job_id)], args=[owner, _NO_LEASE_EXPIRY])
+
+    def resumable(self, now: float) -> list[str]:
+        candidates = list(self._jobs_in(RESUMABLE))
+        fields = self._fields_of(candidates, "lease_owner", "lease_expires", "created_at")
+        free = [
+            (float(created_at), job_id)
+            for job_id, (owner, expires, created_at) in zip(candidates, fields, strict=True)
+            if created_at is not None  # else deleted meanwhile
+            and (owner is None or float(expires or 0.0) <= now)
+        ]
+        return [job_id for _, job_id in sorted(free)]
+
+    def finished_before(self, cutoff: float) -> list[Job]:
+        client = self._redis().client
+        job_ids = client.zrangebyscore(self._finished_key, "-inf", f"({_encode(cutoff)}")
+        pipeline = client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipeline.hgetall(self._job_key(job_id))
+        return [job_from_stored(fields) for fields in pipeline.execute() if fields]
+
+    def active_spool_paths(self) -> set[str]:
+        job_ids = self._jobs_in(set(JobState) - {JobState.DONE})
+        return {path for (path,) in self._fields_of(job_ids, "spool_path") if path is not None}
+
+    def delete(self, job_id: str) -> None:
+        self._redis().delete(keys=self._index_keys(job_id), args=self._index_args(job_id))
+
+    def close(self) -> None:
+        """Close this process's connection pool (a later call makes a new one)."""
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.pid == os.getpid():
+            connection.client.close()
+
+    def check(self) -> None:
+        try:
+            self._redis().client.ping()
+        except (redis.RedisError, ValueError, OSError) as exc:
+            # from None: the cause's text is shown here, scrubbed; a chained original
+            # would reach the logs as it is.
+            raise RuntimeError(
+                f"the Redis job store at {_location(self._url)} is unreachable: "
+                f"{type(exc).__name__}: {self._scrubbed(str(exc))}"
+            ) from None
+
+    def _scrubbed(self, text: str) -> str:
+        """Text with the URL's password blanked, however the error quotes it."""
+        try:
+            password = urlsplit(self._url).password
+        except ValueError:
+            password = None
+        for secret in {password, unquote(password or "")} - {None, ""}:
+            text = text.replace(secret, "***")
+        return text

@@ -1,0 +1,219 @@
+"""The job store of one machine: a SQLite file in the data directory, in WAL mode.
+
+Every (process, thread) opens its own connection, and every change is one SQL
+statement, so each is atomic on its own: SQLite's file locks serialise writers across
+all gunicorn workers, WAL lets readers run alongside them, and no transaction is ever
+held open across Python code.
+
+synchronous=FULL: a job a client has been told about survives a power loss, like the
+spool file the upload blueprint fsyncs. It costs one WAL fsync per commit, little next
+to moving the upload itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+from paimon.jobs import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
+from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.store import JobNotFound, StateConflict
+
+BUSY_TIMEOUT_SECONDS = 10.0
+_SQL_TYPES = {str: "TEXT", JobState: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
+_COLUMNS = ", ".join(JOB_FIELDS)
+
+
+def _column(name: str) -> str:
+    spec = JOB_FIELDS[name]
+    key = " PRIMARY KEY" if name == "id" else ""
+    return f"{name} {_SQL_TYPES[spec.kind]}{key}{'' if spec.nullable else ' NOT NULL'}"
+
+
+# One column per Job field, typed after it; BEGIN IMMEDIATE: workers starting at once
+# create it one after the other.
+_SCHEMA = f"""
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, JOB_FIELDS))});
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE INDEX IF NOT EXISTS jobs_by_updated_at ON jobs (updated_at);
+COMMIT;
+"""
+# Column names below come from JOB_FIELDS, never from callers; values are always bound.
+_INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})"  # noqa: S608
+
+
+def _in(states: Iterable[JobState]) -> tuple[str, list[str]]:
+    """``IN (?, ...)`` and its parameters for a set of states."""
+    values = sorted(JobState(state).value for state in states)
+    return f"IN ({', '.join('?' * len(values))})", values
+
+
+_IN_FINISHED, _FINISHED = _in(FINISHED)
+_IN_RESUMABLE, _RESUMABLE = _in(RESUMABLE)
+
+
+class SqliteJobStore:
+    """Jobs in one SQLite file, shared by every worker process of a machine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        # Keyed by (pid, thread id): a forked worker opens its own connections and never
+        # touches (not even closes) the ones it inherited, as SQLite requires.
+        self._connections: dict[tuple[int, int], sqlite3.Connection] = {}
+
+    def __repr__(self) -> str:
+        return f"SqliteJobStore({str(self.path)!r})"
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection in this process, opened on first use (a thread that
+        ends leaves it to the next thread given the same id)."""
+        key = (os.getpid(), threading.get_ident())
+        connection = self._connections.get(key)
+        if connection is None:
+            # No lock: only this thread writes this key, and a lock held by another
+            # thread at fork time would stay held forever in the child.
+            connection = self._connections[key] = self._connect()
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: each statement commits on its own (no implicit BEGIN).
+        # check_same_thread=False only so close() can run from any thread: _db() gives
+        # each connection to one thread.
+        connection = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA synchronous = FULL")
+            self._enable_wal(connection)
+            connection.executescript(_SCHEMA)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    @staticmethod
+    def _enable_wal(connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL (it stays so). On a new file, workers starting at once
+        race for it, and the switch fails at once instead of waiting out busy_timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _rows(self, sql: str, params: Iterable[Stored] = ()) -> list[sqlite3.Row]:
+        """Run a statement to its end (which commits it) and return its rows."""
+        return self._db().execute(sql, tuple(params)).fetchall()
+
+    def _changed(self, sql: str, params: Iterable[Stored]) -> bool:
+        """Run a single-row UPDATE; whether it matched."""
+        return self._db().execute(sql, tuple(params)).rowcount == 1
+
+    def create(self, job: Job) -> None:
+        try:
+            self._rows(_INSERT, job_to_stored(job).values())
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"a job with id {job.id!r} exists already") from exc
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self._rows(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", [job_id])  # noqa: S608
+        return job_from_stored(dict(rows[0])) if rows else None
+
+    def update(
+        self, job_id: str, *, expect: Collection[JobState] | None = None, **changes: object
+    ) -> Job:
+        values = changes_to_stored(changes)
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608
+        params = [*values.values(), job_id]
+        if expect is not None:
+            in_expected, expected = _in(expect)
+            sql += f" AND state {in_expected}"
+            params += expected
+        rows = self._rows(f"{sql} RETURNING {_COLUMNS}", params)
+        if rows:
+            return job_from_stored(dict(rows[0]))
+        current = self._rows("SELECT state FROM jobs WHERE id = ?", [job_id])
+        if not current:
+            raise JobNotFound(job_id)
+        wanted = sorted(JobState(state).value for state in expect or ())
+        raise StateConflict(f"job {job_id} is {current[0]['state']}, not one of {wanted}")
+
+    def counts(self) -> dict[JobState, int]:
+        rows = self._rows("SELECT state, count(*) FROM jobs GROUP BY state")
+        return {state: 0 for state in JobState} | {JobState(state): n for state, n in rows}
+
+    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        return self._changed(
+            "UPDATE jobs SET lease_owner = ?, lease_expires = ?"  # noqa: S608
+            f" WHERE id = ? AND state NOT {_IN_FINISHED}"
+            " AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires <= ?)",
+            [owner, now + ttl, job_id, *_FINISHED, owner, now],
+        )
+
+    def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+        return self._changed(
+            "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ?",
+            [time.time() + ttl, job_id, owner],
+        )
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        self._changed(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires = 0.0"
+            " WHERE id = ? AND lease_owner = ?",
+            [job_id, owner],
+        )
+
+    def resumable(self, now: float) -> list[str]:
+        rows = self._rows(
+            f"SELECT id FROM jobs WHERE state {_IN_RESUMABLE}"  # noqa: S608
+            " AND (lease_owner IS NULL OR lease_expires <= ?) ORDER BY created_at",
+            [*_RESUMABLE, now],
+        )
+        return [row["id"] for row in rows]
+
+    def finished_before(self, cutoff: float) -> list[Job]:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM jobs"  # noqa: S608
+            f" WHERE state {_IN_FINISHED} AND updated_at < ? ORDER BY updated_at",
+            [*_FINISHED, cutoff],
+        )
+        return [job_from_stored(dict(row)) for row in rows]
+
+    def active_spool_paths(self) -> set[str]:
+        rows = self._rows(
+            "SELECT spool_path FROM jobs WHERE state != ? AND spool_path IS NOT NULL",
+            [JobState.DONE.value],
+        )
+        return {row["spool_path"] for row in rows}
+
+    def delete(self, job_id: str) -> None:
+        self._rows("DELETE FROM jobs WHERE id = ?", [job_id])
+
+    def close(self) -> None:
+        """Close this process's connections, when no thread uses the store any more (a
+        later call opens new ones)."""
+        pid = os.getpid()
+        for key in [key for key in self._connections if key[0] == pid]:
+            self._connections.pop(key).close()
+
+    def check(self) -> None:
+        try:
+            self._rows("SELECT count(*) FROM jobs")
+        except sqlite3.Error as exc:
+            raise RuntimeError(f"the SQLite job store {self.path} is unusable: {exc}") from exc

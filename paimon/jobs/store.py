@@ -1,0 +1,75 @@
+"""The job store interface: SQLite on one machine, Redis across instances.
+
+Every method is safe to call from any thread of any worker process. Times are
+wall-clock seconds (time.time()), since several processes and hosts compare them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Protocol
+
+from paimon.jobs.model import Job, JobState
+
+
+class JobNotFound(KeyError):
+    """No job with that id."""
+
+
+class StateConflict(Exception):
+    """The job was not in the state the caller expected (someone else moved it)."""
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> None:
+        """Store a new job (its id must be new)."""
+        ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def update(
+        self, job_id: str, *, expect: Collection[JobState] | None = None, **changes: object
+    ) -> Job:
+        """Change fields of a job atomically and set ``updated_at``; return the new job.
+
+        With ``expect``, the change happens only if the job's state is one of those,
+        else StateConflict. JobNotFound when there is no such job.
+        """
+        ...
+
+    def counts(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present, zeros included)."""
+        ...
+
+    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+        """Take the job's lease for ``ttl`` seconds if it is free, expired or already
+        ``owner``'s, and the job is not finished. Atomic: of many callers, one wins."""
+        ...
+
+    def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+        """Extend a lease ``owner`` holds; False when it lost it (expired and taken)."""
+        ...
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        """Give up a lease ``owner`` holds, so another worker can take the job at once."""
+        ...
+
+    def resumable(self, now: float) -> list[str]:
+        """Ids of queued or transferring jobs whose lease is free or expired at ``now``."""
+        ...
+
+    def finished_before(self, cutoff: float) -> list[Job]:
+        """Done or failed jobs last updated before ``cutoff`` (for retention)."""
+        ...
+
+    def active_spool_paths(self) -> set[str]:
+        """Spool paths of jobs that may still need them (not done)."""
+        ...
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job (no error if it is gone already)."""
+        ...
+
+    def check(self) -> None:
+        """Raise an exception with a readable message when the store is unreachable."""
+        ...

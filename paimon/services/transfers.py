@@ -1,0 +1,250 @@
+"""Background transfers: spool file -> storage backend, never on a request thread.
+
+Each worker process has one TransferRunner. A job is run only under a lease in the
+job store; a maintenance thread renews the leases this worker holds (the heartbeat),
+takes over queued or transferring jobs whose lease ran out (their worker died), and
+purges what retention allows. So a job survives a killed worker, a deploy or a
+restart, and exactly one worker resumes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.store import JobStore, StateConflict
+from paimon.services.spool import Spool
+from paimon.storage.base import QuotaExceeded, StorageBackend, StorageError
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5  # seconds between bytes_stored updates in the store
+
+
+class TransferAborted(Exception):
+    """This worker gave the job up (shutting down, or its lease was lost)."""
+
+
+@dataclass(frozen=True)
+class _Running:
+    future: Future
+    abort: threading.Event
+
+
+def error_code(exc: StorageError) -> str:
+    """The machine-readable kind of a storage failure, kept on the failed job."""
+    return "storage_full" if isinstance(exc, QuotaExceeded) else "storage_failed"
+
+
+class TransferRunner:
+    """Runs this worker's transfers and keeps its leases alive."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        storage: StorageBackend,
+        spool: Spool,
+        *,
+        concurrency: int,
+        lease_seconds: float,
+        retention_seconds: float,
+    ):
+        self.store = store
+        self.storage = storage
+        self.spool = spool
+        self.lease_seconds = lease_seconds
+        self.retention_seconds = retention_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="transfer")
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._maintenance: threading.Thread | None = None
+
+    # Submitting and waiting ----------------------------------------------------------
+
+    def submit(self, job_id: str) -> bool:
+        """Run a queued job here if this worker can take its lease; False otherwise."""
+        if self._stopping.is_set():
+            return False
+        with self._lock:  # _run's cleanup waits for this lock: the entry is in first
+            if job_id in self._running:
+                return True
+            if not self.store.acquire_lease(job_id, self.owner, self.lease_seconds):
+                return False
+            abort = threading.Event()
+            try:
+                future = self._executor.submit(self._run, job_id, abort)
+            except RuntimeError:  # the executor shut down in between
+                self.store.release_lease(job_id, self.owner)
+                return False
+            self._running[job_id] = _Running(future, abort)
+        return True
+
+    def wait(self, job_id: str, poll_seconds: float = 0.2) -> Job:
+        """Block until the job is finished and return it, wherever it runs."""
+        running = self._running.get(job_id)
+        if running is not None:
+            futures.wait([running.future])  # _run records every outcome in the store
+        while True:
+            job = self.store.get(job_id)
+            if job is None or job.state in FINISHED or self._stopping.is_set():
+                return job
+            time.sleep(poll_seconds)
+
+    # One transfer --------------------------------------------------------------------
+
+    def _run(self, job_id: str, abort: threading.Event) -> None:
+        try:
+            job = self.store.get(job_id)
+            if job is None or job.state in FINISHED:
+                return
+            self._transfer(job, abort)
+        except TransferAborted:
+            log.info("transfer of job %s handed back to the queue", job_id)
+            self._requeue(job_id)
+        except Exception:  # a bug must not leave the job looking alive forever
+            log.exception("transfer of job %s failed unexpectedly", job_id)
+            self._fail(job_id, "The transfer failed unexpectedly.", "internal_error", True)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+            self.store.release_lease(job_id, self.owner)
+
+    def _transfer(self, job: Job, abort: threading.Event) -> None:
+        assert job.spool_path is not None
+        source = Path(job.spool_path)
+        if not source.exists():
+            self._fail(job.id, "The received file is no longer on the server.", "spool_lost")
+            return
+        job = self.store.update(
+            job.id,
+            expect=RESUMABLE,
+            state=JobState.TRANSFERRING,
+            attempts=job.attempts + 1,
+            bytes_stored=0,
+            error=None,
+            error_code=None,
+            retryable=None,
+        )
+        log.info("job %s transferring (attempt %d) to %s", job.id, job.attempts, job.backend)
+        reported = [0.0]
+
+        def progress(acknowledged: int) -> None:
+            if abort.is_set():
+                raise TransferAborted
+            now = time.monotonic()
+            if now - reported[0] >= PROGRESS_INTERVAL:
+                reported[0] = now
+                self.store.update(job.id, bytes_stored=acknowledged)
+
+        try:
+            stored = self.storage.store(source, job.filename, progress)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, TransferAborted) or abort.is_set():
+                raise TransferAborted from exc
+            log.warning("job %s failed: %s", job.id, exc.message)
+            self._fail(job.id, exc.message, error_code(exc), exc.retryable)
+            return
+        self.store.update(
+            job.id,
+            state=JobState.DONE,
+            bytes_stored=stored.size,
+            link=stored.link,
+            storage_key=stored.key,
+        )
+        self.spool.discard(source)  # only now: the backend has confirmed the object
+        log.info("job %s done", job.id)
+
+    def _fail(self, job_id: str, message: str, code: str, retryable: bool = False) -> None:
+        """Record a failure; the spool file stays for a retry until retention."""
+        self.store.update(
+            job_id, state=JobState.FAILED, error=message, error_code=code, retryable=retryable
+        )
+
+    def _requeue(self, job_id: str) -> None:
+        with contextlib.suppress(StateConflict):  # finished meanwhile: nothing to hand back
+            self.store.update(job_id, expect=RESUMABLE, state=JobState.QUEUED)
+
+    # Maintenance: heartbeat, takeover, retention ----------------------------------------
+
+    def start(self) -> None:
+        """Take over orphaned jobs now, then keep doing it with the heartbeat."""
+        if self._maintenance is None:
+            self._maintenance = threading.Thread(
+                target=self._maintain, name="transfer-maintenance", daemon=True
+            )
+            self._maintenance.start()
+
+    def _maintain(self) -> None:
+        interval = max(self.lease_seconds / 3, 0.05)
+        next_purge = 0.0
+        while not self._stopping.is_set():
+            try:
+                self.heartbeat()
+                self.take_over_orphans()
+                if time.monotonic() >= next_purge:
+                    self.purge_expired()
+                    next_purge = time.monotonic() + min(self.retention_seconds / 4, 600)
+            except Exception:  # the store may be briefly unreachable; keep going
+                log.exception("job maintenance failed; retrying")
+            self._stopping.wait(interval)
+
+    def heartbeat(self) -> None:
+        """Renew this worker's leases; a transfer whose lease was lost is given up."""
+        with self._lock:
+            running = list(self._running.items())
+        for job_id, entry in running:
+            if not self.store.renew_lease(job_id, self.owner, self.lease_seconds):
+                log.warning("lost the lease of job %s; giving it up", job_id)
+                entry.abort.set()
+
+    def take_over_orphans(self) -> None:
+        """Resume queued or transferring jobs whose worker is gone.
+
+        Only jobs whose spool file is on this machine can be resumed here.
+        """
+        for job_id in self.store.resumable(time.time()):
+            job = self.store.get(job_id)
+            if job and job.spool_path and Path(job.spool_path).exists() and self.submit(job_id):
+                log.info("took over job %s", job_id)
+
+    def purge_expired(self) -> None:
+        """Forget finished jobs, and delete spool files, older than retention."""
+        cutoff = time.time() - self.retention_seconds
+        for job in self.store.finished_before(cutoff):
+            if job.spool_path:
+                self.spool.discard(job.spool_path)
+            self.store.delete(job.id)
+        active = self.store.active_spool_paths()
+        for path in self.spool.files():
+            try:
+                old = path.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            if old and str(path) not in active:
+                self.spool.discard(path)
+
+    def shutdown(self, wait_seconds: float = 10.0) -> None:
+        """Stop taking work; hand back every job this worker holds, for another or the
+        next worker to resume at once (called from gunicorn's worker_exit hook)."""
+        self._stopping.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = dict(self._running)
+        for job_id, entry in running.items():
+            entry.abort.set()
+            if entry.future.cancelled():
+                self._requeue(job_id)
+                self.store.release_lease(job_id, self.owner)
+        futures.wait([entry.future for entry in running.values()], timeout=wait_seconds)

@@ -1,0 +1,463 @@
+"""The JobStore contract (paimon/jobs/store.py), run against SQLite and a real Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from paimon.jobs.model import FINISHED, Job, JobState
+from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from tests.jobs.support import make_job
+
+TTL = 60.0
+
+
+def every_field_set() -> Job:
+    """A job where no field has its default, with values that are easy to mangle."""
+    return make_job(
+        filename="naïve café ✓.tar.gz",
+        backend="mega",
+        state=JobState.FAILED,
+        size=5 * 1024**3 + 1,
+        sha256="ab" * 32,
+        bytes_received=123_456_789,
+        bytes_stored=42,
+        attempts=3,
+        link="https://mega.nz/file/abc#key",
+        storage_key="Paimon/report.pdf",
+        error="MEGA said: over quota",
+        error_code="storage_full",
+        retryable=False,
+        spool_path="/data/spool/abc.part",
+        lease_owner="host-1:1234:7",
+        lease_expires=1_700_000_000.123_456_7,
+        created_at=0.1 + 0.2,  # 0.30000000000000004: must not come back as 0.3
+        updated_at=1_700_000_001.000_001,
+    )
+
+
+# --- create / get ---------------------------------------------------------------------
+
+
+def test_every_field_round_trips_exactly(store: JobStore) -> None:
+    job = every_field_set()
+    unset = [
+        f.name
+        for f in dataclasses.fields(Job)
+        if f.default is not dataclasses.MISSING and getattr(job, f.name) == f.default
+    ]
+    assert unset == [], f"every_field_set() must set these too: {unset}"
+    store.create(job)
+    loaded = store.get(job.id)
+    assert loaded == job
+    assert type(loaded.state) is JobState
+    assert loaded.retryable is False
+    assert loaded.created_at == 0.1 + 0.2
+
+
+def test_defaults_and_nones_round_trip(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    loaded = store.get(job.id)
+    assert loaded == job
+    assert loaded.size is None and loaded.retryable is None and loaded.lease_owner is None
+    assert loaded.state is JobState.RECEIVING and loaded.lease_expires == 0.0
+
+
+def test_true_and_zero_round_trip(store: JobStore) -> None:
+    job = make_job(retryable=True, size=0, created_at=0.0, updated_at=0.0)
+    store.create(job)
+    assert store.get(job.id) == job
+
+
+def test_get_unknown_job_is_none(store: JobStore) -> None:
+    assert store.get("no-such-job") is None
+
+
+def test_create_refuses_an_existing_id(store: JobStore) -> None:
+    job = make_job(filename="first")
+    store.create(job)
+    with pytest.raises(ValueError, match="exists"):
+        store.create(make_job(id=job.id, filename="second"))
+    assert store.get(job.id).filename == "first"
+
+
+def test_create_refuses_a_wrong_type(store: JobStore) -> None:
+    with pytest.raises(TypeError, match="size"):
+        store.create(make_job(size="big"))
+
+
+# --- update ---------------------------------------------------------------------------
+
+
+def test_update_changes_fields_and_stamps_updated_at(store: JobStore) -> None:
+    job = make_job(updated_at=1.0)
+    store.create(job)
+    before = time.time()
+    updated = store.update(job.id, state=JobState.QUEUED, bytes_received=10, size=10)
+    assert (updated.state, updated.bytes_received, updated.size) == (JobState.QUEUED, 10, 10)
+    assert before <= updated.updated_at <= time.time()
+    assert updated.filename == job.filename and updated.created_at == job.created_at
+    assert store.get(job.id) == updated
+
+
+def test_update_can_clear_a_field_to_none(store: JobStore) -> None:
+    job = every_field_set()
+    store.create(job)
+    updated = store.update(job.id, error=None, retryable=None, link=None)
+    assert (updated.error, updated.retryable, updated.link) == (None, None, None)
+    assert store.get(job.id) == updated
+
+
+def test_update_accepts_a_state_as_text(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    assert store.update(job.id, state="done").state is JobState.DONE
+
+
+def test_update_keeps_an_explicit_updated_at(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    assert store.update(job.id, updated_at=12.5).updated_at == 12.5
+
+
+def test_update_with_expect_matching(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED)
+    store.create(job)
+    updated = store.update(
+        job.id, expect={JobState.QUEUED, JobState.RECEIVING}, state=JobState.TRANSFERRING
+    )
+    assert updated.state is JobState.TRANSFERRING
+
+
+def test_update_with_expect_not_matching_changes_nothing(store: JobStore) -> None:
+    job = make_job(state=JobState.DONE, link="https://example.test/f")
+    store.create(job)
+    with pytest.raises(StateConflict, match="done"):
+        store.update(job.id, expect={JobState.QUEUED}, state=JobState.FAILED, link=None)
+    assert store.get(job.id) == job
+
+
+def test_update_with_empty_expect_always_conflicts(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    with pytest.raises(StateConflict):
+        store.update(job.id, expect=(), attempts=1)
+    assert store.get(job.id).attempts == 0
+
+
+@pytest.mark.parametrize("expect", [None, {JobState.QUEUED}])
+def test_update_unknown_job_is_not_found(store: JobStore, expect: set | None) -> None:
+    with pytest.raises(JobNotFound):
+        store.update("no-such-job", expect=expect, attempts=1)
+    assert store.get("no-such-job") is None  # and nothing was created on the way
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"colour": "red"}, TypeError),
+        ({"id": "other"}, TypeError),
+        ({"attempts": "3"}, TypeError),
+        ({"attempts": True}, TypeError),
+        ({"filename": None}, TypeError),
+        ({"state": "paused"}, ValueError),
+    ],
+)
+def test_update_refuses_bad_changes(store: JobStore, changes: dict, error: type) -> None:
+    job = make_job()
+    store.create(job)
+    with pytest.raises(error):
+        store.update(job.id, **changes)
+    assert store.get(job.id) == job
+
+
+# --- counts ---------------------------------------------------------------------------
+
+
+def test_counts_of_an_empty_store_are_all_zero(store: JobStore) -> None:
+    assert store.counts() == dict.fromkeys(JobState, 0)
+
+
+def test_counts_follow_creates_updates_and_deletes(store: JobStore) -> None:
+    jobs = [make_job(state=state) for state in (JobState.QUEUED, JobState.QUEUED, JobState.DONE)]
+    for job in jobs:
+        store.create(job)
+    expected = dict.fromkeys(JobState, 0) | {JobState.QUEUED: 2, JobState.DONE: 1}
+    assert store.counts() == expected
+    store.update(jobs[0].id, state=JobState.TRANSFERRING)
+    store.update(jobs[1].id, attempts=1)  # no state change: counts stay
+    store.delete(jobs[2].id)
+    expected = dict.fromkeys(JobState, 0) | {JobState.QUEUED: 1, JobState.TRANSFERRING: 1}
+    assert store.counts() == expected
+
+
+# --- leases ---------------------------------------------------------------------------
+
+
+def test_acquire_a_free_lease(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED)
+    store.create(job)
+    before = time.time()
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+    leased = store.get(job.id)
+    assert leased.lease_owner == "worker-a"
+    assert before + TTL <= leased.lease_expires <= time.time() + TTL
+
+
+def test_acquire_while_receiving(store: JobStore) -> None:
+    job = make_job(state=JobState.RECEIVING)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+
+
+def test_acquire_refused_while_another_holds_it(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+    held = store.get(job.id)
+    assert not store.acquire_lease(job.id, "worker-b", TTL)
+    assert store.get(job.id) == held
+
+
+def test_acquire_an_expired_lease(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING, lease_owner="dead", lease_expires=time.time() - 1)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-b", TTL)
+    assert store.get(job.id).lease_owner == "worker-b"
+
+
+def test_acquire_again_by_the_owner_extends_it(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", 5)
+    first = store.get(job.id).lease_expires
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+    assert store.get(job.id).lease_expires > first + TTL - 5 - 1
+
+
+@pytest.mark.parametrize("state", sorted(FINISHED))
+def test_acquire_refused_on_a_finished_job(store: JobStore, state: JobState) -> None:
+    job = make_job(state=state)
+    store.create(job)
+    assert not store.acquire_lease(job.id, "worker-a", TTL)
+    assert store.get(job.id).lease_owner is None
+
+
+def test_acquire_refused_once_the_job_finishes(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    store.update(job.id, state=JobState.DONE)
+    assert not store.acquire_lease(job.id, "worker-a", TTL)
+
+
+def test_acquire_unknown_job_is_false(store: JobStore) -> None:
+    assert not store.acquire_lease("no-such-job", "worker-a", TTL)
+    assert store.get("no-such-job") is None
+
+
+def test_renew_by_the_holder(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", 1)
+    assert store.renew_lease(job.id, "worker-a", TTL)
+    assert store.get(job.id).lease_expires >= time.time() + TTL - 5
+
+
+def test_renew_refused_to_others(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    assert not store.renew_lease(job.id, "worker-a", TTL)  # nobody holds it
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+    held = store.get(job.id)
+    assert not store.renew_lease(job.id, "worker-b", TTL)
+    assert store.get(job.id) == held
+
+
+def test_renew_after_the_lease_expired_and_was_taken(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", -1)  # already expired
+    assert store.acquire_lease(job.id, "worker-b", TTL)
+    assert not store.renew_lease(job.id, "worker-a", TTL)
+    assert store.get(job.id).lease_owner == "worker-b"
+
+
+def test_renew_unknown_job_is_false(store: JobStore) -> None:
+    assert not store.renew_lease("no-such-job", "worker-a", TTL)
+    assert store.get("no-such-job") is None
+
+
+def test_release_frees_the_job_for_others_at_once(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+    store.release_lease(job.id, "worker-a")
+    released = store.get(job.id)
+    assert (released.lease_owner, released.lease_expires) == (None, 0.0)
+    assert store.resumable(time.time()) == [job.id]
+    assert store.acquire_lease(job.id, "worker-b", TTL)
+
+
+def test_release_by_another_owner_changes_nothing(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+    held = store.get(job.id)
+    store.release_lease(job.id, "worker-b")
+    assert store.get(job.id) == held
+
+
+def test_release_unknown_job_is_silent(store: JobStore) -> None:
+    store.release_lease("no-such-job", "worker-a")
+    assert store.get("no-such-job") is None
+
+
+def test_leases_do_not_touch_updated_at(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED, updated_at=5.0)
+    store.create(job)
+    assert store.acquire_lease(job.id, "worker-a", TTL)
+    assert store.renew_lease(job.id, "worker-a", TTL)
+    store.release_lease(job.id, "worker-a")
+    assert store.get(job.id).updated_at == 5.0
+
+
+# --- resumable ------------------------------------------------------------------------
+
+
+def test_resumable_takes_queued_and_transferring_with_free_or_expired_leases(
+    store: JobStore,
+) -> None:
+    now = 1_000_000.0
+    jobs = {
+        "queued, free": make_job(state=JobState.QUEUED, created_at=1),
+        "transferring, expired": make_job(
+            state=JobState.TRANSFERRING, lease_owner="dead", lease_expires=now - 1, created_at=2
+        ),
+        "queued, expires now": make_job(
+            state=JobState.QUEUED, lease_owner="dead", lease_expires=now, created_at=3
+        ),
+        "transferring, held": make_job(
+            state=JobState.TRANSFERRING, lease_owner="alive", lease_expires=now + 1
+        ),
+        "receiving, free": make_job(state=JobState.RECEIVING),
+        "done": make_job(state=JobState.DONE),
+        "failed": make_job(state=JobState.FAILED),
+    }
+    for job in jobs.values():
+        store.create(job)
+    expected = ["queued, free", "transferring, expired", "queued, expires now"]
+    assert store.resumable(now) == [jobs[name].id for name in expected]  # oldest first
+    later = store.resumable(now + 2)
+    assert set(later) == {jobs[name].id for name in [*expected, "transferring, held"]}
+
+
+def test_resumable_follows_state_changes(store: JobStore) -> None:
+    job = make_job(state=JobState.RECEIVING)
+    store.create(job)
+    assert store.resumable(time.time()) == []
+    store.update(job.id, state=JobState.QUEUED)
+    assert store.resumable(time.time()) == [job.id]
+    store.update(job.id, state=JobState.DONE)
+    assert store.resumable(time.time()) == []
+
+
+# --- finished_before ------------------------------------------------------------------
+
+
+def test_finished_before_returns_old_finished_jobs(store: JobStore) -> None:
+    old_done = make_job(state=JobState.DONE, updated_at=100.0)
+    old_failed = make_job(state=JobState.FAILED, updated_at=50.0, retryable=True)
+    recent_done = make_job(state=JobState.DONE, updated_at=300.0)
+    at_cutoff = make_job(state=JobState.DONE, updated_at=200.0)
+    old_queued = make_job(state=JobState.QUEUED, updated_at=10.0)
+    for job in (old_done, old_failed, recent_done, at_cutoff, old_queued):
+        store.create(job)
+    assert store.finished_before(200.0) == [old_failed, old_done]  # oldest first
+
+
+def test_finished_before_follows_updates(store: JobStore) -> None:
+    retried = make_job(state=JobState.FAILED, updated_at=10.0)
+    finished_now = make_job(state=JobState.TRANSFERRING, updated_at=10.0)
+    touched = make_job(state=JobState.DONE, updated_at=10.0)
+    for job in (retried, finished_now, touched):
+        store.create(job)
+    store.update(retried.id, state=JobState.QUEUED, updated_at=10.0)  # back to work
+    store.update(finished_now.id, state=JobState.DONE, updated_at=10.0)
+    store.update(touched.id, link="https://example.test/f")  # updated_at is now
+    assert [job.id for job in store.finished_before(20.0)] == [finished_now.id]
+    assert {job.id for job in store.finished_before(time.time() + 1)} == {
+        finished_now.id,
+        touched.id,
+    }
+
+
+def test_finished_before_on_an_empty_store(store: JobStore) -> None:
+    assert store.finished_before(time.time()) == []
+
+
+# --- active_spool_paths ---------------------------------------------------------------
+
+
+def test_active_spool_paths_are_those_of_jobs_not_done(store: JobStore) -> None:
+    for state in JobState:
+        store.create(make_job(state=state, spool_path=f"/spool/{state.value}"))
+    store.create(make_job(state=JobState.QUEUED))  # no spool file yet
+    expected = {f"/spool/{state.value}" for state in JobState if state is not JobState.DONE}
+    assert store.active_spool_paths() == expected
+
+
+def test_active_spool_paths_follow_updates_and_deletes(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING, spool_path="/spool/a")
+    other = make_job(state=JobState.QUEUED, spool_path="/spool/b")
+    store.create(job)
+    store.create(other)
+    store.update(job.id, state=JobState.DONE)
+    store.delete(other.id)
+    assert store.active_spool_paths() == set()
+
+
+# --- delete / check -------------------------------------------------------------------
+
+
+def test_delete_forgets_the_job_everywhere(store: JobStore) -> None:
+    job = make_job(state=JobState.FAILED, updated_at=1.0, spool_path="/spool/x")
+    queued = make_job(state=JobState.QUEUED)
+    store.create(job)
+    store.create(queued)
+    store.delete(job.id)
+    store.delete(queued.id)
+    assert store.get(job.id) is None
+    assert store.finished_before(time.time()) == []
+    assert store.resumable(time.time()) == []
+    assert store.active_spool_paths() == set()
+    assert store.counts() == dict.fromkeys(JobState, 0)
+
+
+def test_delete_is_idempotent(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    store.delete(job.id)
+    store.delete(job.id)
+    store.delete("never-existed")
+    assert store.get(job.id) is None
+    store.create(job)  # the id is free again
+    assert store.get(job.id) == job
+
+
+def test_check_passes_on_a_working_store(store: JobStore) -> None:
+    store.check()
+    job = make_job()
+    store.create(job)  # and the store it checked works
+    assert store.get(job.id) == job
+
+
+def test_close_then_use_again(store: JobStore) -> None:
+    """close() ends this process's connections; the store reconnects when used again."""
+    job = make_job()
+    store.create(job)
+    store.close()
+    store.close()  # twice is fine
+    assert store.get(job.id) == job

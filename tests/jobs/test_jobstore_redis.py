@@ -1,0 +1,139 @@
+"""What only the Redis store has: credentials in its URL, its keys, its prefix."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from paimon.jobs.model import JobState
+from paimon.jobs.redis import RedisJobStore
+from tests.conftest import free_port
+from tests.fixtures.redis import RedisServer
+from tests.jobs.support import make_job
+
+PASSWORD = "hunter2-Zq8v"
+
+
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory: pytest.TempPathFactory):
+    with RedisServer.start(tmp_path_factory.mktemp("redis-auth"), password=PASSWORD) as server:
+        yield server
+
+
+def check_error(store: RedisJobStore) -> RuntimeError:
+    with pytest.raises(RuntimeError) as caught:
+        store.check()
+    return caught.value
+
+
+def assert_secret_free(error: BaseException, *secrets: str) -> None:
+    """Neither the message, nor an exception chained to it, nor a repr holds a secret."""
+    shown = [str(error), repr(error)]
+    assert error.__cause__ is None and error.__suppress_context__
+    for secret in secrets:
+        assert all(secret not in text for text in shown), shown
+
+
+def test_unreachable_server(redis_server: RedisServer, autoclose) -> None:
+    port = free_port()  # nothing listens there
+    store = autoclose(RedisJobStore(f"redis://default:{PASSWORD}@127.0.0.1:{port}/0"))
+    error = check_error(store)
+    assert "unreachable" in str(error) and f"127.0.0.1:{port}" in str(error)
+    assert_secret_free(error, PASSWORD)
+    assert PASSWORD not in repr(store)
+
+
+@pytest.mark.parametrize("userinfo", [":{}", "default:{}", ":{}%21"])
+def test_wrong_password(password_server: RedisServer, userinfo: str) -> None:
+    wrong = "wrong-" + PASSWORD[::-1]
+    url = f"redis://{userinfo.format(wrong)}@127.0.0.1:{password_server.port}/0"
+    error = check_error(RedisJobStore(url))
+    assert f"127.0.0.1:{password_server.port}" in str(error)
+    assert "Error" in str(error)  # the cause's type is named, for a person to act on
+    assert_secret_free(error, wrong, PASSWORD)
+
+
+def test_no_password_where_one_is_required(password_server: RedisServer) -> None:
+    error = check_error(RedisJobStore(f"redis://127.0.0.1:{password_server.port}/0"))
+    assert "AuthenticationError" in str(error) or "NOAUTH" in str(error)
+
+
+def test_right_password_works(password_server: RedisServer, autoclose) -> None:
+    store = autoclose(RedisJobStore(password_server.url))
+    store.check()
+    job = make_job()
+    store.create(job)
+    assert store.get(job.id) == job
+
+
+def test_unsupported_url_is_a_readable_check_error(autoclose) -> None:
+    store = autoclose(RedisJobStore(f"http://user:{PASSWORD}@127.0.0.1:6379/0"))
+    error = check_error(store)
+    assert "scheme" in str(error)
+    assert_secret_free(error, PASSWORD)
+
+
+def test_prefixes_keep_stores_apart(redis_db: RedisServer, autoclose) -> None:
+    ours, theirs = (
+        autoclose(RedisJobStore(redis_db.url)),
+        autoclose(RedisJobStore(redis_db.url, prefix="other:")),
+    )
+    ours_job = make_job(state=JobState.QUEUED, spool_path="/spool/ours")
+    theirs_job = make_job(state=JobState.FAILED, spool_path="/spool/theirs", updated_at=1.0)
+    ours.create(ours_job)
+    theirs.create(theirs_job)
+    assert ours.get(theirs_job.id) is None
+    assert ours.counts()[JobState.FAILED] == 0 and theirs.counts()[JobState.QUEUED] == 0
+    assert ours.resumable(time.time()) == [ours_job.id]
+    assert ours.finished_before(time.time()) == []
+    assert theirs.active_spool_paths() == {"/spool/theirs"}
+    theirs.delete(ours_job.id)
+    assert ours.get(ours_job.id) == ours_job
+
+
+def test_key_layout(redis_db: RedisServer, autoclose) -> None:
+    """One hash per job, a set per state in use, a sorted set of finished jobs."""
+    store = autoclose(RedisJobStore(redis_db.url))
+    queued, done = make_job(state=JobState.QUEUED), make_job(state=JobState.DONE, updated_at=7.5)
+    store.create(queued)
+    store.create(done)
+    with redis_db.client() as client:
+        assert set(client.keys("*")) == {
+            f"paimon:job:{queued.id}",
+            f"paimon:job:{done.id}",
+            "paimon:state:queued",
+            "paimon:state:done",
+            "paimon:finished",
+        }
+        assert client.zrange("paimon:finished", 0, -1, withscores=True) == [(done.id, 7.5)]
+        assert client.hget(f"paimon:job:{queued.id}", "state") == "queued"
+        assert not client.hexists(f"paimon:job:{queued.id}", "size")  # None: absent
+    store.delete(queued.id)
+    store.delete(done.id)
+    with redis_db.client() as client:
+        assert client.keys("*") == []  # nothing left behind
+
+
+def test_index_reads_never_scan_the_keyspace(redis_db: RedisServer, autoclose) -> None:
+    store = autoclose(RedisJobStore(redis_db.url))
+    for state in JobState:
+        store.create(make_job(state=state, spool_path=f"/spool/{state}", updated_at=1.0))
+    with redis_db.client() as client:
+        client.config_resetstat()
+        assert sum(store.counts().values()) == len(JobState)
+        assert len(store.resumable(time.time())) == 2
+        assert len(store.finished_before(time.time())) == 2
+        assert len(store.active_spool_paths()) == len(JobState) - 1
+        used = {name.removeprefix("cmdstat_") for name in client.info("commandstats")}
+    assert used.isdisjoint({"keys", "scan", "hscan", "sscan"}), used
+    assert {"scard", "sunion", "zrangebyscore"} <= used
+
+
+def test_a_lost_redis_is_reported_by_check(tmp_path: Path, autoclose) -> None:
+    with RedisServer.start(tmp_path) as server:
+        store = autoclose(RedisJobStore(server.url))
+        store.check()
+    error = check_error(store)
+    assert "unreachable" in str(error)

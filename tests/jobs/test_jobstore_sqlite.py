@@ -1,0 +1,96 @@
+"""What only the SQLite store has: its file, its pragmas, its schema."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from paimon.jobs.model import Job, JobState
+from paimon.jobs.sqlite import SqliteJobStore
+from tests.jobs.support import StoreSpec, create_jobs, in_processes, make_job
+
+
+def test_connection_settings(tmp_path: Path, autoclose) -> None:
+    store = autoclose(SqliteJobStore(tmp_path / "jobs.sqlite3"))
+    store.check()
+    connection = store._db()
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+
+
+def test_schema_has_one_typed_column_per_job_field_and_indexes(tmp_path: Path, autoclose) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    autoclose(SqliteJobStore(path)).check()
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent
+        columns = {
+            name: (kind, bool(not_null))
+            for _, name, kind, not_null, _, _ in connection.execute("PRAGMA table_info(jobs)")
+        }
+        indexed = {
+            connection.execute(f"PRAGMA index_info({name})").fetchone()[2]
+            for _, name, *_ in connection.execute("PRAGMA index_list(jobs)")
+        }
+    assert list(columns) == [field.name for field in dataclasses.fields(Job)]
+    assert columns["state"] == ("TEXT", True)
+    assert columns["size"] == ("INTEGER", False)
+    assert columns["retryable"] == ("INTEGER", False)
+    assert columns["lease_expires"] == ("REAL", True)
+    assert {"id", "state", "updated_at"} <= indexed
+
+
+def test_rows_are_plain_columns(tmp_path: Path, autoclose) -> None:
+    """Other tools (sqlite3 on the shell) can read the jobs: no JSON, no pickles."""
+    path = tmp_path / "jobs.sqlite3"
+    store = autoclose(SqliteJobStore(path))
+    job = make_job(state=JobState.FAILED, retryable=True, size=7)
+    store.create(job)
+    with closing(sqlite3.connect(path)) as connection:
+        row = connection.execute(
+            "SELECT state, retryable, size, link FROM jobs WHERE id = ?", (job.id,)
+        ).fetchone()
+    assert row == ("failed", 1, 7, None)
+
+
+def test_a_fresh_file_opened_by_many_processes_at_once(tmp_path: Path, autoclose) -> None:
+    """Workers starting together race to create the schema and switch to WAL."""
+    spec = StoreSpec("sqlite", str(tmp_path / "jobs.sqlite3"))
+    created = in_processes(create_jobs, spec, [f"worker-{n}" for n in range(8)], 5)
+    store = autoclose(spec.open())
+    assert sum(store.counts().values()) == 40
+    assert all(store.get(job_id) for ids in created.values() for job_id in ids)
+
+
+@pytest.mark.parametrize(
+    ("make_path", "reason"),
+    [
+        (lambda tmp: tmp / "missing-dir" / "jobs.sqlite3", "unable to open database file"),
+        (lambda tmp: tmp, "unable to open database file"),  # a directory
+        (lambda tmp: tmp / "garbage.sqlite3", "file is not a database"),
+    ],
+)
+def test_check_names_the_file_and_the_reason(
+    tmp_path: Path, make_path, reason: str, autoclose
+) -> None:
+    (tmp_path / "garbage.sqlite3").write_bytes(b"not a database, just bytes" * 100)
+    path = make_path(tmp_path)
+    with pytest.raises(RuntimeError) as caught:
+        autoclose(SqliteJobStore(path)).check()
+    assert str(path) in str(caught.value) and reason in str(caught.value)
+
+
+def test_a_failed_open_is_retried_on_next_use(tmp_path: Path, autoclose) -> None:
+    path = tmp_path / "later" / "jobs.sqlite3"
+    store = autoclose(SqliteJobStore(path))
+    with pytest.raises(RuntimeError):
+        store.check()
+    path.parent.mkdir()
+    store.check()
+    job = make_job()
+    store.create(job)
+    assert store.get(job.id) == job
