@@ -7,6 +7,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from paimon.storage.mega.codes import ESID
+
 #: Where a fault strikes: ``/cs`` requests, upload chunk POSTs, or download GETs.
 FAULT_TARGETS = ("api", "upload", "download")
 HTTP_FAULTS = ("http500", "drop")
@@ -47,13 +49,19 @@ class FaultQueue:
         with self._lock:
             self._queues[target].append(Fault(target, error, count))
 
-    def take(self, target: str) -> FaultError | None:
-        """The fault the next request to ``target`` must suffer, if any."""
+    def take(self, target: str, *, has_session: bool = True) -> FaultError | None:
+        """The fault the next request to ``target`` must suffer, if any.
+
+        An expired-session fault (-15) waits for a request that carries a session: MEGA
+        cannot call a session-less request (a login) expired.
+        """
         with self._lock:
             queue = self._queues[target]
             if not queue:
                 return None
             fault = queue[0]
+            if fault.error == ESID and not has_session:
+                return None
             fault.remaining -= 1
             if fault.remaining == 0:
                 queue.popleft()

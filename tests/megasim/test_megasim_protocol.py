@@ -146,10 +146,11 @@ def test_api_faults_answer_in_queue_order(megasim: MegaSim, v2_client: Mega) -> 
     megasim.fault("api", -18)
     megasim.fault("api", -15)
     assert [fault["error"] for fault in megasim.state()["faults"]] == [-18, -15]
-    command = [{"a": "us0", "user": V2_EMAIL}]
-    answers = [requests.post(f"{megasim.url}/cs", json=command, timeout=10).json() for _ in "abc"]
+    url, session = f"{megasim.url}/cs", {"sid": v2_client.sid}
+    command = [{"a": "ug"}]
+    answers = [requests.post(url, params=session, json=command, timeout=10).json() for _ in "abc"]
     assert answers[:2] == [-18, -15]
-    assert answers[2][0]["v"] == 2
+    assert answers[2][0]["email"] == V2_EMAIL
 
 
 def test_fault_requests_are_validated(megasim: MegaSim) -> None:
@@ -257,3 +258,16 @@ def test_upload_without_content_length_is_refused(v2_client: Mega) -> None:
     url = upload_url(v2_client, 1000)
     response = requests.post(f"{url}/0", data=iter([b"x" * 1000]), timeout=10)  # chunked
     assert response.status_code == 411
+
+
+def test_expired_session_fault_waits_for_a_request_with_a_session(megasim: MegaSim) -> None:
+    """A login carries no session, so MEGA cannot answer it -15; the fault stays queued."""
+    megasim.fault("api", -15)
+    prelogin = requests.post(f"{megasim.url}/cs", json=[{"a": "us0", "user": V2_EMAIL}], timeout=10)
+    assert isinstance(prelogin.json()[0], dict)
+    assert megasim.state()["faults"] == [{"target": "api", "error": -15, "count": 1}]
+    with_session = requests.post(
+        f"{megasim.url}/cs", params={"sid": "some-session"}, json=[{"a": "ug"}], timeout=10
+    )
+    assert with_session.json() == -15
+    assert megasim.state()["faults"] == []
