@@ -3,6 +3,11 @@
 A stdlib ThreadingHTTPServer speaking HTTP/1.1 keep-alive: one thread per connection,
 bodies streamed through a 1 MiB buffer straight into the blob file at the right offset,
 downloads sent with ``socket.sendfile``. Nothing here holds a file in memory.
+
+``POST /_sim/ciphertext {"keep": false}`` makes uploads read and check bodies without
+storing them: a benchmark then measures Paimon, not this process's page cache (which on
+a small VM costs more CPU than the encryption being measured). Downloads of such files
+are zeros; ``reset`` keeps ciphertext again.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class MegaSimServer(ThreadingHTTPServer):
         self.cloud = cloud
         self.faults = FaultQueue()
         self.throttle = Throttle()
+        self.keep_ciphertext = True
         bound_port = self.server_address[1]
         self.base_url = (
             f"http://[{host}]:{bound_port}" if ":" in host else f"http://{host}:{bound_port}"
@@ -83,7 +89,8 @@ class MegaSimHandler(BaseHTTPRequestHandler):
     # ---- MEGA API --------------------------------------------------------------------
 
     def _api(self, query: dict[str, list[str]], length: int) -> None:
-        fault = self.server.faults.take("api")
+        sid = query.get("sid", [None])[0]
+        fault = self.server.faults.take("api", has_session=sid is not None)
         if fault is not None:
             self._suffer(fault, length)
             return
@@ -97,7 +104,6 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             return
         actions = [c.get("a") if isinstance(c, dict) else None for c in commands]
         logger.info("api %s", " ".join(str(action) for action in actions))
-        sid = query.get("sid", [None])[0]
         self._send_json(200, self.server.cloud.execute(sid, commands, self._base_url()))
 
     def _upload(self, token: str, offset: int, length: int) -> None:
@@ -129,6 +135,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
     def _receive_into(self, blob: BinaryIO, offset: int, length: int) -> bool:
         """Stream the body into ``blob`` at ``offset``; False if it ended early."""
         throttle = self.server.throttle
+        keep = self.server.keep_ciphertext
         buffer = memoryview(bytearray(min(length, PIECE_BYTES)))
         blob.seek(offset)
         remaining = length
@@ -141,7 +148,8 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             if not received:
                 return False
             throttle.consume(received)
-            blob.write(piece[:received])
+            if keep:
+                blob.write(piece[:received])
             remaining -= received
         return True
 
@@ -225,10 +233,17 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             rate = _non_negative_int(request, "bytes_per_second")
             server.throttle.set(rate)
             return {"bytes_per_second": rate}
+        if name == "ciphertext":
+            keep = request.get("keep")
+            if not isinstance(keep, bool):
+                raise ValueError("keep must be true or false")
+            server.keep_ciphertext = keep
+            return {"keep": keep}
         if name == "reset":
             flags = {flag: bool(request.get(flag)) for flag in ("nodes", "quotas", "sessions")}
             server.faults.clear()
             server.throttle.set(0)
+            server.keep_ciphertext = True
             server.cloud.reset(**flags)
             return {"reset": flags}
         if name == "quota":
@@ -247,6 +262,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             **self.server.cloud.snapshot(),
             "faults": self.server.faults.pending(),
             "throttle_bytes_per_second": self.server.throttle.bytes_per_second,
+            "keep_ciphertext": self.server.keep_ciphertext,
         }
 
     # ---- plumbing --------------------------------------------------------------------

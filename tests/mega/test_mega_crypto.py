@@ -23,8 +23,10 @@ from paimon.storage.mega.crypto import (
     meta_mac,
     node_key,
     parse_link,
+    seal,
     unpack_node_key,
 )
+from paimon.storage.mega.uploader import plan_posts
 
 MIB = 1024 * 1024
 SIZES = [0, 1, 15, 16, 17, 31, 32, 33, *range(131_071, 131_090), 393_216 + 5, 5 * MIB + 3]
@@ -116,6 +118,27 @@ def test_ciphertext_matches_one_ctr_stream(size: int, data: bytes) -> None:
     counter = Counter.new(128, initial_value=((key.nonce[0] << 32) + key.nonce[1]) << 64)
     expected = AES.new(key.key_bytes, AES.MODE_CTR, counter=counter).encrypt(plaintext)
     assert encrypt_whole(key, plaintext)[0] == expected
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("max_post", [MIB, 3 * MIB + 1])
+def test_seal_encrypts_posts_in_place_like_the_chunk_functions(
+    size: int, max_post: int, data: bytes
+) -> None:
+    """What the uploader sends: every POST sealed in one reused buffer, with one scratch."""
+    key = FileKey.generate()
+    plaintext = data[:size]
+    expected_ciphertext, expected_key = encrypt_whole(key, plaintext)
+    buffer = memoryview(bytearray(max_post))
+    scratch = memoryview(bytearray(MIB))
+    sent, macs = [], []
+    for post in plan_posts(size, max_post):
+        body = buffer[: post.length]
+        body[:] = plaintext[post.offset : post.offset + post.length]
+        macs += seal(key, post.offset, post.chunks, body, scratch)
+        sent.append(bytes(body))
+    assert b"".join(sent) == expected_ciphertext
+    assert node_key(key, meta_mac(key, macs)) == expected_key
 
 
 @pytest.mark.parametrize("size", SIZES)

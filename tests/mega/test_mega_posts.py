@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from paimon.storage.mega.crypto import chunk_spans
-from paimon.storage.mega.uploader import DEFAULT_MAX_POST, _Body, plan_posts
+from paimon.storage.mega.uploader import DEFAULT_MAX_POST, plan_posts
 
 MIB = 1024 * 1024
 
@@ -38,14 +38,3 @@ def test_default_posts_carry_several_chunks() -> None:
     # Greedy: every POST but the last is within one chunk of the limit.
     assert all(DEFAULT_MAX_POST - MIB < post.length <= DEFAULT_MAX_POST for post in posts[:-1])
     assert len(posts) == 9
-
-
-def test_body_streams_the_pieces_in_order() -> None:
-    pieces = [b"abc", b"", b"defgh", b"i"]
-    body = _Body(pieces)
-    assert len(body) == 9
-    read = []
-    while block := body.read(2):
-        read.append(block)
-    assert b"".join(read) == b"abcdefghi"
-    assert _Body(pieces).read() == b"abc"

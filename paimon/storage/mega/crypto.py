@@ -3,9 +3,10 @@
 A file is AES-128-CTR encrypted under a random key and nonce. Integrity is a CBC-MAC per
 MEGA chunk (boundaries from mega.py's ``get_chunks``), folded into a 64-bit meta-MAC that
 travels inside the node key. mega.py computes each chunk MAC with one AES call per 16-byte
-block; here every chunk costs one CTR call and one CBC call, which is what makes the
-uploader fast. ``iter_decrypt``/``decrypt_file`` check the meta-MAC, so tests can verify
-uploads of every size, including those on which mega.py's own download crashes.
+block; here a chunk costs one CBC call and a whole POST one CTR call, which is what makes
+the uploader fast. ``seal`` works in place on a caller's buffer, so the uploader makes no
+copy of the bytes it sends. ``iter_decrypt``/``decrypt_file`` check the meta-MAC, so tests
+can verify uploads of every size, including those on which mega.py's own download crashes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from Crypto.Cipher import AES
 from mega.crypto import a32_to_base64, a32_to_str, base64_to_a32, get_chunks, str_to_a32
@@ -25,6 +27,8 @@ MAX_CHUNK = 0x100000
 #: The link form MEGA hands out today.
 LINK_PREFIX = "https://mega.nz/file/"
 
+#: What the AES calls read: the uploader passes views of its reusable buffers.
+Buffer = bytes | bytearray | memoryview
 MetaMac = tuple[int, int]
 NodeKey = tuple[int, int, int, int, int, int, int, int]
 
@@ -56,27 +60,60 @@ def chunk_spans(size: int) -> list[tuple[int, int]]:
     return list(get_chunks(size)) if size else []
 
 
-def encrypt_chunk(key: FileKey, offset: int, plaintext: bytes) -> bytes:
-    """AES-CTR of the bytes at ``offset`` (a multiple of 16): one call for the chunk."""
-    cipher = AES.new(
-        key.key_bytes,
-        AES.MODE_CTR,
-        nonce=a32_to_str(key.nonce),
-        initial_value=offset // BLOCK,
+def _ctr(key: FileKey, offset: int) -> Any:
+    """The CTR cipher positioned at byte ``offset`` (a multiple of 16) of the file."""
+    return AES.new(
+        key.key_bytes, AES.MODE_CTR, nonce=a32_to_str(key.nonce), initial_value=offset // BLOCK
     )
-    return cipher.encrypt(plaintext)
+
+
+def encrypt_chunk(key: FileKey, offset: int, plaintext: Buffer) -> bytes:
+    """AES-CTR of the bytes at ``offset`` (a multiple of 16): one call for the chunk."""
+    return _ctr(key, offset).encrypt(plaintext)
 
 
 #: CTR is its own inverse.
 decrypt_chunk = encrypt_chunk
 
 
-def chunk_mac(key: FileKey, plaintext: bytes) -> bytes:
-    """CBC-MAC of one chunk: the last block of a single CBC encryption of the padded chunk."""
-    if tail := len(plaintext) % BLOCK:
-        plaintext += bytes(BLOCK - tail)
-    iv = a32_to_str(key.nonce + key.nonce)
-    return AES.new(key.key_bytes, AES.MODE_CBC, iv=iv).encrypt(plaintext)[-BLOCK:]
+def chunk_mac(key: FileKey, plaintext: Buffer, scratch: memoryview | None = None) -> bytes:
+    """CBC-MAC of one chunk: the last block of a single CBC encryption of the padded chunk.
+
+    The CBC output is thrown away, so it goes to ``scratch`` (at least the chunk's length)
+    when the caller has one to reuse; only a short last block is copied, to pad it.
+    """
+    data = memoryview(plaintext).cast("B")
+    whole = len(data) - len(data) % BLOCK
+    if scratch is None:
+        scratch = memoryview(bytearray(whole))
+    cbc = AES.new(key.key_bytes, AES.MODE_CBC, iv=a32_to_str(key.nonce + key.nonce))
+    last = b""
+    if whole:
+        cbc.encrypt(data[:whole], output=scratch[:whole])
+        last = bytes(scratch[whole - BLOCK : whole])
+    if tail := data[whole:]:
+        last = cbc.encrypt(bytes(tail) + bytes(BLOCK - len(tail)))
+    return last
+
+
+def seal(
+    key: FileKey,
+    offset: int,
+    chunks: Sequence[tuple[int, int]],
+    buffer: memoryview,
+    scratch: memoryview,
+) -> list[bytes]:
+    """MAC the plaintext chunks in ``buffer``, then CTR-encrypt it in place; the chunk MACs.
+
+    ``buffer`` holds the consecutive ``chunks`` (offset, length) starting at file offset
+    ``offset``; ``scratch`` is at least one chunk long. One CTR call covers the buffer.
+    """
+    macs = [
+        chunk_mac(key, buffer[start - offset : start - offset + length], scratch)
+        for start, length in chunks
+    ]
+    _ctr(key, offset).encrypt(buffer, output=buffer)
+    return macs
 
 
 def meta_mac(key: FileKey, chunk_macs: Iterable[bytes]) -> MetaMac:

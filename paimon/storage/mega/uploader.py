@@ -1,18 +1,29 @@
 """Paimon's own MEGA uploader (mega.py's ``upload()`` is slow and fragile).
 
-The file is read chunk by chunk; each MEGA chunk is encrypted and MACed with one bulk AES
-call each, and whole chunks are grouped into large POSTs sent over the client's keep-alive
-session. Memory stays at about one POST (``max_post_bytes``) whatever the file's size. A
-failed POST is retried alone with bounded backoff; an expired upload URL (``-8``) gets a
-fresh one and the upload starts over.
+The file is read one POST at a time into a reusable buffer; its MEGA chunks are MACed with
+one bulk CBC call each and the whole POST is CTR-encrypted in place with one call, so the
+bytes are never copied. While one POST is on the wire (in a sender thread, over the
+client's keep-alive session) the next is read and encrypted: with pycryptodome releasing
+the GIL, crypto and network overlap. Memory stays at two POSTs (``2 * max_post_bytes``)
+whatever the file's size. A failed POST is retried alone with bounded backoff; an expired
+upload URL (``-8``) gets a fresh one and the upload starts over.
+
+The file may still be growing: with ``size`` and ``wait_for_bytes`` the uploader sends
+each POST as soon as its bytes have arrived (the caller's spool decides when that is).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from paimon.storage.base import ProgressCallback, StorageError
 from paimon.storage.mega.client import MegaClient
@@ -21,11 +32,10 @@ from paimon.storage.mega.crypto import (
     MAX_CHUNK,
     FileKey,
     NodeKey,
-    chunk_mac,
     chunk_spans,
-    encrypt_chunk,
     meta_mac,
     node_key,
+    seal,
 )
 from paimon.storage.mega.errors import MegaApiError, ServerError
 
@@ -35,6 +45,14 @@ DEFAULT_MAX_POST = 8 * MAX_CHUNK
 #: (connect, read) seconds for one POST of ciphertext.
 UPLOAD_TIMEOUT = (10.0, 120.0)
 _ERROR_REPLY = re.compile(r"-\d+")
+#: POST buffers per upload: one on the wire while the next is read and encrypted.
+BUFFERS = 2
+
+#: Threads sealing one POST together (the caller's and pool threads), one per core.
+SEAL_THREADS = os.cpu_count() or 1
+
+#: Blocks until the growing source holds at least this many bytes (or raises).
+WaitForBytes = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -72,33 +90,6 @@ class UploadResult:
     size: int
 
 
-class _Body:
-    """A POST body read from the chunk ciphertexts in turn, so they are never joined.
-
-    ``__len__`` gives requests the Content-Length; short reads are fine for urllib3.
-    """
-
-    def __init__(self, pieces: list[bytes]):
-        self._pieces = pieces
-        self._index = 0
-        self._position = 0
-
-    def __len__(self) -> int:
-        return sum(map(len, self._pieces))
-
-    def read(self, size: int = -1) -> bytes:
-        while self._index < len(self._pieces):
-            piece = self._pieces[self._index]
-            if self._position < len(piece):
-                end = len(piece) if size < 0 else self._position + size
-                data = piece[self._position : end]
-                self._position += len(data)
-                return data
-            self._index += 1
-            self._position = 0
-        return b""
-
-
 class _Progress:
     """Reports the high-water mark of acknowledged bytes, so a restart never goes back."""
 
@@ -126,16 +117,28 @@ class Uploader:
         self.max_post_bytes = max_post_bytes
         self.max_restarts = max_restarts
 
-    def upload(self, source: Path, on_progress: ProgressCallback | None = None) -> UploadResult:
-        """Encrypt and send ``source``; the completion handle and the key for ``p``."""
-        size = source.stat().st_size
+    def upload(
+        self,
+        source: Path,
+        on_progress: ProgressCallback | None = None,
+        *,
+        size: int | None = None,
+        wait_for_bytes: WaitForBytes | None = None,
+    ) -> UploadResult:
+        """Encrypt and send ``source``; the completion handle and the key for ``p``.
+
+        ``size`` defaults to the file's size now. For a file that is still being written,
+        give its final ``size`` and ``wait_for_bytes``, which the uploader calls with the
+        end of each POST before reading it.
+        """
+        size = source.stat().st_size if size is None else size
         key = FileKey.generate()
         progress = _Progress(on_progress)
         restarts = 0
         while True:
             url = self._client.call({"a": "u", "s": size})["p"]
             try:
-                completion, macs = self._send(url, source, size, key, progress)
+                completion, macs = self._send(url, source, size, key, progress, wait_for_bytes)
                 break
             except MegaApiError as exc:
                 if exc.code != EEXPIRED or restarts >= self.max_restarts:
@@ -145,30 +148,48 @@ class Uploader:
         return UploadResult(completion, node_key(key, meta_mac(key, macs)), size)
 
     def _send(
-        self, url: str, source: Path, size: int, key: FileKey, progress: _Progress
+        self,
+        url: str,
+        source: Path,
+        size: int,
+        key: FileKey,
+        progress: _Progress,
+        wait_for_bytes: WaitForBytes | None,
     ) -> tuple[str, list[bytes]]:
-        """One pass over the file; the completion handle and the chunk MACs in order."""
+        """One pass over the file; the completion handle and the chunk MACs in order.
+
+        POST ``n`` is sent by the sender thread while POST ``n + 1`` is read and sealed
+        into the other buffer; a buffer is reused only once its POST was answered.
+        """
+        posts = plan_posts(size, self.max_post_bytes)
+        capacity = max(post.length for post in posts)
+        buffers = [memoryview(bytearray(capacity)) for _ in range(min(BUFFERS, len(posts)))]
+        scratches = [memoryview(bytearray(min(capacity, MAX_CHUNK))) for _ in range(SEAL_THREADS)]
         macs: list[bytes] = []
         completion = ""
-        with source.open("rb") as stream:
-            for post in plan_posts(size, self.max_post_bytes):
-                pieces = []
-                for offset, length in post.chunks:
-                    plaintext = stream.read(length)
-                    if len(plaintext) != length:
-                        raise StorageError("The file changed size while it was being uploaded.")
-                    pieces.append(encrypt_chunk(key, offset, plaintext))
-                    macs.append(chunk_mac(key, plaintext))
-                completion = self._client.retry.call(self._post, f"{url}/{post.offset}", pieces)
-                progress.acknowledged(post.offset + post.length)
+        in_flight: deque[tuple[PostRange, Future[str]]] = deque()
+        with (
+            source.open("rb", buffering=0) as stream,
+            ThreadPoolExecutor(1, thread_name_prefix="mega-post") as sender,
+        ):
+            for number, post in enumerate(posts):
+                completion = _collect(in_flight, progress, keep=len(buffers) - 1) or completion
+                if wait_for_bytes:
+                    wait_for_bytes(post.offset + post.length)
+                body = buffers[number % len(buffers)][: post.length]
+                _read_into(stream, body)
+                macs += _seal_in_parallel(key, post, body, scratches)
+                target = f"{url}/{post.offset}"
+                in_flight.append(
+                    (post, sender.submit(self._client.retry.call, self._post, target, body))
+                )
+            completion = _collect(in_flight, progress, keep=0) or completion
         if not completion:
             raise StorageError("MEGA accepted every byte but did not confirm the upload.")
         return completion, macs
 
-    def _post(self, url: str, pieces: list[bytes]) -> str:
+    def _post(self, url: str, body: memoryview) -> str:
         """One attempt at one range; the reply text (empty until the file is complete)."""
-        # A single piece goes as bytes: requests would send an empty stream chunked.
-        body = _Body(pieces) if len(pieces) > 1 else b"".join(pieces)
         response = self._client.session.post(url, data=body, timeout=UPLOAD_TIMEOUT)
         if response.status_code >= 500:
             raise ServerError(response.status_code)
@@ -177,3 +198,60 @@ class Uploader:
         if _ERROR_REPLY.fullmatch(reply):
             raise MegaApiError(int(reply))
         return reply
+
+
+def _collect(
+    in_flight: deque[tuple[PostRange, Future[str]]], progress: _Progress, keep: int
+) -> str:
+    """Report answered POSTs in order, waiting for the oldest while more than ``keep`` are
+    in flight; the last reply (the completion handle once the file is complete).
+
+    Progress is reported here, in the caller's thread, never in the sender's.
+    """
+    reply = ""
+    while in_flight and (len(in_flight) > keep or in_flight[0][1].done()):
+        post, answer = in_flight.popleft()
+        reply = answer.result()
+        progress.acknowledged(post.offset + post.length)
+    return reply
+
+
+@functools.cache
+def _seal_pool() -> ThreadPoolExecutor:
+    """Shared by the uploads of a process, created on first use (after gunicorn forks)."""
+    return ThreadPoolExecutor(SEAL_THREADS - 1, thread_name_prefix="mega-seal")
+
+
+def _seal_in_parallel(
+    key: FileKey, post: PostRange, body: memoryview, scratches: list[memoryview]
+) -> list[bytes]:
+    """``seal`` the POST's chunks in contiguous groups on several cores (pycryptodome
+    drops the GIL); the chunk MACs in file order. The caller's thread seals the first."""
+    chunks = post.chunks
+    if not chunks:
+        return []
+    per_group = -(-len(chunks) // len(scratches))
+    groups = [chunks[i : i + per_group] for i in range(0, len(chunks), per_group)]
+
+    def seal_group(group: tuple[tuple[int, int], ...], scratch: memoryview) -> list[bytes]:
+        start, end = group[0][0] - post.offset, group[-1][0] + group[-1][1] - post.offset
+        return seal(key, group[0][0], group, body[start:end], scratch)
+
+    others = [
+        _seal_pool().submit(seal_group, group, scratch)
+        for group, scratch in zip(groups[1:], scratches[1:], strict=False)
+    ]
+    macs = seal_group(groups[0], scratches[0])
+    for other in others:
+        macs += other.result()
+    return macs
+
+
+def _read_into(stream: BinaryIO, body: memoryview) -> None:
+    """Fill ``body`` from the file's current position; the file must not come up short."""
+    filled = 0
+    while filled < len(body):
+        count = stream.readinto(body[filled:])
+        if not count:
+            raise StorageError("The file changed size while it was being uploaded.")
+        filled += count

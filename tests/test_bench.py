@@ -1,0 +1,59 @@
+"""scripts/bench --quick runs end to end and reports every figure; speed is not judged here."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT, clean_environ
+
+FIGURES = {
+    "crypto_limit": ["mb_per_s", "seconds", "bytes"],
+    "stock": ["mb_per_s", "seconds", "bytes"],
+    "paimon": ["mb_per_s", "seconds", "bytes", "last_byte_to_link_s"],
+    "uploader_alone": ["mb_per_s", "seconds", "bytes"],
+    "peak_rss": ["idle_mib", "peak_mib", "growth_mib", "workers"],
+    "healthz": ["p50_ms", "p99_ms", "samples"],
+    "derived": ["paimon_over_stock", "paimon_over_limit", "pipelined_ideal_s"],
+}
+
+
+def numbers(value: object) -> Iterator[float]:
+    """Every number in a JSON document (booleans are not figures)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from numbers(item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield value
+
+
+def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "bench"), "--quick", "--json", str(output)],
+        cwd=tmp_path,
+        env=clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Paimon / stock" in run.stdout
+    results = json.loads(output.read_text())
+    for section, names in FIGURES.items():
+        for name in names:
+            assert name in results[section], f"{section}.{name} missing"
+    assert sorted(results["concurrency"], key=int) == ["1", "2", "4", "8"]
+    assert all(figure["mb_per_s"] > 0 for figure in results["concurrency"].values())
+    assert results["peak_rss"]["workers"] >= 1
+    figures = list(numbers(results))
+    assert figures
+    assert all(math.isfinite(figure) and figure > 0 for figure in figures)
