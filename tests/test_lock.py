@@ -12,16 +12,26 @@ from tests.conftest import REPO_ROOT
 LOCKS = ["requirements.txt", "requirements-dev.txt"]
 
 
-def parse_lock(name: str) -> dict[str, tuple[str, list[str]]]:
-    """{package: (version, [hashes])} from a uv-generated, hashed lock."""
+def parse_entries(name: str) -> list[tuple[str, str, str, list[str]]]:
+    """(package, version, marker, hashes) for every requirement in a uv-generated lock.
+
+    A universal lock may list a package more than once, under different markers
+    (e.g. one version for Python < 3.12 and another for 3.12+).
+    """
     text = (REPO_ROOT / name).read_text()
-    entries: dict[str, tuple[str, list[str]]] = {}
+    entries = []
     for block in re.split(r"\n(?=[a-z0-9])", text):
         block = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("#"))
-        match = re.match(r"([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)", block)
+        match = re.match(r"([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)(?: ; ([^\\]+))?", block)
         if match:
-            entries[match[1]] = (match[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+            hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
+            entries.append((match[1], match[2], (match[3] or "").strip(), hashes))
     return entries
+
+
+def parse_lock(name: str) -> dict[str, tuple[str, list[str]]]:
+    """{package: (version, [hashes])} for packages the lock pins once."""
+    return {pkg: (version, hashes) for pkg, version, _marker, hashes in parse_entries(name)}
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -30,10 +40,10 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 @pytest.mark.parametrize("lock", LOCKS)
 def test_every_package_is_pinned_with_hashes(lock: str) -> None:
-    entries = parse_lock(lock)
+    entries = parse_entries(lock)
     assert len(entries) > 10
-    for name, (_version, hashes) in entries.items():
-        assert hashes, f"{name} has no hash in {lock}"
+    for name, version, _marker, hashes in entries:
+        assert hashes, f"{name}=={version} has no hash in {lock}"
     requirement_lines = [
         line
         for line in (REPO_ROOT / lock).read_text().splitlines()
@@ -53,9 +63,11 @@ def test_policy_holds(lock: str) -> None:
 
 
 def test_dev_lock_agrees_with_runtime_lock() -> None:
-    runtime, dev = parse_lock("requirements.txt"), parse_lock("requirements-dev.txt")
-    for name, (version, _) in runtime.items():
-        assert dev[name][0] == version, f"{name}: {version} vs {dev[name][0]}"
+    def pins(lock: str) -> set[tuple[str, str, str]]:
+        return {(pkg, version, marker) for pkg, version, marker, _ in parse_entries(lock)}
+
+    missing = pins("requirements.txt") - pins("requirements-dev.txt")
+    assert not missing, f"the dev lock pins these differently: {sorted(missing)}"
 
 
 def test_lock_covers_pyproject_and_build_backend() -> None:
