@@ -1,99 +1,12 @@
-"""Durable upload jobs: choose the job store from the settings.
-
-Also the field codec both stores share, so a Job is validated and converted the same
-way whether it lands in a SQLite row or a Redis hash: every field maps to one stored
-primitive (text, integer, real or NULL) and back to exactly the value it was.
-"""
+"""Durable upload jobs: the model, the store interface, and the two stores."""
 
 from __future__ import annotations
 
-import dataclasses
-import time
-import typing
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
-
-from paimon.jobs.model import Job, JobState
 
 if TYPE_CHECKING:
     from paimon.config import Settings
     from paimon.jobs.store import JobStore
-
-#: What a store keeps for one field; None stands for NULL / an absent hash field.
-Stored = str | int | float | None
-
-
-@dataclasses.dataclass(frozen=True)
-class FieldSpec:
-    """One Job field as stores see it: its base type and whether it may be None."""
-
-    name: str
-    kind: type  # str, int, float, bool or JobState
-    nullable: bool
-
-
-def _field_specs() -> dict[str, FieldSpec]:
-    """Read from the Job dataclass itself, so a new field needs no change here."""
-    hints = typing.get_type_hints(Job)
-    specs = {}
-    for job_field in dataclasses.fields(Job):
-        hint = hints[job_field.name]
-        kinds = [arg for arg in typing.get_args(hint) if arg is not type(None)] or [hint]
-        nullable = type(None) in typing.get_args(hint)
-        specs[job_field.name] = FieldSpec(job_field.name, kinds[0], nullable)
-    return specs
-
-
-JOB_FIELDS: dict[str, FieldSpec] = _field_specs()
-
-
-def to_stored(name: str, value: object) -> Stored:
-    """Validate one field value and turn it into its stored primitive.
-
-    Wrong names and types fail here, before anything is written.
-    """
-    spec = JOB_FIELDS.get(name)
-    if spec is None:
-        raise TypeError(f"Job has no field {name!r}")
-    if value is None:
-        if spec.nullable:
-            return None
-        raise TypeError(f"Job field {name!r} cannot be None")
-    if spec.kind is JobState:
-        return JobState(value).value
-    if spec.kind is float and type(value) is int:
-        value = float(value)
-    if not isinstance(value, spec.kind) or (spec.kind is int and isinstance(value, bool)):
-        raise TypeError(f"Job field {name!r} must be {spec.kind.__name__}, not {value!r}")
-    return int(value) if spec.kind is bool else value
-
-
-def from_stored(name: str, stored: object) -> object:
-    """The field value a stored primitive stands for; accepts SQLite's native values
-    and Redis's strings alike (int("5"), float("0.1"), bool(int("0")))."""
-    if stored is None:
-        return None
-    kind = JOB_FIELDS[name].kind
-    if kind is bool:
-        return bool(int(stored))
-    return kind(stored)
-
-
-def job_to_stored(job: Job) -> dict[str, Stored]:
-    return {name: to_stored(name, getattr(job, name)) for name in JOB_FIELDS}
-
-
-def job_from_stored(values: Mapping[str, object]) -> Job:
-    """A Job from stored primitives; a missing name means None (Redis omits them)."""
-    return Job(**{name: from_stored(name, values.get(name)) for name in JOB_FIELDS})
-
-
-def changes_to_stored(changes: Mapping[str, object]) -> dict[str, Stored]:
-    """The stored form of an update: ``updated_at`` is now unless given explicitly."""
-    if "id" in changes:
-        raise TypeError("a job's id cannot change")
-    stamped = {"updated_at": time.time(), **changes}
-    return {name: to_stored(name, value) for name, value in stamped.items()}
 
 
 def build_job_store(settings: Settings) -> JobStore:

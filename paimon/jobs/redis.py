@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.commands.core import Script
 
-from paimon.jobs import Stored, changes_to_stored, job_from_stored, job_to_stored
+from paimon.jobs.codec import Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.store import JobNotFound, StateConflict
 

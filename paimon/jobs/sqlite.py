@@ -19,7 +19,7 @@ import time
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
-from paimon.jobs import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
+from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.store import JobNotFound, StateConflict
 
