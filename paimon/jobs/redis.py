@@ -277,7 +277,21 @@ class RedisJobStore:
     def finished_before(self, cutoff: float) -> list[Job]:
         client = self._redis().client
         job_ids = client.zrangebyscore(self._finished_key, "-inf", f"({_encode(cutoff)}")
-        pipeline = client.pipeline(transaction=False)
+        return self._jobs(job_ids)
+
+    def stale_receiving(self, cutoff: float) -> list[Job]:
+        candidates = list(self._jobs_in([JobState.RECEIVING]))
+        stamps = self._fields_of(candidates, "updated_at")
+        stale = sorted(
+            (float(updated_at), job_id)
+            for job_id, (updated_at,) in zip(candidates, stamps, strict=True)
+            if updated_at is not None and float(updated_at) < cutoff
+        )
+        return self._jobs(job_id for _, job_id in stale)
+
+    def _jobs(self, job_ids: Iterable[str]) -> list[Job]:
+        """Whole jobs in one round trip, in the given order (deleted ones left out)."""
+        pipeline = self._redis().client.pipeline(transaction=False)
         for job_id in job_ids:
             pipeline.hgetall(self._job_key(job_id))
         return [job_from_stored(fields) for fields in pipeline.execute() if fields]

@@ -195,6 +195,14 @@ class SqliteJobStore:
         )
         return [job_from_stored(dict(row)) for row in rows]
 
+    def stale_receiving(self, cutoff: float) -> list[Job]:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM jobs"  # noqa: S608
+            " WHERE state = ? AND updated_at < ? ORDER BY updated_at",
+            [JobState.RECEIVING.value, cutoff],
+        )
+        return [job_from_stored(dict(row)) for row in rows]
+
     def active_spool_paths(self) -> set[str]:
         rows = self._rows(
             "SELECT spool_path FROM jobs WHERE state != ? AND spool_path IS NOT NULL",

@@ -62,6 +62,11 @@ class JobStore(Protocol):
         """Done or failed jobs last updated before ``cutoff`` (for retention)."""
         ...
 
+    def stale_receiving(self, cutoff: float) -> list[Job]:
+        """Jobs still `receiving` but not updated since ``cutoff``: bodies whose worker
+        died mid-receive, or resumable uploads abandoned by their client."""
+        ...
+
     def active_spool_paths(self) -> set[str]:
         """Spool paths of jobs that may still need them (not done)."""
         ...

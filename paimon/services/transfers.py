@@ -220,9 +220,11 @@ class TransferRunner:
                 log.info("took over job %s", job_id)
 
     def purge_expired(self) -> None:
-        """Forget finished jobs, and delete spool files, older than retention."""
+        """Forget finished jobs, receives that stalled (their worker died mid-body, or
+        their client gave up), and spool files, older than retention."""
         cutoff = time.time() - self.retention_seconds
-        for job in self.store.finished_before(cutoff):
+        expired = self.store.finished_before(cutoff) + self.store.stale_receiving(cutoff)
+        for job in expired:
             if job.spool_path:
                 self.spool.discard(job.spool_path)
             self.store.delete(job.id)

@@ -13,6 +13,9 @@ from typing import Protocol, runtime_checkable
 
 #: Called with the number of bytes the backend has acknowledged so far.
 ProgressCallback = Callable[[int], None]
+#: Blocks until a growing spool file holds at least this many bytes; raises if it
+#: never will (the client went away).
+WaitForBytes = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -103,4 +106,21 @@ class ServesDownloads(Protocol):
 
     def open(self, key: str) -> ServedFile | None:
         """The object stored under ``key``, or None when there is none."""
+        ...
+
+
+@runtime_checkable
+class StoresWhileReceiving(Protocol):
+    """Optional capability: backends that can start storing a spool file while its body
+    is still arriving (pipelining), when the final size is known in advance."""
+
+    def store_growing(
+        self,
+        source: Path,
+        filename: str,
+        size: int,
+        wait_for_bytes: WaitForBytes,
+        on_progress: ProgressCallback | None = None,
+    ) -> StoredFile:
+        """Like store(), reading ``source`` only as ``wait_for_bytes`` allows."""
         ...

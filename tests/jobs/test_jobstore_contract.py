@@ -398,6 +398,24 @@ def test_finished_before_on_an_empty_store(store: JobStore) -> None:
     assert store.finished_before(time.time()) == []
 
 
+# --- stale_receiving --------------------------------------------------------------------
+
+
+def test_stale_receiving_returns_old_receiving_jobs_only(store: JobStore) -> None:
+    dead = make_job(state=JobState.RECEIVING, updated_at=50.0)
+    older = make_job(state=JobState.RECEIVING, updated_at=10.0)
+    alive = make_job(state=JobState.RECEIVING, updated_at=500.0)
+    old_queued = make_job(state=JobState.QUEUED, updated_at=10.0)
+    old_failed = make_job(state=JobState.FAILED, updated_at=10.0)
+    for job in (dead, older, alive, old_queued, old_failed):
+        store.create(job)
+    assert store.stale_receiving(100.0) == [older, dead]  # oldest first
+    store.update(dead.id, bytes_received=5)  # still arriving: updated_at is now
+    assert store.stale_receiving(100.0) == [older]
+    store.delete(older.id)
+    assert store.stale_receiving(100.0) == []
+
+
 # --- active_spool_paths ---------------------------------------------------------------
 
 

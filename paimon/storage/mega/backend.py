@@ -15,6 +15,7 @@ from paimon.storage.base import (
     StorageError,
     StorageUsage,
     StoredFile,
+    WaitForBytes,
 )
 from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import ENOENT
@@ -90,10 +91,35 @@ class MegaStorage:
         on_progress: ProgressCallback | None = None,
     ) -> StoredFile:
         """Upload ``source`` as ``filename``; ``source`` is left for the caller to delete."""
+        return self._store(source, filename, on_progress)
+
+    def store_growing(
+        self,
+        source: Path,
+        filename: str,
+        size: int,
+        wait_for_bytes: WaitForBytes,
+        on_progress: ProgressCallback | None = None,
+    ) -> StoredFile:
+        """Upload ``source`` while it is still being received (pipelining)."""
+        return self._store(source, filename, on_progress, size, wait_for_bytes)
+
+    def _store(
+        self,
+        source: Path,
+        filename: str,
+        on_progress: ProgressCallback | None,
+        size: int | None = None,
+        wait_for_bytes: WaitForBytes | None = None,
+    ) -> StoredFile:
         with _storage_errors():
-            self._folder_handle()  # before the upload: a bad login or folder costs no bytes
-            upload = self._uploader.upload(source, on_progress)
-            handle = self._create_file(upload.completion_handle, filename, upload.node_key)
+            folder = self._folder_handle()
+            upload = self._uploader.upload(
+                source, on_progress, size=size, wait_for_bytes=wait_for_bytes
+            )
+            handle = self._client.create_file_node(
+                folder, upload.completion_handle, filename, upload.node_key
+            )
             link = make_link(self._client.public_handle(handle), upload.node_key)
         log.info("Stored %d bytes in MEGA as node %s", upload.size, handle)
         return StoredFile(key=handle, filename=filename, size=upload.size, link=link)

@@ -19,13 +19,12 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from paimon.storage.base import ProgressCallback, StorageError
+from paimon.storage.base import ProgressCallback, StorageError, WaitForBytes
 from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import EEXPIRED
 from paimon.storage.mega.crypto import (
@@ -50,9 +49,6 @@ BUFFERS = 2
 
 #: Threads sealing one POST together (the caller's and pool threads), one per core.
 SEAL_THREADS = os.cpu_count() or 1
-
-#: Blocks until the growing source holds at least this many bytes (or raises).
-WaitForBytes = Callable[[int], None]
 
 
 @dataclass(frozen=True)

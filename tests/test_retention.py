@@ -1,0 +1,71 @@
+"""Retention: finished jobs, stalled receives and stray spool files are purged."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from tests.conftest import ServerProcess
+
+RETENTION_HOURS = "0.0005"  # 1.8 s; maintenance runs every third of the 1 s lease
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def spool_files(server: ServerProcess) -> list[str]:
+    spool = server.data_dir / "spool"
+    return sorted(p.name for p in spool.iterdir()) if spool.exists() else []
+
+
+def test_finished_jobs_and_stray_spool_files_are_purged(server_factory) -> None:
+    server = server_factory(retention_hours=RETENTION_HOURS, job_lease_seconds="1")
+    body = requests.post(
+        f"{server.url}/upload", files={"file": ("kept.txt", b"file outlives its job")}, timeout=30
+    ).json()
+    stray = server.data_dir / "spool" / "up-leftover-from-a-crash"
+    stray.write_bytes(b"x")
+    status_url = f"{server.url}/status/{body['id']}"
+    assert requests.get(status_url, timeout=5).status_code == 200
+
+    assert eventually(lambda: requests.get(status_url, timeout=5).status_code == 404)
+    assert eventually(lambda: not stray.exists())
+    # Retention forgets jobs and spool files, never the stored file itself.
+    assert requests.get(body["link"], timeout=5).content == b"file outlives its job"
+
+
+def test_a_stalled_receive_is_purged(server_factory) -> None:
+    server = server_factory(retention_hours=RETENTION_HOURS, job_lease_seconds="1")
+    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+    boundary = "stall"
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="stalled.bin"\r\n\r\n'
+    ).encode()
+    first_half = os.urandom(200_000)
+    request = (
+        f"POST /upload HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(head) + 400_000 + 40}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, port), timeout=30) as client:
+        client.sendall(request + head + first_half)  # then the client stalls
+        assert eventually(
+            lambda: requests.get(f"{server.url}/status", timeout=5).json()["jobs"]["receiving"] == 1
+        )
+        assert len(spool_files(server)) == 1
+        assert eventually(lambda: spool_files(server) == [])
+        counts = requests.get(f"{server.url}/status", timeout=5).json()["jobs"]
+        assert counts["receiving"] == 0
+    assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
