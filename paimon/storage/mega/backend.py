@@ -113,13 +113,11 @@ class MegaStorage:
         wait_for_bytes: WaitForBytes | None = None,
     ) -> StoredFile:
         with _storage_errors():
-            folder = self._folder_handle()
+            self._folder_handle()  # before the upload: a bad login or folder costs no bytes
             upload = self._uploader.upload(
                 source, on_progress, size=size, wait_for_bytes=wait_for_bytes
             )
-            handle = self._client.create_file_node(
-                folder, upload.completion_handle, filename, upload.node_key
-            )
+            handle = self._create_file(upload.completion_handle, filename, upload.node_key)
             link = make_link(self._client.public_handle(handle), upload.node_key)
         log.info("Stored %d bytes in MEGA as node %s", upload.size, handle)
         return StoredFile(key=handle, filename=filename, size=upload.size, link=link)
