@@ -8,15 +8,21 @@ import multiprocessing
 from pathlib import Path
 
 from paimon.config import load_settings_or_exit
+from paimon.observability import multiproc
+from paimon.observability.logs import gunicorn_logconfig
 
 _settings = load_settings_or_exit()
+# Before anything imports prometheus_client (the worker class does): metrics are summed
+# over the workers through this directory (paimon/observability/multiproc.py).
+multiproc.use_metrics_dir()
 
 _host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
 bind = f"{_host}:{_settings.port}"
 workers = _settings.workers or multiprocessing.cpu_count()
 # gthread: a long upload holds one thread, not the worker, so health checks and other
 # requests keep being answered; the worker's heartbeat does not depend on requests.
-worker_class = "gthread"
+# Paimon's subclass only answers malformed HTTP as JSON, never quoting it (docs/security.md).
+worker_class = "paimon.api.worker.JsonErrorThreadWorker"
 threads = _settings.threads
 # With gthread, `timeout` bounds a stuck worker's heartbeat, not a request: multi-minute
 # uploads are fine. graceful_timeout gives in-flight uploads time to finish on deploys.
@@ -28,11 +34,21 @@ keepalive = 75
 forwarded_allow_ips = _settings.forwarded_allow_ips
 # A heartbeat file in memory, not on a possibly slow container disk.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
-accesslog = "-"
+# Paimon logs each request itself, with its request id and the worker's pid
+# (paimon/observability/http.py), so gunicorn's access log is off; gunicorn's own lines
+# go through the same JSON or text formatter (docs/observability.md).
+accesslog = None
 errorlog = "-"
-# %(L)s: request time in seconds; %(B)s: response bytes; %(p)s: the worker's pid.
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(L)ss "%(a)s" pid=%(p)s'
 loglevel = _settings.log_level.lower()
+logconfig_dict = gunicorn_logconfig(_settings.log_level, _settings.log_format)
+
+
+def child_exit(server, worker):
+    multiproc.worker_exited(worker.pid)
+
+
+def on_exit(server):
+    multiproc.remove_metrics_dir()
 
 
 def worker_exit(server, worker):

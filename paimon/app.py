@@ -9,9 +9,12 @@ from flask import Flask
 from paimon import api
 from paimon.api.auth import token_digests
 from paimon.api.context import EXTENSION_KEY, Services
+from paimon.api.security import register as register_security
 from paimon.api.spooling import SpoolingRequest
 from paimon.config import Settings, load_settings_or_exit
 from paimon.jobs import build_job_store
+from paimon.observability import http as request_observability
+from paimon.observability.logs import configure_logging
 from paimon.services.spool import Spool
 from paimon.services.transfers import TransferRunner
 from paimon.services.uploads import UploadService
@@ -24,14 +27,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app. Without settings, read them from the environment and
     end the process with one line per bad field if they do not validate."""
     settings = settings or load_settings_or_exit()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
     app = Flask(__name__)
     app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False
+    request_observability.install(app)  # request ids, the request log, HTTP metrics
 
     spool = Spool(settings.spool_dir)
     storage = build_storage(settings)
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         token_digests=token_digests(settings.auth_tokens),
     )
     api.register(app)
+    register_security(app, settings)
     transfers.start()  # in each worker: take over jobs a dead worker left
 
     log.info("storage backend: %s", storage.name)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -115,9 +116,23 @@ class Settings(BaseSettings):
         validation_alias=_env("PAIMON_AUTH_TOKENS", "AUTH_TOKEN"),
         description="Comma-separated upload tokens (secret); empty: uploads are open.",
     )
+    rate_limit_uploads: str = Field(
+        "60/minute",
+        description="Uploads (POST and PUT requests) one token, or one client address "
+        "without a valid token, may start, e.g. '60/minute;1000/day'; empty: no limit.",
+    )
+    body_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait for each 64 KiB of a request body; a slower body is "
+        "cut off with 408.",
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log lines as JSON objects, or 'text' for reading by eye."
     )
 
     @field_validator("auth_tokens", mode="before")
@@ -125,6 +140,18 @@ class Settings(BaseSettings):
     def _split_tokens(cls, value: object) -> object:
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("rate_limit_uploads")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        """A typo must stop the server, not silently disable the limit."""
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError("expected e.g. '60/minute' or '5/second;500/hour'") from None
         return value
 
     @field_validator("mega_api_url", "public_url")

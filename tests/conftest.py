@@ -37,6 +37,16 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_server_log() -> Iterator[None]:
+    """Torn down last: fails the run if any server logged a secret from known_secrets."""
+    yield
+    from tests.known_secrets import SERVER_LOGS, leaks_in_files  # see start_server
+
+    found = leaks_in_files(SERVER_LOGS)
+    assert not found, "secrets in server logs:\n" + "\n".join(found)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -95,6 +105,12 @@ def start_server(workdir: Path, **settings: str) -> ServerProcess:
     }
     env |= {f"PAIMON_{k.upper()}": v for k, v in settings.items()}
     log_path = workdir / f"gunicorn-{port}.log"
+    # The registry lives in a module of its own: this file is imported twice (as pytest's
+    # conftest and as tests.conftest), and each copy would have its own list. Imported
+    # here, late, since it imports the megasim plugin, which pytest must load first.
+    from tests.known_secrets import SERVER_LOGS
+
+    SERVER_LOGS.append(log_path)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             gunicorn_command(), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import ServerProcess
+from tests.known_secrets import SECOND_TOKEN, TOKEN, WRONG_TOKEN
 
 
 def upload(server: ServerProcess, name: str, content: bytes, **kwargs) -> requests.Response:
@@ -142,23 +143,23 @@ def test_upload_too_large_is_413_and_leaves_no_spool(server_factory) -> None:
 
 
 def test_tokens_401_403_and_both_headers(server_factory) -> None:
-    server = server_factory(auth_tokens="first-token, second-token")
+    server = server_factory(auth_tokens=f"{TOKEN}, {SECOND_TOKEN}")
     url = f"{server.url}/upload"
     files = {"file": ("t.txt", b"tok")}
     missing = requests.post(url, files=files, timeout=5)
     assert missing.status_code == 401
-    wrong = requests.post(url, files=files, headers={"X-Auth-Token": "guess"}, timeout=5)
+    wrong = requests.post(url, files=files, headers={"X-Auth-Token": WRONG_TOKEN}, timeout=5)
     assert wrong.status_code == 403
-    assert "guess" not in wrong.text
-    legacy = requests.post(url, files=files, headers={"X-Auth-Token": "second-token"}, timeout=5)
+    assert WRONG_TOKEN not in wrong.text
+    legacy = requests.post(url, files=files, headers={"X-Auth-Token": SECOND_TOKEN}, timeout=5)
     assert legacy.status_code == 200
     bearer = requests.post(
-        url, files=files, headers={"Authorization": "Bearer first-token"}, timeout=5
+        url, files=files, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5
     )
     assert bearer.status_code == 200
     assert requests.get(f"{server.url}/status", timeout=5).json()["auth"] == "token"
-    assert "guess" not in server.logs()
-    assert "second-token" not in server.logs()
+    assert WRONG_TOKEN not in server.logs()
+    assert SECOND_TOKEN not in server.logs()
 
 
 def test_respond_async_gives_202_and_a_job_to_follow(local_server: ServerProcess) -> None:

@@ -21,8 +21,8 @@ from mega.crypto import a32_to_base64, get_chunks
 from paimon.storage.mega.crypto import MacMismatch, decrypt_file, parse_link
 from tests.conftest import ServerProcess, start_server
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim, stock_mega_client
+from tests.known_secrets import TOKEN
 
-TOKEN = "legacy-client-token"
 MIB = 1024 * 1024
 SIZES = [0, 1, 15, 16, 17, 131072, 131073, 131082, 131088, 131089, 5 * MIB + 3, 64 * MIB]
 LINK = re.compile(r"^https://mega\.nz/file/[A-Za-z0-9_-]{8}#[A-Za-z0-9_-]{43}$")

@@ -1,4 +1,8 @@
-"""Upload tokens: Bearer or the legacy X-Auth-Token, compared by hash in constant time."""
+"""Upload tokens: Bearer or the legacy X-Auth-Token, compared by hash in constant time.
+
+Only SHA-256 digests of the configured tokens are kept; a presented token is hashed and
+compared with every digest, and it is never echoed in a reply or written to a log.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ def token_digests(tokens: list[SecretStr]) -> list[bytes]:
     return [hashlib.sha256(t.get_secret_value().encode()).digest() for t in tokens]
 
 
-def _presented_token() -> str | None:
+def presented_token() -> str | None:
+    """The token the client sent, if any: Bearer first, then X-Auth-Token."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -30,8 +35,23 @@ def _presented_token() -> str | None:
     return request.headers.get("X-Auth-Token") or None
 
 
+def presented_digest(token: str) -> bytes | None:
+    """The digest of the bytes the client sent.
+
+    WSGI decodes headers as latin-1, so encoding back to latin-1 recovers the raw bytes
+    (a UTF-8 token then matches its configured value). A character latin-1 cannot hold
+    never came from the wire and matches nothing.
+    """
+    try:
+        return hashlib.sha256(token.encode("latin-1")).digest()
+    except UnicodeEncodeError:
+        return None
+
+
 def is_authorized(token: str, digests: list[bytes]) -> bool:
-    presented = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+    presented = presented_digest(token)
+    if presented is None:
+        return False
     # Compare against every digest so timing does not tell which one matched.
     matches = [hmac.compare_digest(presented, digest) for digest in digests]
     return any(matches)
@@ -44,7 +64,7 @@ def require_token(view: F) -> F:
     def wrapper(*args: object, **kwargs: object) -> object:
         digests = services().token_digests
         if digests:
-            token = _presented_token()
+            token = presented_token()
             if token is None:
                 raise ApiError(
                     401,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from paimon.api.context import services
 from paimon.services.uploads import UnknownService, UploadRefused
@@ -60,7 +60,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         error = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, error, exc.description or exc.name)
+        body, status = error_response(exc.code or 500, error, exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110 needs Allow
+            body.headers["Allow"] = ", ".join(exc.valid_methods)
+        return body, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

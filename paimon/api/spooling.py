@@ -13,12 +13,14 @@ from flask import Request
 from werkzeug.datastructures import FileStorage
 
 from paimon.api.context import services
+from paimon.api.forms import StrictFormDataParser, check_file_part
 from paimon.services.spool import SpoolWriter
 from paimon.services.uploads import Receipt
 
 
 class SpoolingRequest(Request):
     _receipts: list[Receipt]
+    form_data_parser_class = StrictFormDataParser
 
     def _get_file_stream(
         self,
@@ -27,8 +29,10 @@ class SpoolingRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> SpoolWriter:
+        receipts = self.__dict__.setdefault("_receipts", [])
+        check_file_part(filename, len(receipts))
         receipt = services().uploads.begin(filename)
-        self.__dict__.setdefault("_receipts", []).append(receipt)
+        receipts.append(receipt)
         return receipt.writer
 
     def receipt_for(self, part: FileStorage) -> Receipt:

@@ -3,7 +3,7 @@ and the status of single upload jobs."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, render_template, request
 
 from paimon import __version__
 from paimon.api.auth import require_token
@@ -40,7 +40,11 @@ def job_status(job_id: str):
     job = services().uploads.find(job_id)
     if job is None:
         abort(404, description="No upload with that id.")
-    return job_view(job)
+    view = job_view(job)
+    # A browser (Accept prefers HTML) gets a small page; everyone else the JSON.
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return render_template("status.html", job=view), {"Vary": "Accept"}
+    return view, {"Vary": "Accept"}
 
 
 @bp.post("/status/<job_id>/retry")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.store import JobStore, StateConflict
+from paimon.observability.jobs import record_transition
 from paimon.services.spool import Spool
 from paimon.storage.base import QuotaExceeded, StorageBackend, StorageError
 
@@ -111,7 +112,6 @@ class TransferRunner:
                 return
             self._transfer(job, abort)
         except TransferAborted:
-            log.info("transfer of job %s handed back to the queue", job_id)
             self._requeue(job_id)
         except Exception:  # a bug must not leave the job looking alive forever
             log.exception("transfer of job %s failed unexpectedly", job_id)
@@ -127,6 +127,7 @@ class TransferRunner:
         if not source.exists():
             self._fail(job.id, "The received file is no longer on the server.", "spool_lost")
             return
+        previous = job.state
         job = self.store.update(
             job.id,
             expect=RESUMABLE,
@@ -137,7 +138,7 @@ class TransferRunner:
             error_code=None,
             retryable=None,
         )
-        log.info("job %s transferring (attempt %d) to %s", job.id, job.attempts, job.backend)
+        record_transition(job, previous)
         reported = [0.0]
 
         def progress(acknowledged: int) -> None:
@@ -148,15 +149,16 @@ class TransferRunner:
                 reported[0] = now
                 self.store.update(job.id, bytes_stored=acknowledged)
 
+        started = time.monotonic()
         try:
             stored = self.storage.store(source, job.filename, progress)
         except StorageError as exc:
             if isinstance(exc.__cause__, TransferAborted) or abort.is_set():
                 raise TransferAborted from exc
-            log.warning("job %s failed: %s", job.id, exc.message)
-            self._fail(job.id, exc.message, error_code(exc), exc.retryable)
+            seconds = time.monotonic() - started
+            self._fail(job.id, exc.message, error_code(exc), exc.retryable, seconds)
             return
-        self.store.update(
+        done = self.store.update(
             job.id,
             state=JobState.DONE,
             bytes_stored=stored.size,
@@ -164,17 +166,37 @@ class TransferRunner:
             storage_key=stored.key,
         )
         self.spool.discard(source)  # only now: the backend has confirmed the object
-        log.info("job %s done", job.id)
+        record_transition(done, JobState.TRANSFERRING, seconds=time.monotonic() - started)
 
-    def _fail(self, job_id: str, message: str, code: str, retryable: bool = False) -> None:
-        """Record a failure; the spool file stays for a retry until retention."""
-        self.store.update(
-            job_id, state=JobState.FAILED, error=message, error_code=code, retryable=retryable
+    def _fail(
+        self,
+        job_id: str,
+        message: str,
+        code: str,
+        retryable: bool = False,
+        seconds: float | None = None,
+    ) -> None:
+        """Record a failure; the spool file stays for a retry until retention.
+        ``seconds``: how long the failed transfer attempt ran, when there was one."""
+        self._change(
+            job_id,
+            seconds=seconds,
+            state=JobState.FAILED,
+            error=message,
+            error_code=code,
+            retryable=retryable,
         )
 
     def _requeue(self, job_id: str) -> None:
         with contextlib.suppress(StateConflict):  # finished meanwhile: nothing to hand back
-            self.store.update(job_id, expect=RESUMABLE, state=JobState.QUEUED)
+            self._change(job_id, expect=RESUMABLE, state=JobState.QUEUED)
+
+    def _change(self, job_id: str, *, seconds: float | None = None, **changes: object) -> None:
+        """Update a job whose current state this thread does not know, and record the
+        transition (the extra read is for the log line; these paths are rare)."""
+        before = self.store.get(job_id)
+        job = self.store.update(job_id, **changes)
+        record_transition(job, before.state if before else None, seconds=seconds)
 
     # Maintenance: heartbeat, takeover, retention ----------------------------------------
 

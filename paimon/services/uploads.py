@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.store import JobStore, StateConflict
+from paimon.observability.jobs import ABANDONED, record_refusal, record_transition
+from paimon.services.bodies import copy_body
 from paimon.services.names import clean_display_name
 from paimon.services.spool import Spool, SpoolWriter
 from paimon.services.transfers import TransferRunner
@@ -68,10 +71,12 @@ class UploadService:
     def check_can_accept(self, requested_service: str | None, expected_bytes: int | None) -> None:
         """Refuse before reading a byte: unknown service, or not enough spool space."""
         if requested_service and requested_service.lower() not in self.supported_services:
+            record_refusal(self.storage.name)
             raise UnknownService(requested_service, self.supported_services)
         self.spool.directory.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.spool.directory).free
         if free - (expected_bytes or 0) < self.min_free_bytes:
+            record_refusal(self.storage.name)
             raise UploadRefused(
                 507,
                 "server_full",
@@ -91,18 +96,39 @@ class UploadService:
         writer = self.spool.new_writer(received)
         job.spool_path = str(writer.path)
         self.jobs.create(job)
+        record_transition(job, None)
         return Receipt(job, writer)
+
+    def receive(self, body: BinaryIO, raw_filename: str | None, expected: int | None) -> Job:
+        """A raw body (PUT) streamed into the spool, then completed; a body that ends
+        before its ``expected`` length (the client went away) or is refused midway is
+        abandoned."""
+        receipt = self.begin(raw_filename)
+        try:
+            copy_body(body, receipt.writer, expected=expected)
+        except BaseException:
+            self.abandon(receipt)
+            raise
+        return self.complete(receipt)
 
     def complete(self, receipt: Receipt) -> Job:
         """The body is all here: make it durable, queue the job, start its transfer."""
         size, sha256 = receipt.writer.finish()
+        return self.queue(receipt.job.id, size, sha256)
+
+    def queue(self, job_id: str, size: int, sha256: str) -> Job:
+        """Every byte of a receiving job is durable in its spool file: queue the job and
+        start its transfer. Also for tus uploads, whose bytes came in several requests.
+        StateConflict when the job is no longer receiving (another request queued it)."""
         job = self.jobs.update(
-            receipt.job.id,
+            job_id,
+            expect={JobState.RECEIVING},
             state=JobState.QUEUED,
             size=size,
             sha256=sha256,
             bytes_received=size,
         )
+        record_transition(job, JobState.RECEIVING)
         self.transfers.submit(job.id)
         return job
 
@@ -110,8 +136,15 @@ class UploadService:
         """The body never completed (or was refused): nothing was acknowledged, so the
         job and its spool file go; no client holds its id."""
         receipt.writer.close()
-        self.spool.discard(receipt.writer.path)
-        self.jobs.delete(receipt.job.id)
+        self.drop(receipt.job)
+
+    def drop(self, job: Job) -> None:
+        """Delete a job that was never queued, with its spool file (an abandoned body,
+        a terminated or expired tus upload)."""
+        if job.spool_path:
+            self.spool.discard(job.spool_path)
+        self.jobs.delete(job.id)
+        record_transition(job, JobState.RECEIVING, ABANDONED)
 
     def wait(self, job_id: str) -> Job:
         return self.transfers.wait(job_id)
@@ -141,5 +174,6 @@ class UploadService:
             )
         except StateConflict:
             raise UploadRefused(409, "not_failed", "The upload is already being retried.") from None
+        record_transition(job, JobState.FAILED)
         self.transfers.submit(job_id)
         return job

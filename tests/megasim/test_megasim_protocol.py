@@ -271,3 +271,23 @@ def test_expired_session_fault_waits_for_a_request_with_a_session(megasim: MegaS
     )
     assert with_session.json() == -15
     assert megasim.state()["faults"] == []
+
+
+def test_ciphertext_can_be_checked_without_being_kept(megasim: MegaSim, v2_client: Mega) -> None:
+    """For benchmarks: bodies are read and checked, not stored; downloads are zeros."""
+    control = f"{megasim.url}/_sim/ciphertext"
+    assert requests.post(control, json={"keep": "no"}, timeout=10).status_code == 400
+    assert requests.post(control, json={"keep": False}, timeout=10).json() == {"keep": False}
+    assert megasim.state()["keep_ciphertext"] is False
+    assert post(upload_url(v2_client, 300_000), 1, b"x" * 1000).text == "-7"  # still checked
+    node = upload_ciphertext(v2_client, os.urandom(300_000))
+    download = v2_client._api_request({"a": "g", "g": 1, "n": node["h"]})
+    assert download["s"] == 300_000
+    assert requests.get(download["g"], timeout=10).content == bytes(300_000)
+
+    megasim.reset()
+    assert megasim.state()["keep_ciphertext"] is True
+    data = os.urandom(5000)
+    node = upload_ciphertext(v2_client, data)
+    download = v2_client._api_request({"a": "g", "g": 1, "n": node["h"]})
+    assert requests.get(download["g"], timeout=10).content == data

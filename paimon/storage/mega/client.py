@@ -23,6 +23,7 @@ from mega import Mega
 from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key
 from pydantic import SecretStr
 
+from paimon.observability.metrics import count_mega_api_error
 from paimon.storage.mega.codes import EBLOCKED, ENOENT, ESID
 from paimon.storage.mega.errors import LoginRejected, MegaApiError, RetryPolicy, ServerError
 
@@ -85,6 +86,7 @@ class MegaClient(Mega):
             raise ServerError(response.status_code, "the reply is not JSON") from None
         code = reply[0] if isinstance(reply, list) and reply else reply
         if isinstance(code, int) and code < 0:
+            count_mega_api_error(code)
             raise MegaApiError(code)
         return reply
 

@@ -1,0 +1,111 @@
+"""Paimon's Prometheus metrics and the ``/metrics`` exposition.
+
+Counters and histograms are module globals, shared by a process's threads. Under
+gunicorn they are prometheus_client multiprocess values (``multiproc.py``), summed over
+every worker, live or dead, at each scrape; elsewhere (Flask's test client, a script)
+they live in this process's registry. Labels are bounded: Flask endpoint names, never
+paths; no job ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from paimon.jobs.model import JobState
+from paimon.observability.multiproc import ENV
+
+log = logging.getLogger(__name__)
+
+#: This process's own metrics; scraped directly only outside multiprocess mode.
+PROCESS_REGISTRY = CollectorRegistry()
+
+UPLOADS = Counter(
+    "paimon_uploads",
+    "Uploads by outcome: done or failed (a transfer attempt's end), refused (before the "
+    "body was read), abandoned (the body never completed).",
+    ["outcome", "backend"],
+    registry=PROCESS_REGISTRY,
+)
+RECEIVED_BYTES = Counter(
+    "paimon_received_bytes",
+    "Bytes of upload bodies received whole and fsynced in the spool.",
+    registry=PROCESS_REGISTRY,
+)
+STORED_BYTES = Counter(
+    "paimon_stored_bytes",
+    "Bytes the storage backend confirmed.",
+    ["backend"],
+    registry=PROCESS_REGISTRY,
+)
+TRANSFER_SECONDS = Histogram(
+    "paimon_transfer_seconds",
+    "Time a transfer attempt took, spool file to confirmed object (or failure).",
+    ["backend", "outcome"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=PROCESS_REGISTRY,
+)
+MEGA_API_ERRORS = Counter(
+    "paimon_mega_api_errors",
+    "Negative codes MEGA's API answered, retried ones included.",
+    ["code"],
+    registry=PROCESS_REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "paimon_http_requests",
+    "HTTP requests answered, by method, Flask endpoint and status.",
+    ["method", "endpoint", "status"],
+    registry=PROCESS_REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "paimon_http_request_seconds",
+    "Time from a request's start to its response's last byte.",
+    ["method", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+    registry=PROCESS_REGISTRY,
+)
+
+#: MEGA's codes run from -1 to about -30; anything stranger shares one label value.
+_LOWEST_MEGA_CODE = -100
+
+
+def count_mega_api_error(code: int) -> None:
+    MEGA_API_ERRORS.labels(str(code) if code >= _LOWEST_MEGA_CODE else "other").inc()
+
+
+class JobsCollector:
+    """``paimon_jobs{state}``, read from the job store at scrape time: the store is
+    shared, so the answer is right whichever worker gives it."""
+
+    def __init__(self, counts: Callable[[], Mapping[JobState, int]]):
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = self._counts()
+        except Exception as exc:  # the store is down: the other metrics still count
+            log.warning("job counts unavailable for /metrics: %s", type(exc).__name__)
+            return
+        family = GaugeMetricFamily(
+            "paimon_jobs", "Jobs in the job store by state.", labels=["state"]
+        )
+        for state, count in counts.items():
+            family.add_metric([str(state)], count)
+        yield family
+
+
+def exposition(job_counts: Callable[[], Mapping[JobState, int]]) -> bytes:
+    """The text format of every metric: all workers' sums under gunicorn, this
+    process's values otherwise, and the job counts."""
+    registry = CollectorRegistry()
+    if os.environ.get(ENV):
+        MultiProcessCollector(registry)
+    else:
+        registry.register(PROCESS_REGISTRY)
+    registry.register(JobsCollector(job_counts))
+    return generate_latest(registry)

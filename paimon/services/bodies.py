@@ -1,0 +1,42 @@
+"""Raw request bodies (PUT, tus PATCH) copied into spool files in large reads."""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol
+
+from werkzeug.exceptions import ClientDisconnected
+
+READ_SIZE = 1024 * 1024  # 1 MiB reads: few system calls and Python round trips per GB
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+class BodyTooLong(Exception):
+    """The body went on past the number of bytes the upload may still take."""
+
+
+def copy_body(
+    source: BinaryIO, sink: Sink, limit: int | None = None, expected: int | None = None
+) -> int:
+    """Copy ``source`` into ``sink`` until it ends; return the bytes copied.
+
+    With ``limit``, a body longer than that raises BodyTooLong once ``limit`` bytes are
+    written, so a chunked body (no Content-Length) cannot outgrow what was declared.
+    A body shorter than ``expected`` (its Content-Length) raises ClientDisconnected:
+    gunicorn ends the stream quietly when the client goes away.
+    """
+    copied = 0
+    while True:
+        want = READ_SIZE if limit is None else min(READ_SIZE, limit - copied)
+        chunk = source.read(want) if want else source.read(1)
+        if not chunk:
+            break
+        if not want:
+            raise BodyTooLong
+        sink.write(chunk)
+        copied += len(chunk)
+    if expected is not None and copied < expected:
+        raise ClientDisconnected(f"The body ended after {copied} of {expected} bytes.")
+    return copied

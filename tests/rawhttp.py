@@ -1,0 +1,106 @@
+"""Requests written byte by byte on a socket, for what HTTP libraries refuse to send:
+NUL bytes, invalid UTF-8, lying Content-Length, dripping bodies."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass
+class RawReply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def connect(url: str, timeout: float = 10) -> socket.socket:
+    parts = urlsplit(url)
+    assert parts.hostname == "127.0.0.1"  # tests talk to local servers only
+    return socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+
+
+def read_reply(sock: socket.socket) -> RawReply:
+    """One response, framed by Content-Length (every Paimon and worker reply has one)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed before a reply: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return RawReply(int(status_line.split()[1]), headers, body[:length])
+
+
+def exchange(url: str, raw: bytes, *, half_close: bool = False, timeout: float = 10) -> RawReply:
+    """Send ``raw`` as is on a fresh connection and read the reply."""
+    with connect(url, timeout) as sock:
+        sock.sendall(raw)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        return read_reply(sock)
+
+
+def request_bytes(
+    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
+    """A well-formed HTTP/1.1 request (Content-Length from the body unless given)."""
+    fields = {"Host": "127.0.0.1", "Content-Length": str(len(body)), **(headers or {})}
+    head = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    return f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode("latin-1") + body
+
+
+BOUNDARY = b"PaimonTestBoundary"
+END = b"--" + BOUNDARY + b"--\r\n"
+
+
+def file_part(filename: bytes, content: bytes) -> bytes:
+    """One part of the field ``file``; the filename goes on the wire exactly as given."""
+    return (
+        b"--" + BOUNDARY + b"\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="' + filename + b'"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n"
+    )
+
+
+def multipart(filename: bytes, content: bytes) -> bytes:
+    """A whole body holding one file part (boundary ``BOUNDARY``)."""
+    return file_part(filename, content) + END
+
+
+def drip(url: str, head: bytes, seconds: float) -> tuple[RawReply | None, float]:
+    """Send ``head`` then one byte every 0.2 s until the server answers or ``seconds``
+    pass; the reply (None if the server never answered) and when it came."""
+    started = time.monotonic()
+    with connect(url, timeout=seconds + 5) as sock:
+        sock.sendall(head)
+        sock.settimeout(0.2)
+        while time.monotonic() - started < seconds:
+            try:
+                if sock.recv(1, socket.MSG_PEEK):
+                    break
+            except TimeoutError:
+                pass
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                break  # the server closed its side for reading: the reply is next
+        sock.settimeout(5)
+        try:
+            return read_reply(sock), time.monotonic() - started
+        except (OSError, ConnectionError):
+            return None, time.monotonic() - started
