@@ -15,10 +15,17 @@ FIGURES = {
     "crypto_limit": ["mb_per_s", "seconds", "bytes"],
     "stock": ["mb_per_s", "seconds", "bytes"],
     "paimon": ["mb_per_s", "seconds", "bytes", "last_byte_to_link_s"],
+    "paimon_put": ["mb_per_s", "seconds", "bytes", "last_byte_to_link_s"],
     "uploader_alone": ["mb_per_s", "seconds", "bytes"],
     "peak_rss": ["idle_mib", "peak_mib", "growth_mib", "workers"],
     "healthz": ["p50_ms", "p99_ms", "samples"],
-    "derived": ["paimon_over_stock", "paimon_over_limit", "pipelined_ideal_s"],
+    "derived": [
+        "paimon_over_stock",
+        "paimon_over_limit",
+        "paimon_put_over_stock",
+        "paimon_put_over_limit",
+        "pipelined_ideal_s",
+    ],
 }
 
 

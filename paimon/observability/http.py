@@ -38,6 +38,13 @@ def install(app: Flask) -> None:
     hook answers early (a refused token, a rate limit) is still timed and logged."""
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request_funcs.setdefault(None, []).insert(0, _finish)  # run last
+    app.teardown_request(_forget_request_id)
+
+
+def _forget_request_id(_exc: BaseException | None) -> None:
+    """Always runs when a request ends, so the id never outlives it on a pool thread,
+    even when the response is never closed or an error skipped the after-request hooks."""
+    REQUEST_ID.set(None)
 
 
 def _start() -> None:
@@ -66,7 +73,6 @@ def _finish(response: Response) -> Response:
         log.info("request", extra=entry | {"duration_ms": round(seconds * 1000, 1)})
         metrics.HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
         metrics.HTTP_SECONDS.labels(method, endpoint).observe(seconds)
-        REQUEST_ID.set(None)
 
     body = response.response
     if response.direct_passthrough and hasattr(body, "close"):

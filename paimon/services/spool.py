@@ -5,17 +5,23 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 
+class ReceiveAborted(Exception):
+    """The body being received will never be complete (the client went away)."""
+
+
 class SpoolWriter:
     """A spool file being written: counts and hashes the bytes as they pass.
 
     werkzeug's form parser (or a PUT handler) writes into it; nothing reads the
-    content back to learn its size or digest.
+    content back to learn its size or digest. A pipelined transfer may read the file
+    while it grows, paced by ``wait_for_bytes``.
     """
 
     def __init__(self, file: BinaryIO, on_progress: Callable[[int], None] | None = None):
@@ -26,11 +32,16 @@ class SpoolWriter:
         self.bytes_written = 0
         self.path = Path(file.name)
         self.name = file.name  # werkzeug and FileStorage look for .name
+        self._grown = threading.Condition()
+        self._ended = False  # no more bytes will come (finished, or given up)
 
     def write(self, data: bytes) -> int:
         written = self._file.write(data)
         self._sha256.update(data)
-        self.bytes_written += len(data)
+        self._file.flush()  # a pipelined transfer reads the file through its own handle
+        with self._grown:
+            self.bytes_written += len(data)
+            self._grown.notify_all()
         now = time.monotonic()
         if self._on_progress and now - self._reported_at >= 0.5:
             self._reported_at = now
@@ -46,7 +57,20 @@ class SpoolWriter:
     def tell(self) -> int:
         return self._file.tell()
 
+    def wait_for_bytes(self, count: int) -> None:
+        """Block until the file holds ``count`` bytes; ReceiveAborted if it never will."""
+        with self._grown:
+            self._grown.wait_for(lambda: self.bytes_written >= count or self._ended)
+            if self.bytes_written < count:
+                raise ReceiveAborted(f"the body ended after {self.bytes_written} bytes")
+
+    def _end(self) -> None:
+        with self._grown:
+            self._ended = True
+            self._grown.notify_all()
+
     def close(self) -> None:
+        self._end()
         self._file.close()
 
     @property
@@ -55,6 +79,7 @@ class SpoolWriter:
 
     def finish(self) -> tuple[int, str]:
         """Flush and fsync before anyone is told the bytes were received."""
+        self._end()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

@@ -22,10 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import JobStore, StateConflict
+from paimon.jobs.store import JobNotFound, JobStore, StateConflict
 from paimon.observability.jobs import record_transition
-from paimon.services.spool import Spool
-from paimon.storage.base import QuotaExceeded, StorageBackend, StorageError
+from paimon.services.spool import ReceiveAborted, Spool
+from paimon.storage.base import (
+    QuotaExceeded,
+    StorageBackend,
+    StorageError,
+    StoresWhileReceiving,
+    WaitForBytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,15 @@ PROGRESS_INTERVAL = 0.5  # seconds between bytes_stored updates in the store
 
 class TransferAborted(Exception):
     """This worker gave the job up (shutting down, or its lease was lost)."""
+
+
+@dataclass(frozen=True)
+class Growing:
+    """A spool file whose body is still arriving: a pipelined transfer reads it as it
+    grows. The job stays `receiving` until the body is complete."""
+
+    size: int
+    wait_for_bytes: WaitForBytes
 
 
 @dataclass(frozen=True)
@@ -74,8 +89,11 @@ class TransferRunner:
 
     # Submitting and waiting ----------------------------------------------------------
 
-    def submit(self, job_id: str) -> bool:
-        """Run a queued job here if this worker can take its lease; False otherwise."""
+    def submit(self, job_id: str, growing: Growing | None = None) -> bool:
+        """Run a queued job here if this worker can take its lease; False otherwise.
+
+        With ``growing``, start a receiving job's transfer while its body arrives.
+        """
         if self._stopping.is_set():
             return False
         with self._lock:  # _run's cleanup waits for this lock: the entry is in first
@@ -85,7 +103,7 @@ class TransferRunner:
                 return False
             abort = threading.Event()
             try:
-                future = self._executor.submit(self._run, job_id, abort)
+                future = self._executor.submit(self._run, job_id, abort, growing)
             except RuntimeError:  # the executor shut down in between
                 self.store.release_lease(job_id, self.owner)
                 return False
@@ -105,12 +123,14 @@ class TransferRunner:
 
     # One transfer --------------------------------------------------------------------
 
-    def _run(self, job_id: str, abort: threading.Event) -> None:
+    def _run(self, job_id: str, abort: threading.Event, growing: Growing | None) -> None:
         try:
             job = self.store.get(job_id)
             if job is None or job.state in FINISHED:
                 return
-            self._transfer(job, abort)
+            self._transfer(job, abort, growing)
+        except (ReceiveAborted, JobNotFound):
+            pass  # pipelined, and the client went away: the upload is being dropped
         except TransferAborted:
             self._requeue(job_id)
         except Exception:  # a bug must not leave the job looking alive forever
@@ -121,24 +141,33 @@ class TransferRunner:
                 self._running.pop(job_id, None)
             self.store.release_lease(job_id, self.owner)
 
-    def _transfer(self, job: Job, abort: threading.Event) -> None:
+    def _transfer(self, job: Job, abort: threading.Event, growing: Growing | None) -> None:
         assert job.spool_path is not None
         source = Path(job.spool_path)
         if not source.exists():
             self._fail(job.id, "The received file is no longer on the server.", "spool_lost")
             return
-        previous = job.state
-        job = self.store.update(
-            job.id,
-            expect=RESUMABLE,
-            state=JobState.TRANSFERRING,
-            attempts=job.attempts + 1,
-            bytes_stored=0,
-            error=None,
-            error_code=None,
-            retryable=None,
-        )
-        record_transition(job, previous)
+        if growing is None:
+            previous = job.state
+            job = self.store.update(
+                job.id,
+                expect=RESUMABLE,
+                state=JobState.TRANSFERRING,
+                attempts=job.attempts + 1,
+                bytes_stored=0,
+                error=None,
+                error_code=None,
+                retryable=None,
+            )
+            record_transition(job, previous)
+        else:  # UploadService moves it on to `transferring` once the body is complete,
+            # which for a short body may be before this thread starts (we hold the lease)
+            job = self.store.update(
+                job.id,
+                expect={JobState.RECEIVING, JobState.TRANSFERRING},
+                attempts=job.attempts + 1,
+                bytes_stored=0,
+            )
         reported = [0.0]
 
         def progress(acknowledged: int) -> None:
@@ -151,22 +180,28 @@ class TransferRunner:
 
         started = time.monotonic()
         try:
-            stored = self.storage.store(source, job.filename, progress)
+            if growing is None:
+                stored = self.storage.store(source, job.filename, progress)
+            else:
+                assert isinstance(self.storage, StoresWhileReceiving)
+                stored = self.storage.store_growing(
+                    source, job.filename, growing.size, growing.wait_for_bytes, progress
+                )
         except StorageError as exc:
             if isinstance(exc.__cause__, TransferAborted) or abort.is_set():
                 raise TransferAborted from exc
             seconds = time.monotonic() - started
             self._fail(job.id, exc.message, error_code(exc), exc.retryable, seconds)
             return
-        done = self.store.update(
+        self._change(  # from `receiving` when a pipelined transfer beats the fsync
             job.id,
+            seconds=time.monotonic() - started,
             state=JobState.DONE,
             bytes_stored=stored.size,
             link=stored.link,
             storage_key=stored.key,
         )
         self.spool.discard(source)  # only now: the backend has confirmed the object
-        record_transition(done, JobState.TRANSFERRING, seconds=time.monotonic() - started)
 
     def _fail(
         self,

@@ -16,8 +16,8 @@ from paimon.observability.jobs import ABANDONED, record_refusal, record_transiti
 from paimon.services.bodies import copy_body
 from paimon.services.names import clean_display_name
 from paimon.services.spool import Spool, SpoolWriter
-from paimon.services.transfers import TransferRunner
-from paimon.storage.base import StorageBackend
+from paimon.services.transfers import Growing, TransferRunner
+from paimon.storage.base import StorageBackend, StoresWhileReceiving
 
 
 class UploadRefused(Exception):
@@ -102,14 +102,44 @@ class UploadService:
     def receive(self, body: BinaryIO, raw_filename: str | None, expected: int | None) -> Job:
         """A raw body (PUT) streamed into the spool, then completed; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
-        abandoned."""
+        abandoned.
+
+        When the length is known and the backend can store a growing file, the transfer
+        starts at once and runs alongside the body (pipelining): the link comes about
+        when the last byte has arrived rather than a whole transfer later.
+        """
         receipt = self.begin(raw_filename)
+        pipelined = (
+            bool(expected)
+            and isinstance(self.storage, StoresWhileReceiving)
+            and self.transfers.submit(
+                receipt.job.id, Growing(expected, receipt.writer.wait_for_bytes)
+            )
+        )
         try:
             copy_body(body, receipt.writer, expected=expected)
         except BaseException:
-            self.abandon(receipt)
+            self.abandon(receipt)  # also stops a pipelined transfer (ReceiveAborted)
             raise
+        if pipelined:
+            return self._received_while_transferring(receipt)
         return self.complete(receipt)
+
+    def _received_while_transferring(self, receipt: Receipt) -> Job:
+        """The body of a pipelined upload is complete and durable; its transfer runs."""
+        size, sha256 = receipt.writer.finish()
+        received = {"size": size, "sha256": sha256, "bytes_received": size}
+        try:
+            job = self.jobs.update(
+                receipt.job.id,
+                expect={JobState.RECEIVING},
+                state=JobState.TRANSFERRING,
+                **received,
+            )
+        except StateConflict:  # the transfer already ended (done or failed)
+            return self.jobs.update(receipt.job.id, **received)
+        record_transition(job, JobState.RECEIVING)
+        return job
 
     def complete(self, receipt: Receipt) -> Job:
         """The body is all here: make it durable, queue the job, start its transfer."""

@@ -1,0 +1,99 @@
+"""Pipelining: a PUT of known length reaches MEGA while its body is still arriving."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from paimon.storage.mega.crypto import decrypt_file, parse_link
+from tests.conftest import ServerProcess, start_server
+from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+
+MIB = 1024 * 1024
+CHUNK_POST = re.compile(r"POST /ul/[\w-]+/\d+ 200")
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
+    with MegaSim.start(tmp_path_factory.mktemp("pipelining-megasim")) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def server(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_server(
+        tmp_path_factory.mktemp("pipelining-server"),
+        mega_api_url=sim.url,
+        mega_email=V2_EMAIL,
+        mega_password=V2_PASSWORD,
+    )
+    yield server
+    server.stop()
+
+
+def open_put(server: ServerProcess, name: str, length: int) -> http.client.HTTPConnection:
+    """A PUT whose body the test sends piece by piece, at its own pace."""
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    connection.putrequest("PUT", f"/upload/{name}")
+    connection.putheader("Content-Length", str(length))
+    connection.endheaders()
+    return connection
+
+
+def chunk_posts(sim: MegaSim) -> int:
+    return len(CHUNK_POST.findall(sim.log()))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_transfer_starts_before_the_body_ends(sim: MegaSim, server: ServerProcess) -> None:
+    content = os.urandom(20 * MIB + 5)
+    posts_before = chunk_posts(sim)
+    connection = open_put(server, "piped.bin", len(content))
+    connection.send(content[: 12 * MIB])
+    # The body is not complete, yet ciphertext is already arriving at MEGA.
+    assert wait_for(lambda: chunk_posts(sim) > posts_before), "no POST reached the emulator"
+    receiving = requests.get(f"{server.url}/status", timeout=10).json()["jobs"]["receiving"]
+    assert receiving == 1
+    connection.send(content[12 * MIB :])
+    reply = connection.getresponse()
+    link = reply.read().decode().strip()
+    assert reply.status == 200, link
+
+    handle, key = parse_link(link)
+    blob = requests.post(f"{sim.url}/cs", json=[{"a": "g", "g": 1, "p": handle}], timeout=30)
+    ciphertext = requests.get(blob.json()[0]["g"], timeout=60).content
+    assert decrypt_file(ciphertext, key) == content  # meta-MAC checked too
+    assert list((server.data_dir / "spool").iterdir()) == []
+
+
+def test_a_client_gone_mid_body_leaves_nothing(sim: MegaSim, server: ServerProcess) -> None:
+    posts_before = chunk_posts(sim)
+    connection = open_put(server, "gone.bin", 30 * MIB)
+    connection.send(os.urandom(10 * MIB))
+    assert wait_for(lambda: chunk_posts(sim) > posts_before)
+    connection.close()  # 20 MiB short of its Content-Length
+
+    def nothing_left() -> bool:
+        jobs = requests.get(f"{server.url}/status", timeout=10).json()["jobs"]
+        spool = list((server.data_dir / "spool").iterdir())
+        return jobs["receiving"] == jobs["transferring"] == 0 and spool == []
+
+    assert wait_for(nothing_left)
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    assert "Traceback" not in server.logs()
