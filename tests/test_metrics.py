@@ -3,6 +3,7 @@ whichever answers; the job gauge read from the store; MEGA's errors by code."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -174,3 +175,28 @@ def test_the_job_gauge_is_left_out_while_the_store_is_down(
         assert list(JobsCollector(unreachable).collect()) == []
     assert "ConnectionError" in caplog.text
     assert "hunter2" not in caplog.text
+
+
+def multiproc_dir(server: ServerProcess) -> Path:
+    """The metrics directory gunicorn's master chose: the workers hold its files open."""
+    master = server.process.pid
+    workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = Path(os.readlink(fd))
+                if target.suffix == ".db" and target.parent.name.startswith("paimon-metrics-"):
+                    return target.parent
+    raise AssertionError("no worker has a metrics file open")
+
+
+def test_an_empty_metrics_file_does_not_break_scrapes(server_factory) -> None:
+    """prometheus/client_python#1199: a worker killed while creating its metrics file
+    leaves it at 0 bytes; every later scrape must still succeed."""
+    server = server_factory()
+    assert upload(server, b"counted").status_code == 200
+    metrics_dir = multiproc_dir(server)
+    (metrics_dir / "counter_999999.db").touch()  # as a worker killed mid-creation leaves it
+    for _ in range(4):
+        samples = scrape(server)
+        assert value(samples, "paimon_uploads_total", outcome="done", backend="local") == 1

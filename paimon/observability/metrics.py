@@ -9,9 +9,11 @@ paths; no job ids.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -99,12 +101,31 @@ class JobsCollector:
         yield family
 
 
+class WorkerFilesCollector(MultiProcessCollector):
+    """The workers' summed metrics, skipping metric files that are still empty.
+
+    prometheus-client creates a worker's file before sizing it, so a scrape can find
+    it at 0 bytes and fail whole with struct.error; a worker killed in that instant
+    leaves it empty for good, failing every later scrape (prometheus/client_python
+    issue 1199, unfixed in the locked 0.26). An empty file holds no samples yet, so
+    leaving it out loses nothing.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        files = []
+        for path in Path(self._path).glob("*.db"):
+            with contextlib.suppress(FileNotFoundError):  # a dead worker's, just removed
+                if path.stat().st_size > 0:
+                    files.append(str(path))
+        return self.merge(files, accumulate=True)
+
+
 def exposition(job_counts: Callable[[], Mapping[JobState, int]]) -> bytes:
     """The text format of every metric: all workers' sums under gunicorn, this
     process's values otherwise, and the job counts."""
     registry = CollectorRegistry()
     if os.environ.get(ENV):
-        MultiProcessCollector(registry)
+        WorkerFilesCollector(registry)
     else:
         registry.register(PROCESS_REGISTRY)
     registry.register(JobsCollector(job_counts))
