@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from paimon.storage.mega.crypto import decrypt_file, parse_link
 from tests.conftest import REPO_ROOT, ServerProcess
@@ -160,10 +161,20 @@ def test_token_field_keyboard_picker_and_failures_in_words(
     token.wait_for()  # shown once /status says tokens are on
 
     def pick_with_keyboard() -> None:
-        page.get_by_label("Choose files…").focus()  # the file input itself
-        with page.expect_file_chooser() as chooser:
-            page.keyboard.press("Space")
-        chooser.value.set_files(files["notes.txt"])
+        """Open the native picker from the keyboard: Space, or Enter, on the focused
+        input. Headless Chromium under load now and then drops the synthetic key's
+        user activation, so each key gets a bounded wait before the next is tried."""
+        picker = page.get_by_label("Choose files…")  # the file input itself
+        for key in ("Space", "Enter"):
+            picker.focus()
+            try:
+                with page.expect_file_chooser(timeout=10_000) as chooser:
+                    page.keyboard.press(key)
+            except PlaywrightTimeoutError:
+                continue
+            chooser.value.set_files(files["notes.txt"])
+            return
+        raise AssertionError("neither Space nor Enter opened the file picker")
 
     token.fill("wrong-token")
     pick_with_keyboard()
