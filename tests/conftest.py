@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,16 @@ def _no_secret_in_any_server_log() -> Iterator[None]:
 
     found = leaks_in_files(SERVER_LOGS)
     assert not found, "secrets in server logs:\n" + "\n".join(found)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
 
 
 def free_port() -> int:

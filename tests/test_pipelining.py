@@ -5,15 +5,14 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from paimon.storage.mega.crypto import decrypt_file, parse_link
-from tests.conftest import ServerProcess, start_server
+from tests.conftest import ServerProcess, eventually, start_server
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 
 MIB = 1024 * 1024
@@ -52,22 +51,13 @@ def chunk_posts(sim: MegaSim) -> int:
     return len(CHUNK_POST.findall(sim.log()))
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_transfer_starts_before_the_body_ends(sim: MegaSim, server: ServerProcess) -> None:
     content = os.urandom(20 * MIB + 5)
     posts_before = chunk_posts(sim)
     connection = open_put(server, "piped.bin", len(content))
     connection.send(content[: 12 * MIB])
     # The body is not complete, yet ciphertext is already arriving at MEGA.
-    assert wait_for(lambda: chunk_posts(sim) > posts_before), "no POST reached the emulator"
+    assert eventually(lambda: chunk_posts(sim) > posts_before), "no POST reached the emulator"
     receiving = requests.get(f"{server.url}/status", timeout=10).json()["jobs"]["receiving"]
     assert receiving == 1
     connection.send(content[12 * MIB :])
@@ -86,7 +76,7 @@ def test_a_client_gone_mid_body_leaves_nothing(sim: MegaSim, server: ServerProce
     posts_before = chunk_posts(sim)
     connection = open_put(server, "gone.bin", 30 * MIB)
     connection.send(os.urandom(10 * MIB))
-    assert wait_for(lambda: chunk_posts(sim) > posts_before)
+    assert eventually(lambda: chunk_posts(sim) > posts_before)
     connection.close()  # 20 MiB short of its Content-Length
 
     def nothing_left() -> bool:
@@ -94,6 +84,6 @@ def test_a_client_gone_mid_body_leaves_nothing(sim: MegaSim, server: ServerProce
         spool = list((server.data_dir / "spool").iterdir())
         return jobs["receiving"] == jobs["transferring"] == 0 and spool == []
 
-    assert wait_for(nothing_left)
+    assert eventually(nothing_left)
     assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
     assert "Traceback" not in server.logs()

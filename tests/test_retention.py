@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
-import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import requests
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, eventually
 
 RETENTION_HOURS = "0.0005"  # 1.8 s; maintenance runs every third of the 1 s lease
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def spool_files(server: ServerProcess) -> list[str]:
@@ -39,8 +28,10 @@ def test_finished_jobs_and_stray_spool_files_are_purged(server_factory) -> None:
     status_url = f"{server.url}/status/{body['id']}"
     assert requests.get(status_url, timeout=5).status_code == 200
 
-    assert eventually(lambda: requests.get(status_url, timeout=5).status_code == 404)
-    assert eventually(lambda: not stray.exists())
+    assert eventually(
+        lambda: requests.get(status_url, timeout=5).status_code == 404, timeout=20, interval=0.2
+    )
+    assert eventually(lambda: not stray.exists(), timeout=20, interval=0.2)
     # Retention forgets jobs and spool files, never the stored file itself.
     assert requests.get(body["link"], timeout=5).content == b"file outlives its job"
 
@@ -62,10 +53,14 @@ def test_a_stalled_receive_is_purged(server_factory) -> None:
     with socket.create_connection((host, port), timeout=30) as client:
         client.sendall(request + head + first_half)  # then the client stalls
         assert eventually(
-            lambda: requests.get(f"{server.url}/status", timeout=5).json()["jobs"]["receiving"] == 1
+            lambda: (
+                requests.get(f"{server.url}/status", timeout=5).json()["jobs"]["receiving"] == 1
+            ),
+            timeout=20,
+            interval=0.2,
         )
         assert len(spool_files(server)) == 1
-        assert eventually(lambda: spool_files(server) == [])
+        assert eventually(lambda: spool_files(server) == [], timeout=20, interval=0.2)
         counts = requests.get(f"{server.url}/status", timeout=5).json()["jobs"]
         assert counts["receiving"] == 0
     assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
