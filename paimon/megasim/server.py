@@ -56,6 +56,10 @@ class MegaSimHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: MegaSimServer
     timeout = 120  # seconds a connection may stall before its thread gives up
+    # Replies go out as headers, then body: with Nagle's algorithm the body waited for
+    # the client's delayed ACK of the headers, 40 ms on every request. MEGA's latency is
+    # the network's; the emulator adds none of its own (``throttle`` models a slow link).
+    disable_nagle_algorithm = True
 
     # ---- routing ---------------------------------------------------------------------
 
