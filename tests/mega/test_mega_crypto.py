@@ -19,6 +19,7 @@ from paimon.storage.mega.crypto import (
     decrypt_file,
     encrypt_chunk,
     iter_decrypt,
+    mac_scratch,
     make_link,
     meta_mac,
     node_key,
@@ -130,7 +131,7 @@ def test_seal_encrypts_posts_in_place_like_the_chunk_functions(
     plaintext = data[:size]
     expected_ciphertext, expected_key = encrypt_whole(key, plaintext)
     buffer = memoryview(bytearray(max_post))
-    scratch = memoryview(bytearray(MIB))
+    scratch = mac_scratch()
     sent, macs = [], []
     for post in plan_posts(size, max_post):
         body = buffer[: post.length]

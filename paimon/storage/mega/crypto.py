@@ -7,6 +7,10 @@ block; here a chunk costs one CBC call and a whole POST one CTR call, which is w
 the uploader fast. ``seal`` works in place on a caller's buffer, so the uploader makes no
 copy of the bytes it sends. ``iter_decrypt``/``decrypt_file`` check the meta-MAC, so tests
 can verify uploads of every size, including those on which mega.py's own download crashes.
+
+The AES is OpenSSL's, through ``cryptography``: measured here on one core, its CBC runs
+at 1.6 GB/s and its CTR at 12 GB/s, against 0.88 and 1.5 GB/s for pycryptodome 3.24
+(which mega.py itself uses, and the tests use as an independent reference).
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from Crypto.Cipher import AES
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from mega.crypto import a32_to_base64, a32_to_str, base64_to_a32, get_chunks, str_to_a32
 
 BLOCK = 16
@@ -60,39 +63,49 @@ def chunk_spans(size: int) -> list[tuple[int, int]]:
     return list(get_chunks(size)) if size else []
 
 
-def _ctr(key: FileKey, offset: int) -> Any:
-    """The CTR cipher positioned at byte ``offset`` (a multiple of 16) of the file."""
-    return AES.new(
-        key.key_bytes, AES.MODE_CTR, nonce=a32_to_str(key.nonce), initial_value=offset // BLOCK
-    )
+def _ctr(key: FileKey, offset: int) -> CipherContext:
+    """The CTR cipher positioned at byte ``offset`` (a multiple of 16) of the file: the
+    counter block is the 8-byte nonce, then the block number, big-endian."""
+    counter = a32_to_str(key.nonce) + (offset // BLOCK).to_bytes(8, "big")
+    return Cipher(algorithms.AES(key.key_bytes), modes.CTR(counter)).encryptor()
+
+
+def _cbc(key: bytes, iv: bytes) -> CipherContext:
+    return Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
 
 
 def encrypt_chunk(key: FileKey, offset: int, plaintext: Buffer) -> bytes:
     """AES-CTR of the bytes at ``offset`` (a multiple of 16): one call for the chunk."""
-    return _ctr(key, offset).encrypt(plaintext)
+    return _ctr(key, offset).update(plaintext)
 
 
 #: CTR is its own inverse.
 decrypt_chunk = encrypt_chunk
 
 
+def mac_scratch(largest_chunk: int = MAX_CHUNK) -> memoryview:
+    """A reusable buffer for the CBC output ``chunk_mac`` and ``seal`` throw away."""
+    return memoryview(bytearray(largest_chunk + BLOCK))
+
+
 def chunk_mac(key: FileKey, plaintext: Buffer, scratch: memoryview | None = None) -> bytes:
     """CBC-MAC of one chunk: the last block of a single CBC encryption of the padded chunk.
 
-    The CBC output is thrown away, so it goes to ``scratch`` (at least the chunk's length)
-    when the caller has one to reuse; only a short last block is copied, to pad it.
+    The CBC output is thrown away, so it goes to ``scratch`` (at least the chunk's length
+    plus one block: OpenSSL's rule for an output buffer) when the caller has one to reuse;
+    only a short last block is copied, to pad it.
     """
     data = memoryview(plaintext).cast("B")
     whole = len(data) - len(data) % BLOCK
     if scratch is None:
-        scratch = memoryview(bytearray(whole))
-    cbc = AES.new(key.key_bytes, AES.MODE_CBC, iv=a32_to_str(key.nonce + key.nonce))
+        scratch = mac_scratch(whole)
+    cbc = _cbc(key.key_bytes, a32_to_str(key.nonce + key.nonce))
     last = b""
     if whole:
-        cbc.encrypt(data[:whole], output=scratch[:whole])
+        cbc.update_into(data[:whole], scratch[: whole + BLOCK])
         last = bytes(scratch[whole - BLOCK : whole])
     if tail := data[whole:]:
-        last = cbc.encrypt(bytes(tail) + bytes(BLOCK - len(tail)))
+        last = cbc.update(bytes(tail) + bytes(BLOCK - len(tail)))
     return last
 
 
@@ -106,13 +119,15 @@ def seal(
     """MAC the plaintext chunks in ``buffer``, then CTR-encrypt it in place; the chunk MACs.
 
     ``buffer`` holds the consecutive ``chunks`` (offset, length) starting at file offset
-    ``offset``; ``scratch`` is at least one chunk long. One CTR call covers the buffer.
+    ``offset``; ``scratch`` is at least one chunk and one block long. One CTR call covers
+    the buffer, in place: OpenSSL allows that for a context that starts on a block
+    boundary, and each POST gets a fresh one.
     """
     macs = [
         chunk_mac(key, buffer[start - offset : start - offset + length], scratch)
         for start, length in chunks
     ]
-    _ctr(key, offset).encrypt(buffer, output=buffer)
+    _ctr(key, offset).update_into(buffer, buffer)
     return macs
 
 
@@ -121,8 +136,7 @@ def meta_mac(key: FileKey, chunk_macs: Iterable[bytes]) -> MetaMac:
     macs = b"".join(chunk_macs)
     if not macs:
         return (0, 0)
-    cbc = AES.new(key.key_bytes, AES.MODE_CBC, iv=bytes(BLOCK))
-    m0, m1, m2, m3 = str_to_a32(cbc.encrypt(macs)[-BLOCK:])
+    m0, m1, m2, m3 = str_to_a32(_cbc(key.key_bytes, bytes(BLOCK)).update(macs)[-BLOCK:])
     return (m0 ^ m1, m2 ^ m3)
 
 

@@ -3,7 +3,7 @@
 The file is read one POST at a time into a reusable buffer; its MEGA chunks are MACed with
 one bulk CBC call each and the whole POST is CTR-encrypted in place with one call, so the
 bytes are never copied. While one POST is on the wire (in a sender thread, over the
-client's keep-alive session) the next is read and encrypted: with pycryptodome releasing
+client's keep-alive session) the next is read and encrypted: with OpenSSL releasing
 the GIL, crypto and network overlap. Memory stays at two POSTs (``2 * max_post_bytes``)
 whatever the file's size. A failed POST is retried alone with bounded backoff; an expired
 upload URL (``-8``) gets a fresh one and the upload starts over.
@@ -32,6 +32,7 @@ from paimon.storage.mega.crypto import (
     FileKey,
     NodeKey,
     chunk_spans,
+    mac_scratch,
     meta_mac,
     node_key,
     seal,
@@ -160,7 +161,7 @@ class Uploader:
         posts = plan_posts(size, self.max_post_bytes)
         capacity = max(post.length for post in posts)
         buffers = [memoryview(bytearray(capacity)) for _ in range(min(BUFFERS, len(posts)))]
-        scratches = [memoryview(bytearray(min(capacity, MAX_CHUNK))) for _ in range(SEAL_THREADS)]
+        scratches = [mac_scratch(min(capacity, MAX_CHUNK)) for _ in range(SEAL_THREADS)]
         macs: list[bytes] = []
         completion = ""
         in_flight: deque[tuple[PostRange, Future[str]]] = deque()
@@ -221,8 +222,8 @@ def _seal_pool() -> ThreadPoolExecutor:
 def _seal_in_parallel(
     key: FileKey, post: PostRange, body: memoryview, scratches: list[memoryview]
 ) -> list[bytes]:
-    """``seal`` the POST's chunks in contiguous groups on several cores (pycryptodome
-    drops the GIL); the chunk MACs in file order. The caller's thread seals the first."""
+    """``seal`` the POST's chunks in contiguous groups on several cores (OpenSSL
+    runs without the GIL); the chunk MACs in file order. The caller's thread seals the first."""
     chunks = post.chunks
     if not chunks:
         return []
