@@ -89,6 +89,13 @@ class GuardedInput:
             return b"".join(iter(lambda: self.read(READ_STEP), b""))
         return self._guarded(self._stream.read, min(size, READ_STEP))
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """One guarded read into ``buffer``: werkzeug's LimitedStream reads through this
+        into the caller's buffer, instead of zeroing a new one for every read."""
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
     def readline(self, size: int | None = -1) -> bytes:
         return self._guarded(self._stream.readline, size)
 

@@ -1,4 +1,4 @@
-"""Raw request bodies (PUT, tus PATCH) copied into spool files in large reads."""
+"""Raw request bodies (PUT, tus PATCH) copied into spool files through one buffer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ READ_SIZE = 1024 * 1024  # 1 MiB reads: few system calls and Python round trips 
 
 
 class Sink(Protocol):
-    def write(self, data: bytes, /) -> int: ...
+    """Takes each piece as it arrives; the piece's memory is reused once ``write`` returns."""
+
+    def write(self, data: memoryview, /) -> int: ...
 
 
 class BodyTooLong(Exception):
@@ -26,17 +28,22 @@ def copy_body(
     written, so a chunked body (no Content-Length) cannot outgrow what was declared.
     A body shorter than ``expected`` (its Content-Length) raises ClientDisconnected:
     gunicorn ends the stream quietly when the client goes away.
+
+    Every piece is read into the same buffer (``readinto``): werkzeug's ``read(n)``
+    would zero a new ``n``-byte buffer for each piece and copy it twice, which measured
+    twice the CPU of this loop for the same body.
     """
+    buffer = memoryview(bytearray(READ_SIZE))
     copied = 0
     while True:
         want = READ_SIZE if limit is None else min(READ_SIZE, limit - copied)
-        chunk = source.read(want) if want else source.read(1)
-        if not chunk:
+        count = source.readinto(buffer[: want or 1])
+        if not count:
             break
         if not want:
             raise BodyTooLong
-        sink.write(chunk)
-        copied += len(chunk)
+        sink.write(buffer[:count])
+        copied += count
     if expected is not None and copied < expected:
         raise ClientDisconnected(f"The body ended after {copied} of {expected} bytes.")
     return copied
