@@ -55,6 +55,9 @@ class Growing:
 class _Running:
     future: Future
     abort: threading.Event
+    # Set as soon as the job is finished, before its spool file is deleted and its lease
+    # released (deleting a large file takes tens of ms); also when the run ends anyhow.
+    settled: threading.Event
 
 
 def error_code(exc: StorageError) -> str:
@@ -101,20 +104,21 @@ class TransferRunner:
                 return True
             if not self.store.acquire_lease(job_id, self.owner, self.lease_seconds):
                 return False
-            abort = threading.Event()
+            abort, settled = threading.Event(), threading.Event()
             try:
                 future = self._executor.submit(self._run, job_id, abort, growing)
             except RuntimeError:  # the executor shut down in between
                 self.store.release_lease(job_id, self.owner)
                 return False
-            self._running[job_id] = _Running(future, abort)
+            future.add_done_callback(lambda _: settled.set())  # also if it never ran
+            self._running[job_id] = _Running(future, abort, settled)
         return True
 
     def wait(self, job_id: str, poll_seconds: float = 0.2) -> Job:
         """Block until the job is finished and return it, wherever it runs."""
         running = self._running.get(job_id)
         if running is not None:
-            futures.wait([running.future])  # _run records every outcome in the store
+            running.settled.wait()  # _run records every outcome in the store
         while True:
             job = self.store.get(job_id)
             if job is None or job.state in FINISHED or self._stopping.is_set():
@@ -232,6 +236,9 @@ class TransferRunner:
         before = self.store.get(job_id)
         job = self.store.update(job_id, **changes)
         record_transition(job, before.state if before else None, seconds=seconds)
+        running = self._running.get(job_id)
+        if running is not None and job.state in FINISHED:
+            running.settled.set()
 
     # Maintenance: heartbeat, takeover, retention ----------------------------------------
 
