@@ -96,7 +96,10 @@ class Settings(BaseSettings):
         description="Redis URL for the job store (secret); empty: SQLite in the data dir.",
     )
     transfer_concurrency: int = Field(
-        2, ge=1, description="Transfers each worker runs at once in the background."
+        2,
+        ge=1,
+        description="Transfers each worker runs at once in the background; one is kept for "
+        "complete uploads, so transfers during the body (pipelining) need 2 or more.",
     )
     retention_hours: float = Field(
         24.0,

@@ -24,7 +24,6 @@ FIGURES = {
         "paimon_over_limit",
         "paimon_put_over_stock",
         "paimon_put_over_limit",
-        "pipelined_ideal_s",
     ],
 }
 

@@ -5,6 +5,10 @@ form, so the client would hear "no file" instead of what is wrong. Here each pro
 has its own 400. And every file part opens a job and a spool file as it starts
 (paimon/api/spooling.py), so parts that could never be accepted are refused then,
 before a byte of them is written: one nameless or one extra file part ends the request.
+
+A file part's size is not in the body, but curl, browsers and requests put the file
+last and end the body with the close delimiter: ``last_part_size`` guesses the size
+from the body's first bytes, so the transfer can start while the file arrives.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING
 
 from werkzeug.formparser import FormDataParser
+from werkzeug.sansio.multipart import Data, Epilogue, File, MultipartDecoder, NeedData
 
 from paimon.api.errors import ApiError
 
@@ -21,6 +26,10 @@ if TYPE_CHECKING:
 # POST /upload takes exactly one file; a PUT or tus upload is one body, not multipart.
 # A setting could only lower this to zero, so it is fixed.
 MAX_FILE_PARTS = 1
+#: How much of a multipart body is kept to find where its file part starts. werkzeug's
+#: parser reads 64 KiB at a time, so the file's headers are in its first read unless
+#: fields before the file are larger; then the file is not pipelined.
+HEAD_BYTES = 64 * 1024
 
 
 def check_file_part(filename: str | None, parts_so_far: int) -> None:
@@ -61,3 +70,45 @@ class StrictFormDataParser(FormDataParser):
                 "The multipart body is malformed or incomplete (check the boundary "
                 "and that the body ends with it).",
             ) from None
+
+
+class HeadRecorder:
+    """The stream the form parser reads, passed through; keeps its first HEAD_BYTES."""
+
+    def __init__(self, stream: IO[bytes]):
+        self._stream = stream
+        self.head = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[: HEAD_BYTES - len(self.head)]
+        return data
+
+
+def last_part_size(head: bytes, boundary: bytes, content_length: int) -> int | None:
+    """The size of the first file part, if it is the body's last part and the body ends
+    with the close delimiter and a line break (as curl, browsers and requests send it);
+    None when ``head`` does not reach the file's content.
+
+    werkzeug's own decoder finds where the content starts: while the part goes on past
+    what it has decoded, it has consumed all of ``head`` but what it still buffers, and
+    the first Data event's bytes are the content's first bytes. A file that ends within
+    ``head`` needs no guess: its size is that of its data.
+    """
+    decoder = MultipartDecoder(boundary)
+    decoder.receive_data(bytes(head))
+    in_file = False
+    try:
+        while not isinstance(event := decoder.next_event(), NeedData | Epilogue):
+            if isinstance(event, File):
+                in_file = True
+            elif in_file and isinstance(event, Data):
+                if not event.more_data:
+                    return len(event.data)
+                start = len(head) - len(decoder.buffer) - len(event.data)
+                size = content_length - start - len(b"\r\n--" + boundary + b"--\r\n")
+                return size if size >= 0 else None
+    except ValueError:  # not a body werkzeug can read; the real parse will say so
+        return None
+    return None

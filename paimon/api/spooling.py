@@ -9,18 +9,25 @@ request closes: their job and spool file are removed.
 
 from __future__ import annotations
 
+from typing import IO
+
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
 from paimon.api.context import services
-from paimon.api.forms import StrictFormDataParser, check_file_part
+from paimon.api.forms import HeadRecorder, StrictFormDataParser, check_file_part, last_part_size
 from paimon.services.spool import SpoolWriter
 from paimon.services.uploads import Receipt
 
 
 class SpoolingRequest(Request):
     _receipts: list[Receipt]
+    _head: HeadRecorder | None = None
     form_data_parser_class = StrictFormDataParser
+
+    def _get_stream_for_parsing(self) -> IO[bytes]:
+        self._head = HeadRecorder(super()._get_stream_for_parsing())
+        return self._head  # type: ignore[return-value]
 
     def _get_file_stream(
         self,
@@ -31,9 +38,16 @@ class SpoolingRequest(Request):
     ) -> SpoolWriter:
         receipts = self.__dict__.setdefault("_receipts", [])
         check_file_part(filename, len(receipts))
-        receipt = services().uploads.begin(filename)
+        receipt = services().uploads.begin(filename, self._guess_file_size(total_content_length))
         receipts.append(receipt)
         return receipt.writer
+
+    def _guess_file_size(self, total_content_length: int | None) -> int | None:
+        """The file part's size as ``last_part_size`` guesses it, for pipelining."""
+        boundary = self.mimetype_params.get("boundary")
+        if self._head is None or not total_content_length or not boundary:
+            return None
+        return last_part_size(self._head.head, boundary.encode("ascii"), total_content_length)
 
     def receipt_for(self, part: FileStorage) -> Receipt:
         """The upload job a parsed file part was spooled into."""

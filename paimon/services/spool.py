@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from paimon.storage.base import BodySizeChanged
+
 
 class ReceiveAborted(Exception):
     """The body being received will never be complete (the client went away)."""
@@ -21,11 +23,18 @@ class SpoolWriter:
 
     werkzeug's form parser (or a PUT handler) writes into it; nothing reads the
     content back to learn its size or digest. A pipelined transfer may read the file
-    while it grows, paced by ``wait_for_bytes``.
+    while it grows, paced by ``wait_for_bytes``; ``expected_size`` is the size it was
+    started with (a PUT's Content-Length, or a guess for a multipart file part).
     """
 
-    def __init__(self, file: BinaryIO, on_progress: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        file: BinaryIO,
+        on_progress: Callable[[int], None] | None = None,
+        expected_size: int | None = None,
+    ):
         self._file = file
+        self.expected_size = expected_size
         self._sha256 = hashlib.sha256()
         self._on_progress = on_progress
         self._reported_at = 0.0
@@ -34,6 +43,7 @@ class SpoolWriter:
         self.name = file.name  # werkzeug and FileStorage look for .name
         self._grown = threading.Condition()
         self._ended = False  # no more bytes will come (finished, or given up)
+        self._complete = False  # ended by finish(): every byte of the body is here
 
     def write(self, data: bytes) -> int:
         written = self._file.write(data)
@@ -58,15 +68,26 @@ class SpoolWriter:
         return self._file.tell()
 
     def wait_for_bytes(self, count: int) -> None:
-        """Block until the file holds ``count`` bytes; ReceiveAborted if it never will."""
-        with self._grown:
-            self._grown.wait_for(lambda: self.bytes_written >= count or self._ended)
-            if self.bytes_written < count:
-                raise ReceiveAborted(f"the body ended after {self.bytes_written} bytes")
+        """Block until the file holds ``count`` bytes.
 
-    def _end(self) -> None:
+        The wait for the last bytes (``count`` reaches ``expected_size``) also waits for
+        the body's end, so a transfer never completes an object the body then outgrows.
+        ReceiveAborted if the body never completes; BodySizeChanged if it completes at
+        another size than expected.
+        """
+        last = self.expected_size is not None and count >= self.expected_size
         with self._grown:
-            self._ended = True
+            self._grown.wait_for(lambda: self._ended or (self.bytes_written >= count and not last))
+            if self.bytes_written >= count and not last:
+                return
+            if not self._complete:
+                raise ReceiveAborted(f"the body ended after {self.bytes_written} bytes")
+            if self.bytes_written != self.expected_size:
+                raise BodySizeChanged(self.bytes_written)
+
+    def _end(self, complete: bool = False) -> None:
+        with self._grown:
+            self._ended, self._complete = True, complete
             self._grown.notify_all()
 
     def close(self) -> None:
@@ -79,7 +100,7 @@ class SpoolWriter:
 
     def finish(self) -> tuple[int, str]:
         """Flush and fsync before anyone is told the bytes were received."""
-        self._end()
+        self._end(complete=True)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -94,11 +115,15 @@ class Spool:
     def __init__(self, directory: Path):
         self.directory = directory
 
-    def new_writer(self, on_progress: Callable[[int], None] | None = None) -> SpoolWriter:
+    def new_writer(
+        self,
+        on_progress: Callable[[int], None] | None = None,
+        expected_size: int | None = None,
+    ) -> SpoolWriter:
         """A fresh, exclusively created spool file."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{self.PREFIX}{secrets.token_hex(16)}"
-        return SpoolWriter(path.open("xb+"), on_progress)
+        return SpoolWriter(path.open("xb+"), on_progress, expected_size)
 
     def files(self) -> list[Path]:
         if not self.directory.is_dir():

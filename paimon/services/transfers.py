@@ -84,6 +84,7 @@ class TransferRunner:
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.concurrency = concurrency
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="transfer")
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -95,13 +96,17 @@ class TransferRunner:
     def submit(self, job_id: str, growing: Growing | None = None) -> bool:
         """Run a queued job here if this worker can take its lease; False otherwise.
 
-        With ``growing``, start a receiving job's transfer while its body arrives.
+        With ``growing``, start a receiving job's transfer while its body arrives, but
+        only on a thread that is free now and never on the last free one: it holds its
+        thread for as long as the body takes, and complete uploads must still get one.
         """
         if self._stopping.is_set():
             return False
         with self._lock:  # _run's cleanup waits for this lock: the entry is in first
             if job_id in self._running:
                 return True
+            if growing is not None and len(self._running) >= self.concurrency - 1:
+                return False
             if not self.store.acquire_lease(job_id, self.owner, self.lease_seconds):
                 return False
             abort, settled = threading.Event(), threading.Event()

@@ -40,11 +40,13 @@ class UnknownService(UploadRefused):
 
 
 class Receipt:
-    """One upload being received: its job and the spool file its bytes go to."""
+    """One upload being received: its job, the spool file its bytes go to, and whether
+    its transfer already runs alongside the body (pipelined)."""
 
-    def __init__(self, job: Job, writer: SpoolWriter):
+    def __init__(self, job: Job, writer: SpoolWriter, pipelined: bool = False):
         self.job = job
         self.writer = writer
+        self.pipelined = pipelined
 
 
 class UploadService:
@@ -84,8 +86,15 @@ class UploadService:
                 "try again later.",
             )
 
-    def begin(self, raw_filename: str | None) -> Receipt:
-        """Open a spool file and a job in state `receiving` for an arriving body."""
+    def begin(self, raw_filename: str | None, expected_size: int | None = None) -> Receipt:
+        """Open a spool file and a job in state `receiving` for an arriving body.
+
+        With the body's ``expected_size`` (known, or guessed) and a backend that can
+        store a growing file, the transfer starts at once and runs alongside the body
+        (pipelining): the link comes about when the last byte has arrived rather than a
+        whole transfer later. A wrong guess costs a restart of the transfer, never a
+        wrong object: the backend waits for the body's end before its last bytes.
+        """
         job = Job(
             id=new_job_id(), filename=clean_display_name(raw_filename), backend=self.storage.name
         )
@@ -93,41 +102,33 @@ class UploadService:
         def received(count: int) -> None:
             self.jobs.update(job.id, bytes_received=count)
 
-        writer = self.spool.new_writer(received)
+        writer = self.spool.new_writer(received, expected_size)
         job.spool_path = str(writer.path)
         self.jobs.create(job)
         record_transition(job, None)
-        return Receipt(job, writer)
+        pipelined = False
+        if expected_size and isinstance(self.storage, StoresWhileReceiving):
+            pipelined = self.transfers.submit(job.id, Growing(expected_size, writer.wait_for_bytes))
+        return Receipt(job, writer, pipelined)
 
     def receive(self, body: BinaryIO, raw_filename: str | None, expected: int | None) -> Job:
         """A raw body (PUT) streamed into the spool, then completed; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
-        abandoned.
-
-        When the length is known and the backend can store a growing file, the transfer
-        starts at once and runs alongside the body (pipelining): the link comes about
-        when the last byte has arrived rather than a whole transfer later.
-        """
-        receipt = self.begin(raw_filename)
-        pipelined = (
-            bool(expected)
-            and isinstance(self.storage, StoresWhileReceiving)
-            and self.transfers.submit(
-                receipt.job.id, Growing(expected, receipt.writer.wait_for_bytes)
-            )
-        )
+        abandoned."""
+        receipt = self.begin(raw_filename, expected)
         try:
             copy_body(body, receipt.writer, expected=expected)
         except BaseException:
             self.abandon(receipt)  # also stops a pipelined transfer (ReceiveAborted)
             raise
-        if pipelined:
-            return self._received_while_transferring(receipt)
         return self.complete(receipt)
 
-    def _received_while_transferring(self, receipt: Receipt) -> Job:
-        """The body of a pipelined upload is complete and durable; its transfer runs."""
+    def complete(self, receipt: Receipt) -> Job:
+        """The body is all here: make it durable; queue the job and start its transfer,
+        or, when it runs already (pipelined), record that the body is complete."""
         size, sha256 = receipt.writer.finish()
+        if not receipt.pipelined:
+            return self.queue(receipt.job.id, size, sha256)
         received = {"size": size, "sha256": sha256, "bytes_received": size}
         try:
             job = self.jobs.update(
@@ -140,11 +141,6 @@ class UploadService:
             return self.jobs.update(receipt.job.id, **received)
         record_transition(job, JobState.RECEIVING)
         return job
-
-    def complete(self, receipt: Receipt) -> Job:
-        """The body is all here: make it durable, queue the job, start its transfer."""
-        size, sha256 = receipt.writer.finish()
-        return self.queue(receipt.job.id, size, sha256)
 
     def queue(self, job_id: str, size: int, sha256: str) -> Job:
         """Every byte of a receiving job is durable in its spool file: queue the job and

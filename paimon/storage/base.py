@@ -14,8 +14,18 @@ from typing import Protocol, runtime_checkable
 #: Called with the number of bytes the backend has acknowledged so far.
 ProgressCallback = Callable[[int], None]
 #: Blocks until a growing spool file holds at least this many bytes; raises if it
-#: never will (the client went away).
+#: never will (the client went away), or BodySizeChanged.
 WaitForBytes = Callable[[int], None]
+
+
+class BodySizeChanged(Exception):
+    """Raised by a WaitForBytes: the body is complete, but its size is not the one the
+    transfer was started with (that size was a guess: see StoresWhileReceiving). The
+    file is whole now; a backend starts over with ``size`` and waits no more."""
+
+    def __init__(self, size: int):
+        super().__init__(f"the body is complete at {size} bytes, not the size announced")
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,9 @@ class ServesDownloads(Protocol):
 @runtime_checkable
 class StoresWhileReceiving(Protocol):
     """Optional capability: backends that can start storing a spool file while its body
-    is still arriving (pipelining), when the final size is known in advance."""
+    is still arriving (pipelining), when the final size is known in advance or can be
+    guessed (a multipart body's file part). The backend waits for the body's end before
+    it commits the object's last bytes; a wrong guess raises BodySizeChanged there."""
 
     def store_growing(
         self,

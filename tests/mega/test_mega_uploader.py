@@ -10,6 +10,7 @@ from typing import BinaryIO
 import pytest
 from pydantic import SecretStr
 
+from paimon.services.spool import Spool
 from paimon.storage.base import StorageError
 from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.crypto import make_link
@@ -94,3 +95,32 @@ def test_a_file_shorter_than_its_size_fails(client: MegaClient, tmp_path: Path) 
     path.write_bytes(os.urandom(MIB))
     with pytest.raises(StorageError, match="changed size"):
         Uploader(client).upload(path, size=2 * MIB)
+
+
+@pytest.mark.parametrize(
+    "guess", [3 * MIB, 3 * MIB + 2, 3 * MIB - 2], ids=["right", "over", "under"]
+)
+def test_a_guessed_size_is_checked_before_the_upload_completes(
+    megasim: MegaSim, client: MegaClient, tmp_path: Path, guess: int
+) -> None:
+    """A multipart file part's size is a guess (paimon/api/forms.py): the uploader sends
+    as bytes arrive, but completes the object only once the body has ended at the size
+    it announced to MEGA, and starts over at the real size otherwise."""
+    payload = os.urandom(3 * MIB)
+    writer = Spool(tmp_path).new_writer(expected_size=guess)
+
+    def receive() -> None:
+        for start in range(0, len(payload), MIB):
+            writer.write(memoryview(payload[start : start + MIB]))
+        writer.finish()
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    try:
+        result = Uploader(client, max_post_bytes=MIB).upload(
+            writer.path, size=guess, wait_for_bytes=writer.wait_for_bytes
+        )
+    finally:
+        receiver.join()
+    assert result.size == len(payload)
+    assert download(megasim, publish(client, result)) == payload

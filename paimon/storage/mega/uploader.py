@@ -10,6 +10,8 @@ upload URL (``-8``) gets a fresh one and the upload starts over.
 
 The file may still be growing: with ``size`` and ``wait_for_bytes`` the uploader sends
 each POST as soon as its bytes have arrived (the caller's spool decides when that is).
+When ``size`` was a guess that the complete body proves wrong (BodySizeChanged), the
+upload starts over at the real size, from the file that is whole by then.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from paimon.storage.base import ProgressCallback, StorageError, WaitForBytes
+from paimon.storage.base import (
+    BodySizeChanged,
+    ProgressCallback,
+    StorageError,
+    WaitForBytes,
+)
 from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import EEXPIRED
 from paimon.storage.mega.crypto import (
@@ -142,6 +149,9 @@ class Uploader:
                     raise
                 restarts += 1
                 log.info("MEGA upload URL expired; starting over with a new one")
+            except BodySizeChanged as changed:  # at most once: the file is complete now
+                log.info("the body is %d bytes, not %d; starting over", changed.size, size)
+                size, wait_for_bytes = changed.size, None
         return UploadResult(completion, node_key(key, meta_mac(key, macs)), size)
 
     def _send(

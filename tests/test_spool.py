@@ -1,0 +1,62 @@
+"""The spool writer's pacing of a pipelined transfer: the last bytes wait for the end."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from paimon.services.spool import ReceiveAborted, Spool, SpoolWriter
+from paimon.storage.base import BodySizeChanged
+
+WAIT_SECONDS = 30  # bound on every wait; the waits below need milliseconds
+
+
+def waiting(writer: SpoolWriter, count: int) -> tuple[threading.Thread, list[BaseException]]:
+    """``wait_for_bytes(count)`` in a thread; what it raised, if anything, lands in the list."""
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            writer.wait_for_bytes(count)
+        except (ReceiveAborted, BodySizeChanged) as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    return thread, raised
+
+
+def test_the_last_bytes_wait_for_the_body_to_end(tmp_path: Path) -> None:
+    writer = Spool(tmp_path).new_writer(expected_size=10)
+    first, _ = waiting(writer, 4)
+    writer.write(memoryview(b"0123456789"))
+    first.join(WAIT_SECONDS)
+    assert not first.is_alive()  # an earlier piece needs only its bytes
+    last, raised = waiting(writer, 10)
+    last.join(0.2)
+    assert last.is_alive()  # all ten bytes are here, but more could still come
+    assert writer.finish()[0] == 10
+    last.join(WAIT_SECONDS)
+    assert not last.is_alive() and raised == []
+
+
+@pytest.mark.parametrize("actual", [b"0123", b"0123456789abc"])
+def test_a_body_complete_at_another_size_says_its_size(tmp_path: Path, actual: bytes) -> None:
+    writer = Spool(tmp_path).new_writer(expected_size=10)
+    last, raised = waiting(writer, 10)
+    writer.write(memoryview(actual))
+    writer.finish()
+    last.join(WAIT_SECONDS)
+    assert [type(exc) for exc in raised] == [BodySizeChanged]
+    assert raised[0].size == len(actual)  # type: ignore[attr-defined]
+
+
+def test_a_body_given_up_aborts_the_wait(tmp_path: Path) -> None:
+    writer = Spool(tmp_path).new_writer(expected_size=10)
+    thread, raised = waiting(writer, 8)
+    writer.write(memoryview(b"0123"))
+    writer.close()  # the client went away
+    thread.join(WAIT_SECONDS)
+    assert [type(exc) for exc in raised] == [ReceiveAborted]
