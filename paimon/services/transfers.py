@@ -105,8 +105,9 @@ class TransferRunner:
         with self._lock:  # _run's cleanup waits for this lock: the entry is in first
             if job_id in self._running:
                 return True
-            if growing is not None and len(self._running) >= self.concurrency - 1:
-                return False
+            busy = sum(not entry.settled.is_set() for entry in self._running.values())
+            if growing is not None and busy >= self.concurrency - 1:
+                return False  # (a settled job's thread is only cleaning up: as good as free)
             if not self.store.acquire_lease(job_id, self.owner, self.lease_seconds):
                 return False
             abort, settled = threading.Event(), threading.Event()
