@@ -90,11 +90,20 @@ class GuardedInput:
         return self._guarded(self._stream.read, min(size, READ_STEP))
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        """One guarded read into ``buffer``: werkzeug's LimitedStream reads through this
-        into the caller's buffer, instead of zeroing a new one for every read."""
-        data = self.read(len(buffer))
-        memoryview(buffer).cast("B")[: len(data)] = data
-        return len(data)
+        """Fill ``buffer``, one guarded read at a time, until it is full or the body
+        ends: werkzeug's LimitedStream reads through this into the caller's buffer
+        (instead of zeroing a new one for every read), and a large buffer means few
+        pieces for the spool writer to handle."""
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            want = len(view) - filled
+            data = self.read(want)
+            view[filled : filled + len(data)] = data
+            filled += len(data)
+            if len(data) < min(want, READ_STEP):
+                break  # gunicorn returns less than asked only at the end of the body
+        return filled
 
     def readline(self, size: int | None = -1) -> bytes:
         return self._guarded(self._stream.readline, size)
