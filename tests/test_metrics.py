@@ -137,6 +137,8 @@ def test_mega_api_errors_by_code_and_a_failed_transfer(sim: MegaSim, server_fact
         assert value(samples, "paimon_uploads_total", outcome="done", backend="mega") == 2
         assert value(samples, "paimon_uploads_total", outcome="failed", backend="mega") == 1
         assert value(samples, "paimon_stored_bytes_total", backend="mega") == 200_004
+        # Pipelined bodies (PUT, and forms with a guessed size) are counted too.
+        assert value(samples, "paimon_received_bytes_total") == 4 + 200_000 + 300_000
         failed = value(samples, "paimon_transfer_seconds_count", backend="mega", outcome="failed")
         assert failed == 1
         assert value(samples, "paimon_jobs", state="done") == 2

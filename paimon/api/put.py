@@ -47,7 +47,7 @@ def put(filename: str) -> Response:
     json_reply = wants_json()  # a bad ?format= is refused before the body is read
     uploads = services().uploads
     uploads.check_can_accept(request.args.get("service"), request.content_length)
-    job = uploads.receive(request.stream, filename, request.content_length)
-    reply = make_response(finished(job if prefers_async() else uploads.wait(job.id)))
+    receipt = uploads.receive(request.stream, filename, request.content_length)
+    reply = make_response(finished(uploads.complete(receipt, wait=not prefers_async())))
     reply.vary.add("Accept")
     return reply if json_reply else as_text(reply)

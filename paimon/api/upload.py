@@ -31,8 +31,7 @@ def upload():
     # A second file part or a nameless one was refused while parsing (paimon/api/forms.py).
     (part,) = parts
     receipt = request.receipt_for(part)
-    job = uploads.complete(receipt)
+    waits = not prefers_async()
+    job = uploads.complete(receipt, wait=waits)
     request.claim(receipt)
-    if prefers_async():
-        return accepted(job)
-    return finished(uploads.wait(job.id))
+    return finished(job) if waits else accepted(job)

@@ -49,8 +49,12 @@ def record_transition(
         metrics.UPLOADS.labels(to_state, job.backend).inc()
     if to_state == JobState.DONE:
         metrics.STORED_BYTES.labels(job.backend).inc(job.bytes_stored)
-    elif to_state == JobState.QUEUED and from_state == JobState.RECEIVING:
-        metrics.RECEIVED_BYTES.inc(job.size or 0)
+
+
+def record_received(size: int) -> None:
+    """A body is whole in the spool (once per upload; a pipelined one may be stored by
+    then, so this is not tied to a state change)."""
+    metrics.RECEIVED_BYTES.inc(size)
 
 
 def record_refusal(backend: str) -> None:

@@ -98,11 +98,14 @@ class SpoolWriter:
     def closed(self) -> bool:
         return self._file.closed
 
-    def finish(self) -> tuple[int, str]:
-        """Flush and fsync before anyone is told the bytes were received."""
+    def finish(self, fsync: bool = True) -> tuple[int, str]:
+        """The body is complete: its size and digest. Fsynced before anyone is told the
+        bytes were received; ``fsync=False`` leaves that to ``Spool.make_durable``, for
+        an upload that may never need it (see UploadService.complete_and_wait)."""
         self._end(complete=True)
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if fsync:
+            os.fsync(self._file.fileno())
         self._file.close()
         return self.bytes_written, self._sha256.hexdigest()
 
@@ -124,6 +127,12 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{self.PREFIX}{secrets.token_hex(16)}"
         return SpoolWriter(path.open("xb+"), on_progress, expected_size)
+
+    @staticmethod
+    def make_durable(path: Path | str) -> None:
+        """Fsync a spool file written with ``finish(fsync=False)``."""
+        with Path(path).open("rb") as file:
+            os.fsync(file.fileno())
 
     def files(self) -> list[Path]:
         if not self.directory.is_dir():

@@ -120,11 +120,17 @@ class TransferRunner:
             self._running[job_id] = _Running(future, abort, settled)
         return True
 
-    def wait(self, job_id: str, poll_seconds: float = 0.2) -> Job:
-        """Block until the job is finished and return it, wherever it runs."""
+    def settle(self, job_id: str) -> Job | None:
+        """Wait until this worker's run of the job, if it has one, is over (finished, or
+        given up); the job as the store then has it. _run records every outcome."""
         running = self._running.get(job_id)
         if running is not None:
-            running.settled.wait()  # _run records every outcome in the store
+            running.settled.wait()
+        return self.store.get(job_id)
+
+    def wait(self, job_id: str, poll_seconds: float = 0.2) -> Job:
+        """Block until the job is finished and return it, wherever it runs."""
+        self.settle(job_id)
         while True:
             job = self.store.get(job_id)
             if job is None or job.state in FINISHED or self._stopping.is_set():

@@ -1,7 +1,8 @@
 """Accepting uploads as durable jobs: receive into the spool, queue, transfer.
 
-An upload is acknowledged only once its bytes are fsynced in the spool and its job is
-queued in the job store, so from then on it survives a worker crash or a restart.
+An upload is acknowledged only once its bytes are durable: fsynced in the spool with
+its job queued in the job store (so from then on it survives a worker crash or a
+restart), or stored by the backend when the client waited for the link.
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState, new_job_id
-from paimon.jobs.store import JobStore, StateConflict
-from paimon.observability.jobs import ABANDONED, record_refusal, record_transition
+from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from paimon.observability.jobs import (
+    ABANDONED,
+    record_received,
+    record_refusal,
+    record_transition,
+)
 from paimon.services.bodies import copy_body
 from paimon.services.names import clean_display_name
 from paimon.services.spool import Spool, SpoolWriter
@@ -111,8 +117,8 @@ class UploadService:
             pipelined = self.transfers.submit(job.id, Growing(expected_size, writer.wait_for_bytes))
         return Receipt(job, writer, pipelined)
 
-    def receive(self, body: BinaryIO, raw_filename: str | None, expected: int | None) -> Job:
-        """A raw body (PUT) streamed into the spool, then completed; a body that ends
+    def receive(self, body: BinaryIO, raw_filename: str | None, expected: int | None) -> Receipt:
+        """A raw body (PUT) streamed into the spool, for ``complete``; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
         abandoned."""
         receipt = self.begin(raw_filename, expected)
@@ -121,14 +127,18 @@ class UploadService:
         except BaseException:
             self.abandon(receipt)  # also stops a pipelined transfer (ReceiveAborted)
             raise
-        return self.complete(receipt)
+        return receipt
 
-    def complete(self, receipt: Receipt) -> Job:
+    def complete(self, receipt: Receipt, *, wait: bool = False) -> Job:
         """The body is all here: make it durable; queue the job and start its transfer,
-        or, when it runs already (pipelined), record that the body is complete."""
+        or, when it runs already (pipelined), record that the body is complete. With
+        ``wait`` (the client waits for the link), the job once finished."""
+        if wait:
+            return self._complete_and_wait(receipt)
         size, sha256 = receipt.writer.finish()
         if not receipt.pipelined:
             return self.queue(receipt.job.id, size, sha256)
+        record_received(size)
         received = {"size": size, "sha256": sha256, "bytes_received": size}
         try:
             job = self.jobs.update(
@@ -141,6 +151,31 @@ class UploadService:
             return self.jobs.update(receipt.job.id, **received)
         record_transition(job, JobState.RECEIVING)
         return job
+
+    def _complete_and_wait(self, receipt: Receipt) -> Job:
+        """``complete`` for a client that waits for the link.
+
+        A pipelined transfer then needs no durable spool file unless it fails: the
+        client is told nothing before the backend has confirmed the object, and no one
+        else knows the job's id. So the spool file is fsynced only when the transfer did
+        not end in `done` (kept for a retry, or queued again for any worker when it was
+        given up); the fsync of a 256 MiB file was most of the time from the last byte to
+        the link (docs/benchmarks.md).
+        """
+        if not receipt.pipelined:
+            return self.wait(self.complete(receipt).id)
+        size, sha256 = receipt.writer.finish(fsync=False)
+        job = self.transfers.settle(receipt.job.id)
+        if job is None:  # only retention deletes a job, and not one this recent
+            raise JobNotFound(receipt.job.id)
+        if job.state is JobState.RECEIVING:  # given up unfinished (shutdown, lost lease)
+            self.spool.make_durable(receipt.writer.path)
+            return self.wait(self.queue(job.id, size, sha256).id)
+        record_received(size)
+        received = {"size": size, "sha256": sha256, "bytes_received": size}
+        if job.state is not JobState.DONE:  # failed: kept for a retry
+            self.spool.make_durable(receipt.writer.path)
+        return self.jobs.update(job.id, **received)
 
     def queue(self, job_id: str, size: int, sha256: str) -> Job:
         """Every byte of a receiving job is durable in its spool file: queue the job and
@@ -155,6 +190,7 @@ class UploadService:
             bytes_received=size,
         )
         record_transition(job, JobState.RECEIVING)
+        record_received(size)
         self.transfers.submit(job.id)
         return job
 

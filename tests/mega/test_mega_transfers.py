@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.sqlite import SqliteJobStore
 from paimon.services.spool import Spool, SpoolWriter
 from paimon.services.transfers import Growing, TransferRunner
+from paimon.services.uploads import UploadService
 from paimon.storage.mega import MegaStorage
+from tests.conftest import eventually
 from tests.fixtures.megasim import MegaSim
 from tests.mega.support import download
 
@@ -70,3 +73,36 @@ def test_a_single_transfer_thread_is_never_held_by_a_body(
     finally:
         body.close()
         transfers.shutdown()
+
+
+def test_a_waited_for_upload_given_up_mid_transfer_is_queued_for_any_worker(
+    megasim: MegaSim, backend: MegaStorage, tmp_path: Path
+) -> None:
+    """The client waits for the link, so the spool file is not fsynced up front; when
+    the transfer is given up (this worker stops), the body is made durable and queued,
+    and another worker finishes it."""
+    first = runner(backend, tmp_path, concurrency=2)
+    uploads = UploadService(backend, first.spool, first.store, first, min_free_bytes=0)
+    content = os.urandom(3 * 1024 * 1024)
+    receipt = uploads.begin("given-up.bin", len(content))
+    assert receipt.pipelined
+    megasim.throttle(1_000_000)  # bytes per second: 3 s, still running when stopped
+    receipt.writer.write(memoryview(content))
+    outcome: list[Job] = []
+    waiting = threading.Thread(target=lambda: outcome.append(uploads.complete(receipt, wait=True)))
+    waiting.start()
+    assert eventually(lambda: receipt.writer.closed), "the body was never completed"
+    first.shutdown()  # as gunicorn's worker_exit does
+    waiting.join(60)
+    megasim.throttle(0)
+    assert outcome and outcome[0].state is JobState.QUEUED
+    assert Path(receipt.job.spool_path or "").read_bytes() == content
+
+    second = runner(backend, tmp_path, concurrency=2)  # the next worker
+    try:
+        second.take_over_orphans()
+        done = second.wait(receipt.job.id)
+    finally:
+        second.shutdown()
+    assert done.state is JobState.DONE, done.error
+    assert done.link is not None and download(megasim, done.link) == content
