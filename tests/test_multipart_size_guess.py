@@ -6,6 +6,8 @@ import os
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 from urllib3 import encode_multipart_formdata
 
 from paimon.api.forms import HEAD_BYTES, last_part_size
@@ -80,3 +82,16 @@ def test_no_guess_without_a_file_part_or_for_what_is_not_multipart() -> None:
     body, boundary = curl_body([("note", "no file here")])
     assert last_part_size(body, boundary, len(body)) is None
     assert last_part_size(b"\x00" * 100, boundary, 100) is None
+
+
+@given(
+    prefix=st.binary(max_size=200),
+    cut=st.integers(min_value=0, max_value=400),
+    content_length=st.integers(min_value=0, max_value=10**9),
+)
+def test_any_head_gives_a_size_or_none(prefix: bytes, cut: int, content_length: int) -> None:
+    """A guess must never fail a request, whatever the body starts with."""
+    body, boundary = curl_body([("file", ("x.bin", prefix))])
+    for head in (prefix, (prefix + body)[:cut], body[:cut] + prefix):
+        guess = last_part_size(head, boundary, content_length)
+        assert guess is None or guess >= 0

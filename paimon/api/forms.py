@@ -109,6 +109,6 @@ def last_part_size(head: bytes, boundary: bytes, content_length: int) -> int | N
                 start = len(head) - len(decoder.buffer) - len(event.data)
                 size = content_length - start - len(b"\r\n--" + boundary + b"--\r\n")
                 return size if size >= 0 else None
-    except ValueError:  # not a body werkzeug can read; the real parse will say so
+    except ValueError:  # a body werkzeug cannot read: the real parse will say why
         return None
     return None

@@ -45,7 +45,7 @@ class SpoolWriter:
         self._ended = False  # no more bytes will come (finished, or given up)
         self._complete = False  # ended by finish(): every byte of the body is here
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         written = self._file.write(data)
         self._sha256.update(data)
         self._file.flush()  # a pipelined transfer reads the file through its own handle
@@ -101,7 +101,7 @@ class SpoolWriter:
     def finish(self, fsync: bool = True) -> tuple[int, str]:
         """The body is complete: its size and digest. Fsynced before anyone is told the
         bytes were received; ``fsync=False`` leaves that to ``Spool.make_durable``, for
-        an upload that may never need it (see UploadService.complete_and_wait)."""
+        an upload that may never need it (see UploadService.complete, with wait)."""
         self._end(complete=True)
         self._file.flush()
         if fsync:
