@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.fixtures.processes import terminate
 
 pytest_plugins = ["tests.fixtures.megasim", "tests.fixtures.redis"]
 
@@ -77,13 +78,8 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """SIGTERM (gunicorn's graceful stop), then SIGKILL after 30 s."""
+        terminate(self.process, grace_seconds=30)
 
 
 def gunicorn_command() -> list[str]:
