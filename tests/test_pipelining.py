@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from paimon.storage.mega.crypto import decrypt_file, parse_link
 from tests.conftest import ServerProcess, eventually, start_server
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.mega.support import download
 
 MIB = 1024 * 1024
 CHUNK_POST = re.compile(r"POST /ul/[\w-]+/\d+ 200")
@@ -39,32 +39,18 @@ def server(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     server.stop()
 
 
-def open_put(server: ServerProcess, name: str, length: int) -> http.client.HTTPConnection:
-    """A PUT whose body the test sends piece by piece, at its own pace."""
+def open_upload(
+    server: ServerProcess, method: str, target: str, length: int, content_type: str = ""
+) -> http.client.HTTPConnection:
+    """An upload request whose body the test sends piece by piece, at its own pace."""
     address = urlsplit(server.url)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
-    connection.putrequest("PUT", f"/upload/{name}")
+    connection.putrequest(method, target)
+    if content_type:
+        connection.putheader("Content-Type", content_type)
     connection.putheader("Content-Length", str(length))
     connection.endheaders()
     return connection
-
-
-def open_form_post(server: ServerProcess, boundary: str, length: int) -> http.client.HTTPConnection:
-    """A multipart POST /upload whose body the test sends piece by piece."""
-    address = urlsplit(server.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
-    connection.putrequest("POST", "/upload")
-    connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-    connection.putheader("Content-Length", str(length))
-    connection.endheaders()
-    return connection
-
-
-def download(sim: MegaSim, link: str) -> bytes:
-    """The plaintext behind a link, meta-MAC checked."""
-    handle, key = parse_link(link)
-    blob = requests.post(f"{sim.url}/cs", json=[{"a": "g", "g": 1, "p": handle}], timeout=30)
-    return decrypt_file(requests.get(blob.json()[0]["g"], timeout=60).content, key)
 
 
 def chunk_posts(sim: MegaSim) -> int:
@@ -74,7 +60,7 @@ def chunk_posts(sim: MegaSim) -> int:
 def test_transfer_starts_before_the_body_ends(sim: MegaSim, server: ServerProcess) -> None:
     content = os.urandom(20 * MIB + 5)
     posts_before = chunk_posts(sim)
-    connection = open_put(server, "piped.bin", len(content))
+    connection = open_upload(server, "PUT", "/upload/piped.bin", len(content))
     connection.send(content[: 12 * MIB])
     # The body is not complete, yet ciphertext is already arriving at MEGA.
     assert eventually(lambda: chunk_posts(sim) > posts_before), "no POST reached the emulator"
@@ -107,7 +93,8 @@ def test_a_form_file_is_transferred_while_it_arrives(
     ).encode()
     body = head + content + f"\r\n--{boundary}".encode() + closing
     posts_before, logs_before = chunk_posts(sim), len(server.logs())
-    connection = open_form_post(server, boundary, len(body))
+    form = f"multipart/form-data; boundary={boundary}"
+    connection = open_upload(server, "POST", "/upload", len(body), form)
     connection.send(body[: 12 * MIB])
     assert eventually(lambda: chunk_posts(sim) > posts_before), "no POST reached the emulator"
     connection.send(body[12 * MIB :])
@@ -122,7 +109,7 @@ def test_a_form_file_is_transferred_while_it_arrives(
 
 def test_a_client_gone_mid_body_leaves_nothing(sim: MegaSim, server: ServerProcess) -> None:
     posts_before = chunk_posts(sim)
-    connection = open_put(server, "gone.bin", 30 * MIB)
+    connection = open_upload(server, "PUT", "/upload/gone.bin", 30 * MIB)
     connection.send(os.urandom(10 * MIB))
     assert eventually(lambda: chunk_posts(sim) > posts_before)
     connection.close()  # 20 MiB short of its Content-Length

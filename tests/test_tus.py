@@ -16,7 +16,7 @@ import pytest
 import requests
 from tusclient.client import TusClient
 
-from tests.conftest import ServerProcess, start_server
+from tests.conftest import ServerProcess, eventually, start_server
 
 TUS = {"Tus-Resumable": "1.0.0"}
 MIB = 1024 * 1024
@@ -114,20 +114,23 @@ def test_cut_off_upload_resumes_from_the_server_offset_after_a_restart(
         uploader.upload(stop_at=MIB)  # tuspy's own first chunk
         send_part_then_vanish(server, uploader.url, MIB, content[MIB : MIB + 700_000])
         kept = MIB + 700_000
-        for _ in range(50):  # the server may still be writing what arrived before the cut
-            head = requests.head(uploader.url, headers=TUS, timeout=5)
-            assert head.status_code == 200
-            if int(head.headers["Upload-Offset"]) == kept:
-                break
-            time.sleep(0.1)
-        assert int(head.headers["Upload-Offset"]) == kept
-        assert head.headers["Cache-Control"] == "no-store"
+
+        def head() -> requests.Response:
+            return requests.head(uploader.url, headers=TUS, timeout=5)
+
+        # The server may still be writing what arrived before the cut.
+        eventually(lambda: head().headers.get("Upload-Offset") == str(kept), 5, 0.1)
+        reply = head()
+        assert reply.status_code == 200
+        assert int(reply.headers["Upload-Offset"]) == kept
+        assert reply.headers["Cache-Control"] == "no-store"
         job_id = uploader.url.rsplit("/", 1)[1]
-        for _ in range(50):  # the job store learns it once the server sees the cut
-            view = requests.get(f"{server.url}/status/{job_id}", timeout=5).json()
-            if view["bytes_received"] == kept:
-                break
-            time.sleep(0.1)
+        status_url = f"{server.url}/status/{job_id}"
+        # The job store learns it once the server sees the cut.
+        eventually(
+            lambda: requests.get(status_url, timeout=5).json()["bytes_received"] == kept, 5, 0.1
+        )
+        view = requests.get(status_url, timeout=5).json()
         assert view["state"] == "receiving"
         assert view["bytes_received"] == kept
     finally:
