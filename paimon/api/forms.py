@@ -86,7 +86,7 @@ class HeadRecorder:
         return data
 
 
-def last_part_size(head: bytes, boundary: bytes, content_length: int) -> int | None:
+def last_part_size(head: bytes | bytearray, boundary: bytes, content_length: int) -> int | None:
     """The size of the first file part, if it is the body's last part and the body ends
     with the close delimiter and a line break (as curl, browsers and requests send it);
     None when ``head`` does not reach the file's content.
@@ -97,7 +97,7 @@ def last_part_size(head: bytes, boundary: bytes, content_length: int) -> int | N
     ``head`` needs no guess: its size is that of its data.
     """
     decoder = MultipartDecoder(boundary)
-    decoder.receive_data(bytes(head))
+    decoder.receive_data(head)
     in_file = False
     try:
         while not isinstance(event := decoder.next_event(), NeedData | Epilogue):

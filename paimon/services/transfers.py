@@ -130,12 +130,11 @@ class TransferRunner:
 
     def wait(self, job_id: str, poll_seconds: float = 0.2) -> Job:
         """Block until the job is finished and return it, wherever it runs."""
-        self.settle(job_id)
-        while True:
-            job = self.store.get(job_id)
-            if job is None or job.state in FINISHED or self._stopping.is_set():
-                return job
+        job = self.settle(job_id)
+        while job is not None and job.state not in FINISHED and not self._stopping.is_set():
             time.sleep(poll_seconds)
+            job = self.store.get(job_id)
+        return job
 
     # One transfer --------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.store import JobNotFound, JobStore, StateConflict
@@ -138,17 +138,16 @@ class UploadService:
         size, sha256 = receipt.writer.finish()
         if not receipt.pipelined:
             return self.queue(receipt.job.id, size, sha256)
-        record_received(size)
-        received = {"size": size, "sha256": sha256, "bytes_received": size}
         try:
-            job = self.jobs.update(
+            job = self._record_body(
                 receipt.job.id,
+                size,
+                sha256,
                 expect={JobState.RECEIVING},
                 state=JobState.TRANSFERRING,
-                **received,
             )
         except StateConflict:  # the transfer already ended (done or failed)
-            return self.jobs.update(receipt.job.id, **received)
+            return self._record_body(receipt.job.id, size, sha256)
         record_transition(job, JobState.RECEIVING)
         return job
 
@@ -171,27 +170,27 @@ class UploadService:
         if job.state is JobState.RECEIVING:  # given up unfinished (shutdown, lost lease)
             self.spool.make_durable(receipt.writer.path)
             return self.wait(self.queue(job.id, size, sha256).id)
-        record_received(size)
-        received = {"size": size, "sha256": sha256, "bytes_received": size}
         if job.state is not JobState.DONE:  # failed: kept for a retry
             self.spool.make_durable(receipt.writer.path)
-        return self.jobs.update(job.id, **received)
+        return self._record_body(job.id, size, sha256)
 
     def queue(self, job_id: str, size: int, sha256: str) -> Job:
         """Every byte of a receiving job is durable in its spool file: queue the job and
         start its transfer. Also for tus uploads, whose bytes came in several requests.
         StateConflict when the job is no longer receiving (another request queued it)."""
-        job = self.jobs.update(
-            job_id,
-            expect={JobState.RECEIVING},
-            state=JobState.QUEUED,
-            size=size,
-            sha256=sha256,
-            bytes_received=size,
+        job = self._record_body(
+            job_id, size, sha256, expect={JobState.RECEIVING}, state=JobState.QUEUED
         )
         record_transition(job, JobState.RECEIVING)
-        record_received(size)
         self.transfers.submit(job.id)
+        return job
+
+    def _record_body(self, job_id: str, size: int, sha256: str, **changes: Any) -> Job:
+        """The whole body's size and digest go on the job, with ``changes``, and its
+        bytes into the received count: once per body, as a refused update (StateConflict)
+        records nothing."""
+        job = self.jobs.update(job_id, size=size, sha256=sha256, bytes_received=size, **changes)
+        record_received(size)
         return job
 
     def abandon(self, receipt: Receipt) -> None:
