@@ -28,22 +28,24 @@ def connect(url: str, timeout: float = 10) -> socket.socket:
 
 def read_reply(sock: socket.socket) -> RawReply:
     """One response, framed by Content-Length (every Paimon and worker reply has one)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"connection closed before a reply: {data!r}")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return RawReply(int(status_line.split()[1]), headers, body[:length])
+    return read_replies(sock, 1)[0]
+
+
+def read_replies(sock: socket.socket, count: int) -> list[RawReply]:
+    """``count`` responses in a row on one connection (pipelined requests)."""
+    replies = []
+    with sock.makefile("rb") as stream:
+        for _ in range(count):
+            status_line = stream.readline()
+            if not status_line:
+                raise ConnectionError("connection closed before a reply")
+            headers = {}
+            while (line := stream.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = stream.read(int(headers.get("content-length", "0")))
+            replies.append(RawReply(int(status_line.split()[1]), headers, body))
+    return replies
 
 
 def exchange(url: str, raw: bytes, *, half_close: bool = False, timeout: float = 10) -> RawReply:

@@ -17,6 +17,7 @@ import requests
 
 from tests.conftest import ServerProcess
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.rawhttp import connect, read_replies, request_bytes
 
 
 def curl(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
@@ -137,6 +138,30 @@ def test_too_large_is_413_before_the_body(server_factory, tmp_path: Path) -> Non
     assert json.loads(body)["error"] == "too_large"
     spool = server.data_dir / "spool"
     assert not spool.exists() or list(spool.iterdir()) == []
+
+
+@pytest.mark.parametrize("first_size", [10, 3 * 1024 * 1024 + 3], ids=["small", "3 MiB"])
+def test_pipelined_puts_on_one_connection(local_server: ServerProcess, first_size: int) -> None:
+    """Two PUTs sent back to back before any reply: the first body is read straight
+    from the socket (paimon/api/socketbody.py) and must end exactly where the second
+    request starts, which gunicorn then parses and serves on the same connection."""
+    contents = [os.urandom(first_size), os.urandom(70_000)]
+    raw = b"".join(
+        request_bytes(
+            "PUT",
+            f"/upload/piece{number}.bin?format=json",
+            content,
+            {"Host": urlsplit(local_server.url).netloc},  # the links name this server
+        )
+        for number, content in enumerate(contents)
+    )
+    with connect(local_server.url, timeout=30) as sock:
+        sock.sendall(raw)
+        replies = read_replies(sock, 2)
+    assert [reply.status for reply in replies] == [200, 200], [r.body for r in replies]
+    for reply, content in zip(replies, contents, strict=True):
+        assert reply.json()["sha256"] == hashlib.sha256(content).hexdigest()
+        assert fetch(reply.json()["link"]) == content
 
 
 def test_body_cut_short_leaves_no_job(local_server: ServerProcess) -> None:

@@ -2,13 +2,12 @@
 
 With gthread a request body is read by a blocking socket with no timeout, and gunicorn's
 ``timeout`` is the worker's heartbeat, not a request limit: a client that drips one
-byte a second holds a thread for as long as it likes. Here every read of the body (64
-KiB at a time, or the rest of the body when less is left: gunicorn returns a read only
-once it is complete) must finish within ``PAIMON_BODY_TIMEOUT_SECONDS``. A read
-cannot be interrupted from inside (gunicorn loops until the bytes are all there), so a
-watchdog thread shuts the socket's receiving side when a read overruns: the read
-returns at once and the request ends with 408, its spool file removed like any other
-unfinished upload. The reply can still be sent; only reading stops.
+byte a second holds a thread for as long as it likes. Here every 64 KiB of the body (or
+the rest of it, when less is left) must arrive within ``PAIMON_BODY_TIMEOUT_SECONDS``.
+A blocked read cannot be interrupted from inside, so a watchdog thread shuts the
+socket's receiving side when a deadline passes: the read returns at once and the
+request ends with 408, its spool file removed like any other unfinished upload. The
+reply can still be sent; only reading stops.
 """
 
 from __future__ import annotations
@@ -17,10 +16,12 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from werkzeug.exceptions import RequestTimeout
+
+from paimon.api.socketbody import SocketBody
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -75,38 +76,55 @@ class Watchdog:
 
 
 class GuardedInput:
-    """``wsgi.input`` whose every read has a deadline."""
+    """``wsgi.input`` whose every 64 KiB must arrive before a deadline.
 
-    def __init__(self, stream: BinaryIO, sock: socket.socket, timeout: float, dog: Watchdog):
+    A body of known length is received straight from the socket (``SocketBody``);
+    any other goes through gunicorn's stream, which returns a read only once all the
+    bytes asked for are there.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        sock: socket.socket,
+        timeout: float,
+        dog: Watchdog,
+        direct: SocketBody | None = None,
+    ):
         self._stream = stream
         self._sock = sock
         self._timeout = timeout
         self._dog = dog
+        self._direct = direct
         self._cut = False
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(READ_STEP), b""))
-        return self._guarded(self._stream.read, min(size, READ_STEP))
+        buffer = bytearray(min(size, READ_STEP))
+        return bytes(buffer[: self.readinto(buffer)])
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        """Fill ``buffer``, one guarded read at a time, until it is full or the body
-        ends: werkzeug's LimitedStream reads through this into the caller's buffer
-        (instead of zeroing a new one for every read), and a large buffer means few
-        pieces for the spool writer to handle."""
+        """Read at least 64 KiB into ``buffer`` (or the rest of the body), and whatever
+        more has already arrived, up to its size. werkzeug's LimitedStream reads through
+        this into the caller's buffer (instead of zeroing a new one for every read); a
+        fast body fills a large buffer in one go, so the spool writer gets few pieces,
+        and a slow one is handed on after each 64 KiB."""
         view = memoryview(buffer).cast("B")
+        receive = self._receive_some if self._direct is None else self._direct.readinto
+        wanted = min(len(view), READ_STEP)
         filled = 0
-        while filled < len(view):
-            want = len(view) - filled
-            data = self.read(want)
-            view[filled : filled + len(data)] = data
-            filled += len(data)
-            if len(data) < min(want, READ_STEP):
-                break  # gunicorn returns less than asked only at the end of the body
+        with self._deadline():
+            while filled < wanted:
+                count = receive(view[filled:])
+                if not count:
+                    break
+                filled += count
         return filled
 
     def readline(self, size: int | None = -1) -> bytes:
-        return self._guarded(self._stream.readline, size)
+        with self._deadline():
+            return self._stream.readline(size)
 
     def cut(self) -> None:
         """Called by the watchdog: end the blocked read by closing the receiving side."""
@@ -114,10 +132,19 @@ class GuardedInput:
         with contextlib.suppress(OSError):  # the client is already gone
             self._sock.shutdown(socket.SHUT_RD)
 
-    def _guarded(self, read: Callable[[int | None], bytes], size: int | None) -> bytes:
+    def _receive_some(self, view: memoryview) -> int:
+        """One read through gunicorn's stream: it returns only once the bytes asked
+        for are all there, or the body has ended."""
+        data = self._stream.read(min(len(view), READ_STEP))
+        view[: len(data)] = data
+        return len(data)
+
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[None]:
+        """The reads inside must be done within the timeout, or the watchdog cuts them."""
         self._dog.watch(self, time.monotonic() + self._timeout)
         try:
-            data = read(size)
+            yield
         except Exception:
             if self._cut:
                 raise BodyTimeout() from None
@@ -126,7 +153,6 @@ class GuardedInput:
             self._dog.unwatch(self)
         if self._cut:
             raise BodyTimeout()
-        return data
 
 
 class BodyGuard:
@@ -144,7 +170,8 @@ class BodyGuard:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
         if sock is not None:
+            stream = environ["wsgi.input"]
             environ["wsgi.input"] = GuardedInput(
-                environ["wsgi.input"], sock, self.timeout, self.watchdog
+                stream, sock, self.timeout, self.watchdog, SocketBody.of(stream, sock)
             )
         return self.app(environ, start_response)
