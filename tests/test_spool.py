@@ -60,3 +60,22 @@ def test_a_body_given_up_aborts_the_wait(tmp_path: Path) -> None:
     writer.close()  # the client went away
     thread.join(WAIT_SECONDS)
     assert [type(exc) for exc in raised] == [ReceiveAborted]
+
+
+def test_each_waiter_wakes_when_its_bytes_are_there(tmp_path: Path) -> None:
+    """Writes wake waiters only once a target is reached: none may be missed."""
+    writer = Spool(tmp_path).new_writer(expected_size=100)
+    early, early_raised = waiting(writer, 10)
+    late, late_raised = waiting(writer, 50)
+    writer.write(memoryview(b"x" * 5))
+    writer.write(memoryview(b"x" * 5))
+    early.join(WAIT_SECONDS)
+    assert not early.is_alive()
+    late.join(0.2)
+    assert late.is_alive()  # 10 of its 50 bytes
+    for _ in range(8):
+        writer.write(memoryview(b"x" * 5))
+    late.join(WAIT_SECONDS)
+    assert not late.is_alive()
+    assert early_raised == late_raised == []
+    writer.close()

@@ -42,6 +42,7 @@ class SpoolWriter:
         self.path = Path(file.name)
         self.name = file.name  # werkzeug and FileStorage look for .name
         self._grown = threading.Condition()
+        self._awaited: list[int] = []  # the byte counts waiters are blocked on
         self._ended = False  # no more bytes will come (finished, or given up)
         self._complete = False  # ended by finish(): every byte of the body is here
 
@@ -51,7 +52,8 @@ class SpoolWriter:
         self._file.flush()  # a pipelined transfer reads the file through its own handle
         with self._grown:
             self.bytes_written += len(data)
-            self._grown.notify_all()
+            if any(count <= self.bytes_written for count in self._awaited):
+                self._grown.notify_all()  # only then: every wake-up costs a GIL hand-over
         now = time.monotonic()
         if self._on_progress and now - self._reported_at >= 0.5:
             self._reported_at = now
@@ -77,7 +79,14 @@ class SpoolWriter:
         """
         last = self.expected_size is not None and count >= self.expected_size
         with self._grown:
-            self._grown.wait_for(lambda: self._ended or (self.bytes_written >= count and not last))
+            if last:
+                self._grown.wait_for(lambda: self._ended)
+            else:
+                self._awaited.append(count)
+                try:
+                    self._grown.wait_for(lambda: self._ended or self.bytes_written >= count)
+                finally:
+                    self._awaited.remove(count)
             if self.bytes_written >= count and not last:
                 return
             if not self._complete:
