@@ -45,6 +45,16 @@ def post(body: bytes, content_type: str = BOUNDARY, **headers: str) -> bytes:
     return request_bytes("POST", "/upload", body, {"Content-Type": content_type, **headers})
 
 
+def upload_head(door: str, length: int) -> bytes:
+    """The request line and headers of an upload whose ``length``-byte body (the file
+    for ``put``, a form for ``multipart``) the test sends itself, at its own pace."""
+    if door == "put":
+        return request_bytes(
+            "PUT", "/upload/slow.bin?format=json", b"", {"Content-Length": str(length)}
+        )
+    return post(b"", **{"Content-Length": str(length)})
+
+
 def assert_healthy_and_clean(server: ServerProcess) -> None:
     assert requests.get(f"{server.url}/healthz", timeout=5).json() == {"status": "ok"}
     spool = server.data_dir / "spool"
@@ -183,11 +193,7 @@ def test_dripping_client_is_cut_off_with_408(server: ServerProcess, door: str) -
     """One byte every 0.2 s against a 1 s budget per 64 KiB: cut off in about 1 s, not
     after the 64 KiB the headers announced (which would take hours). Each byte returns
     from the socket at once, so the budget must hold across reads."""
-    if door == "put":
-        head = request_bytes("PUT", "/upload/drip.bin", b"", {"Content-Length": "65536"})
-    else:
-        head = post(b"", **{"Content-Length": "65536"})
-    reply, seconds = drip(server.url, head, seconds=10)
+    reply, seconds = drip(server.url, upload_head(door, 65536), seconds=10)
     assert reply is not None, "the server never answered the dripping client"
     assert (reply.status, reply.json()["error"]) == (408, "body_too_slow")
     assert seconds < 5
@@ -200,17 +206,10 @@ def test_slow_but_steady_body_is_not_cut_off(server: ServerProcess, door: str) -
     budget completes, though the whole body takes about 2 s (both bodies are received
     straight from the socket, into buffers larger than 64 KiB)."""
     content = b"s" * 180_000
-    if door == "put":
-        body = content
-        head = request_bytes(
-            "PUT", "/upload/steady.bin?format=json", b"", {"Content-Length": str(len(body))}
-        )
-    else:
-        body = multipart(b"steady.bin", content)
-        head = post(b"", **{"Content-Length": str(len(body))})
+    body = content if door == "put" else multipart(b"steady.bin", content)
     step = 64 * 1024
     with connect(server.url) as sock:
-        sock.sendall(head)
+        sock.sendall(upload_head(door, len(body)))
         for start in range(0, len(body), step):
             time.sleep(0.6)
             sock.sendall(body[start : start + step])
