@@ -102,7 +102,8 @@ class GuardedInput:
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(READ_STEP), b""))
         buffer = bytearray(min(size, READ_STEP))
-        return bytes(buffer[: self.readinto(buffer)])
+        count = self.readinto(buffer)
+        return bytes(memoryview(buffer)[:count])  # one copy, not a bytearray slice and another
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Read at least 64 KiB into ``buffer`` (or the rest of the body), and whatever
