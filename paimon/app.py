@@ -9,6 +9,7 @@ from flask import Flask
 from paimon import api
 from paimon.api.auth import token_digests
 from paimon.api.context import EXTENSION_KEY, Services
+from paimon.api.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
 from paimon.api.security import register as register_security
 from paimon.api.spooling import SpoolingRequest
 from paimon.config import Settings, load_settings_or_exit
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = FORM_MEMORY_BYTES
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
     app.json.sort_keys = False
     request_observability.install(app)  # request ids, the request log, HTTP metrics
 
