@@ -84,6 +84,25 @@ def multipart(filename: bytes, content: bytes) -> bytes:
     return file_part(filename, content) + END
 
 
+def curl_form(
+    fields: list[tuple[str, object]], boundary: bytes, ending: bytes = b"--\r\n"
+) -> bytes:
+    """A multipart body framed as curl -F frames it: CRLF line breaks, then the close
+    delimiter (``--boundary`` and ``ending``). A field is (name, value); a file is
+    (name, (filename, content))."""
+    body = b""
+    for name, value in fields:
+        if isinstance(value, tuple):
+            filename, data = value
+            head = f'name="{name}"; filename="{filename}"\r\nContent-Type: application/octet-stream'
+        else:
+            head = f'name="{name}"'
+            data = value if isinstance(value, bytes) else str(value).encode()
+        body += b"--" + boundary + f"\r\nContent-Disposition: form-data; {head}\r\n\r\n".encode()
+        body += data + b"\r\n"
+    return body + b"--" + boundary + ending
+
+
 def drip(url: str, head: bytes, seconds: float) -> tuple[RawReply | None, float]:
     """Send ``head`` then one byte every 0.2 s until the server answers or ``seconds``
     pass; the reply (None if the server never answered) and when it came."""

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from werkzeug.formparser import MultiPartParser
 
 from paimon.api.forms import FileFastLaneParser
+from tests.rawhttp import curl_form
 
 BOUNDARY = b"b0undary-7Xq"
 #: Pieces that look like (parts of) a boundary line, so content and block edges meet them.
@@ -44,12 +45,8 @@ class ShortReads(io.BytesIO):
 
 
 def encode(parts: list[tuple[str, bool, bytes]], ending: bytes) -> bytes:
-    body = b""
-    for name, is_file, data in parts:
-        filename = '; filename="f.bin"' if is_file else ""
-        body += b"--" + BOUNDARY + b"\r\nContent-Disposition: form-data; "
-        body += f'name="{name}"{filename}\r\n\r\n'.encode() + data + b"\r\n"
-    return body + b"--" + BOUNDARY + ending
+    fields = [(name, ("f.bin", data) if is_file else data) for name, is_file, data in parts]
+    return curl_form(fields, BOUNDARY, ending)
 
 
 def outcome(parser_class: type[MultiPartParser], body: bytes, buffer_size: int, step: int):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from urllib3 import encode_multipart_formdata
 
 from paimon.api.forms import HEAD_BYTES, last_part_size
+from tests.rawhttp import curl_form
 
 CONTENT = os.urandom(200_000)
 
@@ -31,18 +32,8 @@ def urllib3_body(fields: list[tuple[str, object]]) -> tuple[bytes, bytes]:
 
 
 def curl_body(fields: list[tuple[str, object]]) -> tuple[bytes, bytes]:
-    """curl -F's framing: CRLF line breaks, the close delimiter and CRLF at the end."""
     boundary = b"------------------------7b2c1f0e9d4a3b21"
-    body = b""
-    for name, value in fields:
-        if isinstance(value, tuple):
-            filename, data = value
-            head = f'name="{name}"; filename="{filename}"\r\nContent-Type: application/octet-stream'
-        else:
-            head, data = f'name="{name}"', str(value).encode()
-        body += b"--" + boundary + f"\r\nContent-Disposition: form-data; {head}\r\n\r\n".encode()
-        body += data + b"\r\n"
-    return body + b"--" + boundary + b"--\r\n", boundary
+    return curl_form(fields, boundary), boundary
 
 
 ENCODERS = [requests_body, urllib3_body, curl_body]
