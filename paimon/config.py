@@ -62,7 +62,11 @@ class Settings(BaseSettings):
         description="Where uploads go: 'local' or 'mega'; default: mega when MEGA "
         "credentials are set, else local.",
     )
-    data_dir: Path = Field(Path("data"), description="Spool and local storage root.")
+    data_dir: Path = Field(
+        Path("data"),
+        description="Spool, job database and local storage root; a relative path is taken "
+        "from the directory the server was started in.",
+    )
     public_url: str | None = Field(
         None,
         description="Base URL used in local download links; default: the request's host.",
@@ -156,6 +160,14 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("expected e.g. '60/minute' or '5/second;500/hour'") from None
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """Resolved once, against the start directory, so every part of Paimon (and
+        Flask's send_file, which resolves relative paths against the app's package)
+        sees the same folder."""
+        return value.expanduser().resolve()
 
     @field_validator("mega_api_url", "public_url")
     @classmethod
