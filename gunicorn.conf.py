@@ -11,7 +11,7 @@ from paimon.config import load_settings_or_exit
 from paimon.observability import multiproc
 from paimon.observability.logs import gunicorn_logconfig
 
-_settings = load_settings_or_exit()
+_settings = load_settings_or_exit(warn_unknown=True)
 # Before anything imports prometheus_client (the worker class does): metrics are summed
 # over the workers through this directory (paimon/observability/multiproc.py).
 multiproc.use_metrics_dir()

@@ -25,11 +25,30 @@ log = logging.getLogger("paimon")
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app. Without settings, read them from the environment and
-    end the process with one line per bad field if they do not validate."""
+    """Build the Flask app and start serving: logging, the background transfers.
+    Without settings, read them from the environment and end the process with one line
+    per bad field if they do not validate."""
     settings = settings or load_settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
+    app = build_app(settings)
+    services(app).transfers.start()  # in each worker: take over jobs a dead worker left
 
+    log.info("storage backend: %s", services(app).storage.name)
+    if not settings.auth_tokens:
+        log.warning(
+            "UPLOADS ARE OPEN: no PAIMON_AUTH_TOKENS set, anyone who can reach this "
+            "server can upload"
+        )
+    return app
+
+
+def services(app: Flask) -> Services:
+    return app.extensions[EXTENSION_KEY]
+
+
+def build_app(settings: Settings) -> Flask:
+    """The app wired and ready for requests, with no thread started: what `paimon
+    doctor` sends a probe download through, exactly as a server would."""
     app = Flask(__name__)
     app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
@@ -60,12 +79,4 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     api.register(app)
     register_security(app, settings)
-    transfers.start()  # in each worker: take over jobs a dead worker left
-
-    log.info("storage backend: %s", storage.name)
-    if not settings.auth_tokens:
-        log.warning(
-            "UPLOADS ARE OPEN: no PAIMON_AUTH_TOKENS set, anyone who can reach this "
-            "server can upload"
-        )
     return app

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from paimon import __version__
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="paimon", description="Paimon upload gateway tools.")
+    parser.add_argument("--version", action="version", version=f"paimon {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     doctor = commands.add_parser("doctor", help="check that this environment can run Paimon")
     doctor.add_argument("--json", action="store_true", help="machine-readable report")

@@ -8,16 +8,32 @@ docs/configuration.md lists them all; tests/test_docs.py keeps that list complet
 
 from __future__ import annotations
 
+import difflib
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
+from dotenv import dotenv_values  # pydantic-settings' own .env reader
 from limits import parse_many
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, ByteSize, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.connection import parse_url as parse_redis_url
 
 MEGA_API_URL = "https://g.api.mega.co.nz"
 StorageName = Literal["local", "mega"]
+ENV_FILE = ".env"
+# PAIMON_* names read by the build, test and benchmark scripts, not by the server.
+SCRIPT_VARIABLES = frozenset(
+    {
+        "PAIMON_TEST_PYTHONS",
+        "PAIMON_LIVE_MEGA_EMAIL",
+        "PAIMON_LIVE_MEGA_PASSWORD",
+        "PAIMON_LIVE_MEGA_FOLDER",
+    }
+)
 
 
 def _env(*names: str) -> AliasChoices:
@@ -29,7 +45,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="PAIMON_",
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
@@ -71,13 +87,16 @@ class Settings(BaseSettings):
         None,
         description="Base URL used in local download links; default: the request's host.",
     )
-    max_upload_bytes: int = Field(
-        5 * 1024**3, ge=0, description="Largest upload accepted, in bytes."
-    )
-    min_free_bytes: int = Field(
-        256 * 1024**2,
+    max_upload_bytes: ByteSize = Field(
+        ByteSize(5 * 1024**3),
         ge=0,
-        description="Free space the spool must keep; below it readiness and doctor fail.",
+        description="Largest upload accepted: bytes, or a size such as '5GiB' or '500MB'.",
+    )
+    min_free_bytes: ByteSize = Field(
+        ByteSize(256 * 1024**2),
+        ge=0,
+        description="Free space the spool must keep (bytes, or e.g. '256MiB'); below it "
+        "readiness and doctor fail.",
     )
 
     # MEGA.
@@ -171,8 +190,27 @@ class Settings(BaseSettings):
 
     @field_validator("mega_api_url", "public_url")
     @classmethod
-    def _strip_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
+    def _http_url(cls, value: str | None) -> str | None:
+        """Links and API calls are built on these: without a scheme they would come out
+        as 'files.example.com/files/...'."""
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected a URL starting with http:// or https://, with a host")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """Checked by redis-py's own parser at start, not by the first job a worker
+        takes; its message never repeats the URL, which holds the password."""
+        if value is not None and value.get_secret_value():
+            try:
+                parse_redis_url(value.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -200,6 +238,37 @@ class Settings(BaseSettings):
         return missing
 
 
+def setting_variables() -> set[str]:
+    """Every environment variable Settings reads (PAIMON_* names and older aliases)."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(f"PAIMON_{name.upper()}")
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(str(choice) for choice in field.validation_alias.choices)
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per PAIMON_* name (in the environment or the .env file) that is no
+    setting, naming the closest real one: a typo would otherwise leave its default
+    silently in force."""
+    environ = os.environ if environ is None else environ
+    prefix = "PAIMON_"
+    given = {name for name in environ if name.startswith(prefix)}
+    if Path(ENV_FILE).is_file():
+        given |= {name for name in dotenv_values(ENV_FILE) if name.startswith(prefix)}
+    known = sorted(name for name in setting_variables() if name.startswith(prefix))
+    lines = []
+    for name in sorted(given - set(known) - SCRIPT_VARIABLES):
+        # Compared without the prefix, which every name shares.
+        close = difflib.get_close_matches(
+            name.removeprefix(prefix), [k.removeprefix(prefix) for k in known], n=1
+        )
+        hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+        lines.append(f"{name} is not a setting{hint} (docs/configuration.md lists them)")
+    return lines
+
+
 class SettingsError(Exception):
     """The environment holds settings that do not validate; one line per bad field."""
 
@@ -225,18 +294,28 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(
-            [f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors()]
+            [
+                f"{_env_name(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+                for err in exc.errors()
+            ]
         ) from None
     if settings.storage_backend == "mega" and (missing := settings.missing_for_mega()):
         raise SettingsError([f"{name}: required when PAIMON_STORAGE is mega" for name in missing])
     return settings
 
 
-def load_settings_or_exit(**overrides: object) -> Settings:
-    """For process entry points: a bad setting ends the process, no traceback."""
+def load_settings_or_exit(*, warn_unknown: bool = False, **overrides: object) -> Settings:
+    """For process entry points: a bad setting ends the process, no traceback.
+
+    ``warn_unknown`` also prints a line for each PAIMON_* name that is no setting (once,
+    in the process that starts the server, not again in each worker)."""
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         for line in exc.lines:
             print(f"paimon: bad setting {line}", file=sys.stderr)
         raise SystemExit(2) from None
+    if warn_unknown:
+        for line in unknown_variables():
+            print(f"paimon: warning: {line}", file=sys.stderr)
+    return settings

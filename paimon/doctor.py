@@ -10,12 +10,17 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import json
+import os
 import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paimon.services.checks import CheckResult, check_spool
+
+if TYPE_CHECKING:
+    from paimon.config import Settings
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 MIN_TENACITY = (8, 2)
@@ -92,7 +97,7 @@ def check_pydantic_core() -> CheckResult:
 
 def check_settings_and_spool() -> list[CheckResult]:
     """Settings validate (naming what MEGA mode lacks) and the spool is usable."""
-    from paimon.config import SettingsError, load_settings
+    from paimon.config import SettingsError, load_settings, unknown_variables
 
     try:
         settings = load_settings()
@@ -103,10 +108,43 @@ def check_settings_and_spool() -> list[CheckResult]:
     detail = f"storage {settings.storage_backend}"
     if settings.storage_backend == "mega":
         detail += f", MEGA account {settings.mega_email}, API {settings.mega_api_url}"
-    return [
+    results = [
         CheckResult("settings", True, detail),
-        check_spool(settings.spool_dir, settings.min_free_bytes),
+        *(CheckResult("names", True, line, warning=True) for line in unknown_variables()),
+        spool := check_spool(settings.spool_dir, settings.min_free_bytes),
     ]
+    if settings.storage_backend == "local" and spool.ok:
+        results.append(check_downloads(settings))
+    return results
+
+
+def check_downloads(settings: Settings) -> CheckResult:
+    """A probe file stored by the local backend comes back byte for byte through the
+    server's own download route (GET /files/<key>, send_file and all): readiness alone
+    did not see downloads failing on a relative data directory."""
+    from paimon.app import build_app, services
+
+    payload = b"paimon doctor download probe\n"
+    try:
+        app = build_app(settings)
+        storage = services(app).storage
+        probe = settings.spool_dir / f".doctor-{os.getpid()}"
+        probe.write_bytes(payload)
+        stored = storage.store(probe, "doctor-probe.txt")
+        try:
+            reply = app.test_client().get(stored.link)
+        finally:
+            storage.delete(stored.key)  # type: ignore[attr-defined]  # local storage
+    except Exception as exc:  # any failure here is the finding
+        return CheckResult("downloads", False, f"{type(exc).__name__}: {exc}")
+    if reply.status_code != 200 or reply.data != payload:
+        return CheckResult(
+            "downloads",
+            False,
+            f"a stored probe file downloads as HTTP {reply.status_code}, "
+            f"{len(reply.data)} bytes instead of {len(payload)}",
+        )
+    return CheckResult("downloads", True, f"a stored file downloads back from {storage.root}")
 
 
 ENVIRONMENT_CHECKS: list[Callable[[], CheckResult]] = [
@@ -129,6 +167,7 @@ def main(as_json: bool = False) -> int:
         print(json.dumps({"ok": ok, "checks": [r.__dict__ for r in results]}, indent=2))
     else:
         for r in results:
-            print(f"{'ok ' if r.ok else 'FAIL'} {r.name:<9} {r.detail}")
+            mark = "warn" if r.warning else "ok  " if r.ok else "FAIL"
+            print(f"{mark} {r.name:<9} {r.detail}")
         print("paimon doctor: all checks passed" if ok else "paimon doctor: FAILED")
     return 0 if ok else 1

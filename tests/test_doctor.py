@@ -16,10 +16,11 @@ PYENV = Path("/root/.pyenv/versions")
 
 
 def run_doctor(python: str | Path, cwd: Path, **env: str) -> tuple[int, dict]:
+    """`python -m paimon doctor --json` on this source tree (as start_server runs it)."""
     result = subprocess.run(
         [str(python), "-m", "paimon", "doctor", "--json"],
         cwd=cwd,
-        env=clean_environ() | env,
+        env=clean_environ() | {"PYTHONPATH": str(REPO_ROOT)} | env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -41,6 +42,7 @@ def test_every_check_passes_here() -> None:
         "pydantic",
         "settings",
         "spool",
+        "downloads",
     ]
     assert all(r.ok for r in results), results
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from paimon.api.context import services
+from paimon.services.spool import SpoolFull
 from paimon.services.uploads import UnknownService, UploadRefused
 from paimon.storage.base import QuotaExceeded, StorageError
 
@@ -27,6 +28,16 @@ def error_response(status: int, error: str, message: str, **extra: object):
     return jsonify(body), status
 
 
+PUT_NEEDS_A_NAME = (
+    "PUT needs the file's name in the path: PUT /upload/<name> (curl -T name.ext "
+    "URL/upload/ adds it), or POST /upload with a multipart form."
+)
+
+
+def _is_put_without_name() -> bool:
+    return request.method == "PUT" and request.path.rstrip("/") == "/upload"
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -38,6 +49,15 @@ def register(app: Flask) -> None:
         if isinstance(exc, UnknownService):
             extra["supported_services"] = services().uploads.supported_services
         return error_response(exc.status, exc.error, exc.message, **extra)
+
+    @app.errorhandler(SpoolFull)
+    def _spool_full(exc: SpoolFull):
+        return error_response(
+            507,
+            "server_full",
+            "The server's disk filled up while this upload arrived; what this request "
+            "sent was not kept. Try again later.",
+        )
 
     @app.errorhandler(QuotaExceeded)
     def _quota(exc: QuotaExceeded):
@@ -60,7 +80,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         error = (exc.name or "error").lower().replace(" ", "_")
-        body, status = error_response(exc.code or 500, error, exc.description or exc.name)
+        description = exc.description or exc.name
+        if isinstance(exc, MethodNotAllowed) and _is_put_without_name():
+            error, description = "name_required", PUT_NEEDS_A_NAME
+        body, status = error_response(exc.code or 500, error, description)
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110 needs Allow
             body.headers["Allow"] = ", ".join(exc.valid_methods)
         return body, status

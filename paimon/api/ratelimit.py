@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from functools import cached_property
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from paimon.api.auth import is_authorized, presented_digest, presented_token
@@ -57,6 +57,15 @@ class TrustedProxies:
         return peer
 
 
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def _retry_after_only_when_refused(response: Response) -> Response:
+    if response.status_code not in RETRY_AFTER_STATUSES:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 class UploadLimits:
     """The Limiter for one app, and the key it counts by."""
 
@@ -90,6 +99,10 @@ class UploadLimits:
         return f"addr:{self.proxies.client_address(peer, request.headers.get('X-Forwarded-For'))}"
 
     def register(self, app: Flask) -> None:
+        # Registered before the limiter's own hook, so it runs after it (Flask runs
+        # after_request hooks last-registered first): the limiter sets Retry-After on
+        # every reply, which async clients read as "poll again in N seconds".
+        app.after_request(_retry_after_only_when_refused)
         self.limiter.init_app(app)
 
         @app.errorhandler(RateLimitExceeded)

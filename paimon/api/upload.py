@@ -16,6 +16,7 @@ FIELD = "file"
 
 
 @bp.post("/upload")
+@bp.post("/upload/")
 @require_token
 def upload():
     uploads = services().uploads

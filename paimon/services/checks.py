@@ -19,6 +19,7 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # worth a look, but nothing fails because of it
 
 
 def _mib(n: int) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,6 +18,25 @@ from paimon.storage.base import BodySizeChanged
 
 class ReceiveAborted(Exception):
     """The body being received will never be complete (the client went away)."""
+
+
+class SpoolFull(Exception):
+    """The spool's disk (or the user's quota) filled up while a body arrived."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def disk_full_refused() -> Iterator[None]:
+    """Writes in this block that find the disk full raise SpoolFull, which every door
+    answers the same way (507), instead of an OSError that would be a 500."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in DISK_FULL_ERRNOS:
+            raise SpoolFull from None
+        raise
 
 
 class SpoolWriter:
@@ -47,9 +68,10 @@ class SpoolWriter:
         self._complete = False  # ended by finish(): every byte of the body is here
 
     def write(self, data: bytes | memoryview) -> int:
-        written = self._file.write(data)
+        with disk_full_refused():
+            written = self._file.write(data)
+            self._file.flush()  # a pipelined transfer reads the file through its own handle
         self._sha256.update(data)
-        self._file.flush()  # a pipelined transfer reads the file through its own handle
         with self._grown:
             self.bytes_written += len(data)
             if any(count <= self.bytes_written for count in self._awaited):
@@ -100,8 +122,12 @@ class SpoolWriter:
             self._grown.notify_all()
 
     def close(self) -> None:
+        """Give the file up (complete bodies are closed by ``finish``). A disk that
+        filled up would fail the flush of what is still buffered again; the file is
+        discarded then, so that failure is not worth raising."""
         self._end()
-        self._file.close()
+        with contextlib.suppress(OSError):
+            self._file.close()
 
     @property
     def closed(self) -> bool:

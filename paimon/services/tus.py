@@ -26,6 +26,7 @@ from typing import BinaryIO
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.store import StateConflict
 from paimon.services.bodies import READ_SIZE, BodyTooLong, copy_body
+from paimon.services.spool import SpoolFull, disk_full_refused
 from paimon.services.uploads import UploadRefused, UploadService
 
 TUS_VERSION = "1.0.0"
@@ -72,7 +73,9 @@ class _LeasedAppend:
     """
 
     def __init__(self, path: Path, renew: Callable[[int], bool], interval: float, hashed: bool):
-        self._file = path.open("ab")
+        # Unbuffered: after a failed write nothing is left in a buffer to land later,
+        # behind a truncation.
+        self._file = path.open("ab", buffering=0)
         self._renew = renew
         self._interval = interval
         self._renewed_at = time.monotonic()
@@ -84,7 +87,10 @@ class _LeasedAppend:
             if not self._renew(self.written):
                 raise LeaseLost
             self._renewed_at = time.monotonic()
-        self._file.write(data)
+        view = memoryview(data)
+        with disk_full_refused():
+            while view:  # a raw write may take only part of the piece
+                view = view[self._file.write(view) :]
         if self.sha256 is not None:
             self.sha256.update(data)
         self.written += len(data)
@@ -96,7 +102,6 @@ class _LeasedAppend:
     def close(self) -> None:
         """Make what arrived durable, since a resumed upload continues from it."""
         if not self._file.closed:
-            self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
 
@@ -194,6 +199,9 @@ class TusService:
             except BodyTooLong:
                 sink.truncate(offset)
                 raise too_long() from None
+            except SpoolFull:  # this PATCH is dropped whole; the upload can resume
+                sink.truncate(offset)
+                raise
             finally:  # a body cut short keeps what arrived, for the client to resume
                 sink.close()
                 job = self.jobs.update(job.id, bytes_received=path.stat().st_size)

@@ -118,6 +118,10 @@ class ServesDownloads(Protocol):
         """The object stored under ``key``, or None when there is none."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object stored under ``key``, if any."""
+        ...
+
 
 @runtime_checkable
 class StoresWhileReceiving(Protocol):

@@ -58,6 +58,12 @@ class LocalStorage:
             return None
         return ServedFile(path=path, filename=meta["filename"], size=meta["size"])
 
+    def delete(self, key: str) -> None:
+        """Remove the object and its sidecar; an unknown key is not an error."""
+        if _is_key(key):
+            (self.root / key).unlink(missing_ok=True)
+            (self.root / f"{key}.json").unlink(missing_ok=True)
+
     def check(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
