@@ -10,6 +10,10 @@ from pathlib import Path
 from paimon.config import load_settings_or_exit
 from paimon.observability import multiproc
 from paimon.observability.logs import gunicorn_logconfig
+from paimon.server.hooks import child_exit, on_exit, worker_exit
+
+# Server hooks, named so gunicorn finds them in this file's namespace.
+__all__ = ["child_exit", "on_exit", "worker_exit"]
 
 _settings = load_settings_or_exit(warn_unknown=True)
 # Before anything imports prometheus_client (the worker class does): metrics are summed
@@ -22,7 +26,7 @@ workers = _settings.workers or multiprocessing.cpu_count()
 # gthread: a long upload holds one thread, not the worker, so health checks and other
 # requests keep being answered; the worker's heartbeat does not depend on requests.
 # Paimon's subclass only answers malformed HTTP as JSON, never quoting it (docs/security.md).
-worker_class = "paimon.api.worker.JsonErrorThreadWorker"
+worker_class = "paimon.server.worker.JsonErrorThreadWorker"
 threads = _settings.threads
 # With gthread, `timeout` bounds a stuck worker's heartbeat, not a request: multi-minute
 # uploads are fine. graceful_timeout gives in-flight uploads time to finish on deploys.
@@ -41,22 +45,3 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 logconfig_dict = gunicorn_logconfig(_settings.log_level, _settings.log_format)
-
-
-def child_exit(server, worker):
-    multiproc.worker_exited(worker.pid)
-
-
-def on_exit(server):
-    multiproc.remove_metrics_dir()
-
-
-def worker_exit(server, worker):
-    """Hand this worker's upload jobs back to the queue so another worker, or the next
-    start, resumes them at once instead of after their lease runs out."""
-    from paimon.api.context import EXTENSION_KEY
-
-    app = getattr(worker, "wsgi", None)
-    services = getattr(app, "extensions", {}).get(EXTENSION_KEY)
-    if services is not None:
-        services.transfers.shutdown()

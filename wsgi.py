@@ -1,5 +1,5 @@
 """The WSGI entry point: gunicorn -c gunicorn.conf.py wsgi:app"""
 
-from paimon import create_app
+from paimon.server.wsgi import application
 
-app = create_app()
+app = application()

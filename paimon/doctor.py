@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from paimon.services.checks import CheckResult, check_spool
+from paimon.uploads.readiness import CheckResult, check_spool
 
 if TYPE_CHECKING:
     from paimon.config import Settings
@@ -122,19 +122,22 @@ def check_downloads(settings: Settings) -> CheckResult:
     """A probe file stored by the local backend comes back byte for byte through the
     server's own download route (GET /files/<key>, send_file and all): readiness alone
     did not see downloads failing on a relative data directory."""
-    from paimon.app import build_app, services
+    from paimon.storage import build_storage
+    from paimon.storage.local import LocalStorage
+    from paimon.web.app import build_app
 
     payload = b"paimon doctor download probe\n"
     try:
         app = build_app(settings)
-        storage = services(app).storage
+        storage = build_storage(settings)
+        assert isinstance(storage, LocalStorage)
         probe = settings.spool_dir / f".doctor-{os.getpid()}"
         probe.write_bytes(payload)
         stored = storage.store(probe, "doctor-probe.txt")
         try:
             reply = app.test_client().get(stored.link)
         finally:
-            storage.delete(stored.key)  # type: ignore[attr-defined]  # local storage
+            storage.delete(stored.key)
     except Exception as exc:  # any failure here is the finding
         return CheckResult("downloads", False, f"{type(exc).__name__}: {exc}")
     if reply.status_code != 200 or reply.data != payload:

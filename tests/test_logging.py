@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from paimon.observability.http import MAX_ID_LENGTH, request_id
 from paimon.observability.logs import JsonFormatter, TextFormatter
+from paimon.web.requestlog import MAX_ID_LENGTH, request_id
 from tests.conftest import ServerProcess, start_server
 
 TOKEN = "tok-3f9c1d7e-never-logged"

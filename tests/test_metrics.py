@@ -16,11 +16,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from paimon.api.context import EXTENSION_KEY
-from paimon.app import create_app
 from paimon.config import Settings
 from paimon.observability.metrics import JobsCollector
 from paimon.observability.multiproc import ENV
+from paimon.web.app import create_app
+from paimon.web.context import EXTENSION_KEY
 from tests.conftest import ServerProcess
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.test_logging import request_records

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from paimon.app import create_app
 from paimon.config import Settings
+from paimon.web.app import create_app
 from tests.conftest import REPO_ROOT
 
 SPEC = REPO_ROOT / "docs" / "openapi.yaml"

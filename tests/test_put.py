@@ -143,7 +143,7 @@ def test_too_large_is_413_before_the_body(server_factory, tmp_path: Path) -> Non
 @pytest.mark.parametrize("first_size", [10, 3 * 1024 * 1024 + 3], ids=["small", "3 MiB"])
 def test_pipelined_puts_on_one_connection(local_server: ServerProcess, first_size: int) -> None:
     """Two PUTs sent back to back before any reply: the first body is read straight
-    from the socket (paimon/api/socketbody.py) and must end exactly where the second
+    from the socket (paimon/server/socketbody.py) and must end exactly where the second
     request starts, which gunicorn then parses and serves on the same connection."""
     contents = [os.urandom(first_size), os.urandom(70_000)]
     raw = b"".join(

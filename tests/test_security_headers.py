@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from paimon.api.security import DATA_CSP, PAGE_CSP
+from paimon.web.security import DATA_CSP, PAGE_CSP
 from tests.conftest import REPO_ROOT, ServerProcess
 
 ALWAYS = {

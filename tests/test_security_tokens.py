@@ -105,7 +105,7 @@ def test_what_stays_open_and_what_needs_the_job_id(server: ServerProcess) -> Non
 
 def test_token_in_a_malformed_header_line_is_not_echoed(server: ServerProcess) -> None:
     """Without the colon, gunicorn itself refuses the line; its stock answer and log
-    quoted it whole (paimon/api/worker.py)."""
+    quoted it whole (paimon/server/worker.py)."""
     raw = f"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization Bearer {MALFORMED_LINE_TOKEN}\r\n\r\n"
     reply = exchange(server.url, raw.encode())
     assert (reply.status, reply.json()["error"]) == (400, "invalid_header")

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from paimon.api.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
+from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
 from tests.conftest import ServerProcess
 from tests.known_secrets import SECOND_TOKEN, TOKEN, WRONG_TOKEN
 

@@ -14,7 +14,7 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.http.parser import RequestParser
 
-from paimon.api.socketbody import SocketBody
+from paimon.server.socketbody import SocketBody
 from tests.rawhttp import request_bytes
 
 WAIT_SECONDS = 30

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from paimon.services.spool import ReceiveAborted, Spool, SpoolWriter
+from paimon.spool.writer import ReceiveAborted, Spool, SpoolWriter
 from paimon.storage.base import BodySizeChanged
 
 WAIT_SECONDS = 30  # bound on every wait; the waits below need milliseconds

@@ -52,6 +52,7 @@ class StorageError(Exception):
     """
 
     retryable = False
+    code = "storage_failed"  # the machine-readable kind, kept on a failed job
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -66,6 +67,8 @@ class StorageUnavailable(StorageError):
 
 class QuotaExceeded(StorageError):
     """The account or disk is full."""
+
+    code = "storage_full"
 
 
 class StorageAuthError(StorageError):
@@ -121,6 +124,12 @@ class ServesDownloads(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object stored under ``key``, if any."""
         ...
+
+
+def served_file(storage: StorageBackend, key: str) -> ServedFile | None:
+    """The file behind a download link, or None (unknown key, or a remote backend that
+    hands out its own links)."""
+    return storage.open(key) if isinstance(storage, ServesDownloads) else None
 
 
 @runtime_checkable

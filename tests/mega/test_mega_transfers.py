@@ -8,10 +8,10 @@ from pathlib import Path
 
 from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.sqlite import SqliteJobStore
-from paimon.services.spool import Spool, SpoolWriter
-from paimon.services.transfers import Growing, TransferRunner
-from paimon.services.uploads import UploadService
+from paimon.spool.writer import Spool, SpoolWriter
 from paimon.storage.mega import MegaStorage
+from paimon.uploads.intake import UploadService
+from paimon.uploads.transfers import Growing, TransferRunner
 from tests.conftest import eventually
 from tests.fixtures.megasim import MegaSim
 from tests.mega.support import download

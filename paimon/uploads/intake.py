@@ -1,0 +1,240 @@
+"""Accepting uploads as durable jobs: receive into the spool, queue, transfer.
+
+An upload is acknowledged only once its bytes are durable: fsynced in the spool with
+its job queued in the job store (so from then on it survives a worker crash or a
+restart), or stored by the backend when the client waited for the link.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from paimon.jobs.model import Job, JobState, new_job_id
+from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from paimon.observability.jobs import (
+    ABANDONED,
+    record_received,
+    record_refusal,
+    record_transition,
+)
+from paimon.spool.bodies import copy_body
+from paimon.spool.writer import Spool, SpoolWriter
+from paimon.storage.base import StorageBackend, StoresWhileReceiving
+from paimon.uploads.names import clean_display_name
+from paimon.uploads.transfers import Growing, TransferRunner
+
+
+class UploadRefused(Exception):
+    """A request about an upload that this server will not carry out: ``error`` names
+    the kind (the web layer decides its status code), ``message`` is for a person."""
+
+    def __init__(self, error: str, message: str):
+        super().__init__(message)
+        self.error, self.message = error, message
+
+
+class UnknownService(UploadRefused):
+    """The client asked for a storage service this server does not offer."""
+
+    def __init__(self, requested: str, supported: list[str]):
+        super().__init__(
+            "unknown_service",
+            f"Unknown service '{requested}'. This server supports: {', '.join(supported)}.",
+        )
+        self.supported = supported
+
+
+class Receipt:
+    """One upload being received: its job, the spool file its bytes go to, and whether
+    its transfer already runs alongside the body (pipelined)."""
+
+    def __init__(self, job: Job, writer: SpoolWriter, pipelined: bool = False):
+        self.job = job
+        self.writer = writer
+        self.pipelined = pipelined
+
+
+class UploadService:
+    """The upload use cases, free of HTTP and of any particular backend."""
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        spool: Spool,
+        jobs: JobStore,
+        transfers: TransferRunner,
+        min_free_bytes: int,
+    ):
+        self.storage = storage
+        self.spool = spool
+        self.jobs = jobs
+        self.transfers = transfers
+        self.min_free_bytes = min_free_bytes
+
+    @property
+    def supported_services(self) -> list[str]:
+        return [self.storage.name]
+
+    def check_can_accept(self, requested_service: str | None, expected_bytes: int | None) -> None:
+        """Refuse before reading a byte: unknown service, or not enough spool space."""
+        if requested_service and requested_service.lower() not in self.supported_services:
+            record_refusal(self.storage.name)
+            raise UnknownService(requested_service, self.supported_services)
+        self.spool.directory.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.spool.directory).free
+        if free - (expected_bytes or 0) < self.min_free_bytes:
+            record_refusal(self.storage.name)
+            raise UploadRefused(
+                "server_full",
+                "The server is low on disk space and cannot accept uploads right now; "
+                "try again later.",
+            )
+
+    def begin(self, raw_filename: str | None, expected_size: int | None = None) -> Receipt:
+        """Open a spool file and a job in state `receiving` for an arriving body.
+
+        With the body's ``expected_size`` (known, or guessed) and a backend that can
+        store a growing file, the transfer starts at once and runs alongside the body
+        (pipelining): the link comes about when the last byte has arrived rather than a
+        whole transfer later. A wrong guess costs a restart of the transfer, never a
+        wrong object: the backend waits for the body's end before its last bytes.
+        """
+        job = Job(
+            id=new_job_id(), filename=clean_display_name(raw_filename), backend=self.storage.name
+        )
+
+        def received(count: int) -> None:
+            self.jobs.update(job.id, bytes_received=count)
+
+        writer = self.spool.new_writer(received, expected_size)
+        job.spool_path = str(writer.path)
+        self.jobs.create(job)
+        record_transition(job, None)
+        pipelined = False
+        if expected_size and isinstance(self.storage, StoresWhileReceiving):
+            pipelined = self.transfers.submit(job.id, Growing(expected_size, writer.wait_for_bytes))
+        return Receipt(job, writer, pipelined)
+
+    def receive(self, body: BinaryIO, raw_filename: str | None, expected: int | None) -> Receipt:
+        """A raw body (PUT) streamed into the spool, for ``complete``; a body that ends
+        before its ``expected`` length (the client went away) or is refused midway is
+        abandoned."""
+        receipt = self.begin(raw_filename, expected)
+        try:
+            copy_body(body, receipt.writer, expected=expected)
+        except BaseException:
+            self.abandon(receipt)  # also stops a pipelined transfer (ReceiveAborted)
+            raise
+        return receipt
+
+    def complete(self, receipt: Receipt, *, wait: bool = False) -> Job:
+        """The body is all here: make it durable; queue the job and start its transfer,
+        or, when it runs already (pipelined), record that the body is complete. With
+        ``wait`` (the client waits for the link), the job once finished."""
+        if wait:
+            return self._complete_and_wait(receipt)
+        size, sha256 = receipt.writer.finish()
+        if not receipt.pipelined:
+            return self.queue(receipt.job.id, size, sha256)
+        try:
+            job = self._record_body(
+                receipt.job.id,
+                size,
+                sha256,
+                expect={JobState.RECEIVING},
+                state=JobState.TRANSFERRING,
+            )
+        except StateConflict:  # the transfer already ended (done or failed)
+            return self._record_body(receipt.job.id, size, sha256)
+        record_transition(job, JobState.RECEIVING)
+        return job
+
+    def _complete_and_wait(self, receipt: Receipt) -> Job:
+        """``complete`` for a client that waits for the link.
+
+        A pipelined transfer then needs no durable spool file unless it fails: the
+        client is told nothing before the backend has confirmed the object, and no one
+        else knows the job's id. So the spool file is fsynced only when the transfer did
+        not end in `done` (kept for a retry, or queued again for any worker when it was
+        given up); the fsync of a 256 MiB file was most of the time from the last byte to
+        the link (docs/benchmarks.md).
+        """
+        if not receipt.pipelined:
+            return self.wait(self.complete(receipt).id)
+        size, sha256 = receipt.writer.finish(fsync=False)
+        job = self.transfers.settle(receipt.job.id)
+        if job is None:  # only retention deletes a job, and not one this recent
+            raise JobNotFound(receipt.job.id)
+        if job.state is JobState.RECEIVING:  # given up unfinished (shutdown, lost lease)
+            self.spool.make_durable(receipt.writer.path)
+            return self.wait(self.queue(job.id, size, sha256).id)
+        if job.state is not JobState.DONE:  # failed: kept for a retry
+            self.spool.make_durable(receipt.writer.path)
+        return self._record_body(job.id, size, sha256)
+
+    def queue(self, job_id: str, size: int, sha256: str) -> Job:
+        """Every byte of a receiving job is durable in its spool file: queue the job and
+        start its transfer. Also for tus uploads, whose bytes came in several requests.
+        StateConflict when the job is no longer receiving (another request queued it)."""
+        job = self._record_body(
+            job_id, size, sha256, expect={JobState.RECEIVING}, state=JobState.QUEUED
+        )
+        record_transition(job, JobState.RECEIVING)
+        self.transfers.submit(job.id)
+        return job
+
+    def _record_body(self, job_id: str, size: int, sha256: str, **changes: Any) -> Job:
+        """The whole body's size and digest go on the job, with ``changes``, and its
+        bytes into the received count: once per body, as a refused update (StateConflict)
+        records nothing."""
+        job = self.jobs.update(job_id, size=size, sha256=sha256, bytes_received=size, **changes)
+        record_received(size)
+        return job
+
+    def abandon(self, receipt: Receipt) -> None:
+        """The body never completed (or was refused): nothing was acknowledged, so the
+        job and its spool file go; no client holds its id."""
+        receipt.writer.close()
+        self.drop(receipt.job)
+
+    def drop(self, job: Job) -> None:
+        """Delete a job that was never queued, with its spool file (an abandoned body,
+        a terminated or expired tus upload)."""
+        if job.spool_path:
+            self.spool.discard(job.spool_path)
+        self.jobs.delete(job.id)
+        record_transition(job, JobState.RECEIVING, ABANDONED)
+
+    def wait(self, job_id: str) -> Job:
+        return self.transfers.wait(job_id)
+
+    def find(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed job again, if its spool file is still here."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UploadRefused("not_found", "No upload with that id.")
+        if job.state is not JobState.FAILED:
+            raise UploadRefused("not_failed", f"The upload is {job.state}, not failed.")
+        if not job.spool_path or not Path(job.spool_path).exists():
+            raise UploadRefused(
+                "spool_gone", "The received file is no longer kept; upload it again."
+            )
+        try:
+            job = self.jobs.update(
+                job_id,
+                expect={JobState.FAILED},
+                state=JobState.QUEUED,
+                error=None,
+                error_code=None,
+                retryable=None,
+            )
+        except StateConflict:
+            raise UploadRefused("not_failed", "The upload is already being retried.") from None
+        record_transition(job, JobState.FAILED)
+        self.transfers.submit(job_id)
+        return job

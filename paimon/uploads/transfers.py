@@ -1,0 +1,321 @@
+"""Background transfers: spool file -> storage backend, never on a request thread.
+
+Each worker process has one TransferRunner. A job is run only under a lease in the
+job store; a maintenance thread renews the leases this worker holds (the heartbeat),
+takes over queued or transferring jobs whose lease ran out (their worker died), and
+purges what retention allows. So a job survives a killed worker, a deploy or a
+restart, and exactly one worker resumes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from paimon.observability.jobs import record_transition
+from paimon.spool.writer import ReceiveAborted, Spool
+from paimon.storage.base import (
+    StorageBackend,
+    StorageError,
+    StoresWhileReceiving,
+    WaitForBytes,
+)
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5  # seconds between bytes_stored updates in the store
+
+
+class TransferAborted(Exception):
+    """This worker gave the job up (shutting down, or its lease was lost)."""
+
+
+@dataclass(frozen=True)
+class Growing:
+    """A spool file whose body is still arriving: a pipelined transfer reads it as it
+    grows. The job stays `receiving` until the body is complete."""
+
+    size: int
+    wait_for_bytes: WaitForBytes
+
+
+@dataclass(frozen=True)
+class _Running:
+    future: Future
+    abort: threading.Event
+    # Set as soon as the job is finished, before its spool file is deleted and its lease
+    # released (deleting a large file takes tens of ms); also when the run ends anyhow.
+    settled: threading.Event
+
+
+class TransferRunner:
+    """Runs this worker's transfers and keeps its leases alive."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        storage: StorageBackend,
+        spool: Spool,
+        *,
+        concurrency: int,
+        lease_seconds: float,
+        retention_seconds: float,
+    ):
+        self.store = store
+        self.storage = storage
+        self.spool = spool
+        self.lease_seconds = lease_seconds
+        self.retention_seconds = retention_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.concurrency = concurrency
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="transfer")
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._maintenance: threading.Thread | None = None
+
+    # Submitting and waiting ----------------------------------------------------------
+
+    def submit(self, job_id: str, growing: Growing | None = None) -> bool:
+        """Run a queued job here if this worker can take its lease; False otherwise.
+
+        With ``growing``, start a receiving job's transfer while its body arrives, but
+        only on a thread that is free now and never on the last free one: it holds its
+        thread for as long as the body takes, and complete uploads must still get one.
+        """
+        if self._stopping.is_set():
+            return False
+        with self._lock:  # _run's cleanup waits for this lock: the entry is in first
+            if job_id in self._running:
+                return True
+            busy = sum(not entry.settled.is_set() for entry in self._running.values())
+            if growing is not None and busy >= self.concurrency - 1:
+                return False  # (a settled job's thread is only cleaning up: as good as free)
+            if not self.store.acquire_lease(job_id, self.owner, self.lease_seconds):
+                return False
+            abort, settled = threading.Event(), threading.Event()
+            try:
+                future = self._executor.submit(self._run, job_id, abort, growing)
+            except RuntimeError:  # the executor shut down in between
+                self.store.release_lease(job_id, self.owner)
+                return False
+            future.add_done_callback(lambda _: settled.set())  # also if it never ran
+            self._running[job_id] = _Running(future, abort, settled)
+        return True
+
+    def settle(self, job_id: str) -> Job | None:
+        """Wait until this worker's run of the job, if it has one, is over (finished, or
+        given up); the job as the store then has it. _run records every outcome."""
+        running = self._running.get(job_id)
+        if running is not None:
+            running.settled.wait()
+        return self.store.get(job_id)
+
+    def wait(self, job_id: str, poll_seconds: float = 0.2) -> Job:
+        """Block until the job is finished and return it, wherever it runs."""
+        job = self.settle(job_id)
+        while job is not None and job.state not in FINISHED and not self._stopping.is_set():
+            time.sleep(poll_seconds)
+            job = self.store.get(job_id)
+        return job
+
+    # One transfer --------------------------------------------------------------------
+
+    def _run(self, job_id: str, abort: threading.Event, growing: Growing | None) -> None:
+        try:
+            job = self.store.get(job_id)
+            if job is None or job.state in FINISHED:
+                return
+            self._transfer(job, abort, growing)
+        except (ReceiveAborted, JobNotFound):
+            pass  # pipelined, and the client went away: the upload is being dropped
+        except TransferAborted:
+            self._requeue(job_id)
+        except Exception:  # a bug must not leave the job looking alive forever
+            log.exception("transfer of job %s failed unexpectedly", job_id)
+            self._fail(job_id, "The transfer failed unexpectedly.", "internal_error", True)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+            self.store.release_lease(job_id, self.owner)
+
+    def _transfer(self, job: Job, abort: threading.Event, growing: Growing | None) -> None:
+        assert job.spool_path is not None
+        source = Path(job.spool_path)
+        if not source.exists():
+            self._fail(job.id, "The received file is no longer on the server.", "spool_lost")
+            return
+        if growing is None:
+            previous = job.state
+            job = self.store.update(
+                job.id,
+                expect=RESUMABLE,
+                state=JobState.TRANSFERRING,
+                attempts=job.attempts + 1,
+                bytes_stored=0,
+                error=None,
+                error_code=None,
+                retryable=None,
+            )
+            record_transition(job, previous)
+        else:  # UploadService moves it on to `transferring` once the body is complete,
+            # which for a short body may be before this thread starts (we hold the lease)
+            job = self.store.update(
+                job.id,
+                expect={JobState.RECEIVING, JobState.TRANSFERRING},
+                attempts=job.attempts + 1,
+                bytes_stored=0,
+            )
+        reported = [0.0]
+
+        def progress(acknowledged: int) -> None:
+            if abort.is_set():
+                raise TransferAborted
+            now = time.monotonic()
+            if now - reported[0] >= PROGRESS_INTERVAL:
+                reported[0] = now
+                self.store.update(job.id, bytes_stored=acknowledged)
+
+        started = time.monotonic()
+        try:
+            if growing is None:
+                stored = self.storage.store(source, job.filename, progress)
+            else:
+                assert isinstance(self.storage, StoresWhileReceiving)
+                stored = self.storage.store_growing(
+                    source, job.filename, growing.size, growing.wait_for_bytes, progress
+                )
+        except StorageError as exc:
+            if isinstance(exc.__cause__, TransferAborted) or abort.is_set():
+                raise TransferAborted from exc
+            seconds = time.monotonic() - started
+            self._fail(job.id, exc.message, exc.code, exc.retryable, seconds)
+            return
+        self._change(  # from `receiving` when a pipelined transfer beats the fsync
+            job.id,
+            seconds=time.monotonic() - started,
+            state=JobState.DONE,
+            bytes_stored=stored.size,
+            link=stored.link,
+            storage_key=stored.key,
+        )
+        self.spool.discard(source)  # only now: the backend has confirmed the object
+
+    def _fail(
+        self,
+        job_id: str,
+        message: str,
+        code: str,
+        retryable: bool = False,
+        seconds: float | None = None,
+    ) -> None:
+        """Record a failure; the spool file stays for a retry until retention.
+        ``seconds``: how long the failed transfer attempt ran, when there was one."""
+        self._change(
+            job_id,
+            seconds=seconds,
+            state=JobState.FAILED,
+            error=message,
+            error_code=code,
+            retryable=retryable,
+        )
+
+    def _requeue(self, job_id: str) -> None:
+        with contextlib.suppress(StateConflict):  # finished meanwhile: nothing to hand back
+            self._change(job_id, expect=RESUMABLE, state=JobState.QUEUED)
+
+    def _change(self, job_id: str, *, seconds: float | None = None, **changes: object) -> None:
+        """Update a job whose current state this thread does not know, and record the
+        transition (the extra read is for the log line; these paths are rare)."""
+        before = self.store.get(job_id)
+        job = self.store.update(job_id, **changes)
+        record_transition(job, before.state if before else None, seconds=seconds)
+        running = self._running.get(job_id)
+        if running is not None and job.state in FINISHED:
+            running.settled.set()
+
+    # Maintenance: heartbeat, takeover, retention ----------------------------------------
+
+    def start(self) -> None:
+        """Take over orphaned jobs now, then keep doing it with the heartbeat."""
+        if self._maintenance is None:
+            self._maintenance = threading.Thread(
+                target=self._maintain, name="transfer-maintenance", daemon=True
+            )
+            self._maintenance.start()
+
+    def _maintain(self) -> None:
+        interval = max(self.lease_seconds / 3, 0.05)
+        next_purge = 0.0
+        while not self._stopping.is_set():
+            try:
+                self.heartbeat()
+                self.take_over_orphans()
+                if time.monotonic() >= next_purge:
+                    self.purge_expired()
+                    next_purge = time.monotonic() + min(self.retention_seconds / 4, 600)
+            except Exception:  # the store may be briefly unreachable; keep going
+                log.exception("job maintenance failed; retrying")
+            self._stopping.wait(interval)
+
+    def heartbeat(self) -> None:
+        """Renew this worker's leases; a transfer whose lease was lost is given up."""
+        with self._lock:
+            running = list(self._running.items())
+        for job_id, entry in running:
+            if not self.store.renew_lease(job_id, self.owner, self.lease_seconds):
+                log.warning("lost the lease of job %s; giving it up", job_id)
+                entry.abort.set()
+
+    def take_over_orphans(self) -> None:
+        """Resume queued or transferring jobs whose worker is gone.
+
+        Only jobs whose spool file is on this machine can be resumed here.
+        """
+        for job_id in self.store.resumable(time.time()):
+            job = self.store.get(job_id)
+            if job and job.spool_path and Path(job.spool_path).exists() and self.submit(job_id):
+                log.info("took over job %s", job_id)
+
+    def purge_expired(self) -> None:
+        """Forget finished jobs, receives that stalled (their worker died mid-body, or
+        their client gave up), and spool files, older than retention."""
+        cutoff = time.time() - self.retention_seconds
+        expired = self.store.finished_before(cutoff) + self.store.stale_receiving(cutoff)
+        for job in expired:
+            if job.spool_path:
+                self.spool.discard(job.spool_path)
+            self.store.delete(job.id)
+        active = self.store.active_spool_paths()
+        for path in self.spool.files():
+            try:
+                old = path.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            if old and str(path) not in active:
+                self.spool.discard(path)
+
+    def shutdown(self, wait_seconds: float = 10.0) -> None:
+        """Stop taking work; hand back every job this worker holds, for another or the
+        next worker to resume at once (called from gunicorn's worker_exit hook)."""
+        self._stopping.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = dict(self._running)
+        for job_id, entry in running.items():
+            entry.abort.set()
+            if entry.future.cancelled():
+                self._requeue(job_id)
+                self.store.release_lease(job_id, self.owner)
+        futures.wait([entry.future for entry in running.values()], timeout=wait_seconds)

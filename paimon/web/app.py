@@ -1,0 +1,90 @@
+"""The application factory and composition root: settings in, every adapter (spool,
+storage, job store) built once and wired into the use cases the blueprints see."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from paimon.config import Settings, load_settings_or_exit
+from paimon.jobs import build_job_store
+from paimon.observability.logs import configure_logging
+from paimon.spool.writer import Spool
+from paimon.storage import build_storage
+from paimon.uploads.intake import UploadService
+from paimon.uploads.overview import Overview
+from paimon.uploads.resumable import TusService
+from paimon.uploads.transfers import TransferRunner
+from paimon.web import requestlog, routes
+from paimon.web.auth import token_digests
+from paimon.web.context import EXTENSION_KEY, Services
+from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
+from paimon.web.request import SpoolingRequest
+from paimon.web.security import register as register_security
+
+log = logging.getLogger("paimon")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app and start serving: logging, the background transfers.
+    Without settings, read them from the environment and end the process with one line
+    per bad field if they do not validate."""
+    settings = settings or load_settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    app = build_app(settings)
+    wired = services(app)
+    wired.transfers.start()  # in each worker: take over jobs a dead worker left
+
+    log.info("storage backend: %s", wired.overview.storage_name)
+    if not settings.auth_tokens:
+        log.warning(
+            "UPLOADS ARE OPEN: no PAIMON_AUTH_TOKENS set, anyone who can reach this "
+            "server can upload"
+        )
+    return app
+
+
+def services(app: Flask) -> Services:
+    return app.extensions[EXTENSION_KEY]
+
+
+def build_app(settings: Settings) -> Flask:
+    """The app wired and ready for requests, with no thread started: what `paimon
+    doctor` sends a probe download through, exactly as a server would."""
+    app = Flask(__name__)
+    app.request_class = SpoolingRequest
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = FORM_MEMORY_BYTES
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
+    app.json.sort_keys = False
+    requestlog.install(app)  # request ids, the request log, HTTP metrics
+
+    spool = Spool(settings.spool_dir)
+    storage = build_storage(settings)
+    jobs = build_job_store(settings)
+    transfers = TransferRunner(
+        jobs,
+        storage,
+        spool,
+        concurrency=settings.transfer_concurrency,
+        lease_seconds=settings.job_lease_seconds,
+        retention_seconds=settings.retention_hours * 3600,
+    )
+    uploads = UploadService(storage, spool, jobs, transfers, settings.min_free_bytes)
+    app.extensions[EXTENSION_KEY] = Services(
+        uploads=uploads,
+        resumable=TusService(
+            uploads,
+            lease_seconds=settings.job_lease_seconds,
+            expiry_seconds=settings.retention_hours * 3600,
+        ),
+        overview=Overview(storage, jobs, spool, settings.min_free_bytes),
+        transfers=transfers,
+        token_digests=token_digests(settings.auth_tokens),
+        public_url=settings.public_url,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    routes.register(app)
+    register_security(app, settings)
+    return app

@@ -1,0 +1,79 @@
+"""Upload tokens: Bearer or the legacy X-Auth-Token, compared by hash in constant time.
+
+Only SHA-256 digests of the configured tokens are kept; a presented token is hashed and
+compared with every digest, and it is never echoed in a reply or written to a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from flask import request
+from pydantic import SecretStr
+
+from paimon.web.context import services
+from paimon.web.errors import ApiError
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def token_digests(tokens: list[SecretStr]) -> list[bytes]:
+    """Only digests are kept for comparison, never the tokens themselves."""
+    return [hashlib.sha256(t.get_secret_value().encode()).digest() for t in tokens]
+
+
+def presented_token() -> str | None:
+    """The token the client sent, if any: Bearer first, then X-Auth-Token."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-Auth-Token") or None
+
+
+def presented_digest(token: str) -> bytes | None:
+    """The digest of the bytes the client sent.
+
+    WSGI decodes headers as latin-1, so encoding back to latin-1 recovers the raw bytes
+    (a UTF-8 token then matches its configured value). A character latin-1 cannot hold
+    never came from the wire and matches nothing.
+    """
+    try:
+        return hashlib.sha256(token.encode("latin-1")).digest()
+    except UnicodeEncodeError:
+        return None
+
+
+def is_authorized(token: str, digests: list[bytes]) -> bool:
+    presented = presented_digest(token)
+    if presented is None:
+        return False
+    # Compare against every digest so timing does not tell which one matched.
+    matches = [hmac.compare_digest(presented, digest) for digest in digests]
+    return any(matches)
+
+
+def require_token(view: F) -> F:
+    """401 without a token, 403 with a wrong one; open when no token is configured."""
+
+    @wraps(view)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        digests = services().token_digests
+        if digests:
+            token = presented_token()
+            if token is None:
+                raise ApiError(
+                    401,
+                    "token_required",
+                    "This server needs an upload token: send it as "
+                    "'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'.",
+                )
+            if not is_authorized(token, digests):
+                raise ApiError(403, "token_rejected", "The upload token is not valid.")
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,32 @@
+"""How blueprints reach the use cases without importing the app: one container,
+built once per process by create_app (the composition root)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from paimon.uploads.intake import UploadService
+from paimon.uploads.overview import Overview
+from paimon.uploads.resumable import TusService
+from paimon.uploads.transfers import TransferRunner
+
+EXTENSION_KEY = "paimon"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The use cases, and the few settings the HTTP layer itself needs."""
+
+    uploads: UploadService
+    resumable: TusService
+    overview: Overview
+    transfers: TransferRunner  # started by create_app, handed back by the server's hooks
+    token_digests: list[bytes]  # empty: uploads are open
+    public_url: str | None  # base of links; None: the request's own host
+    max_upload_bytes: int
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,69 @@
+"""How a job is shown and answered, shared by POST /upload and the status routes."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+from flask import Response, jsonify, request, url_for
+
+from paimon.jobs.model import Job, JobState
+from paimon.web.context import services
+from paimon.web.errors import status_of
+
+
+def absolute(link: str) -> str:
+    """Backends may return a path; clients always get a full URL."""
+    base = services().public_url or request.host_url
+    return urljoin(base.rstrip("/") + "/", link.lstrip("/"))
+
+
+def job_view(job: Job) -> dict[str, object]:
+    view = job.public_view()
+    if job.link:
+        view["link"] = absolute(job.link)
+    view["status_url"] = absolute(url_for("status.job_status", job_id=job.id))
+    return view
+
+
+def prefers_async() -> bool:
+    """RFC 7240: `Prefer: respond-async` asks for 202 now instead of waiting."""
+    preferences = request.headers.get("Prefer", "").split(",")
+    return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences)
+
+
+def accepted(job: Job) -> Response:
+    """202 with the job and where to follow it."""
+    response = jsonify(job_view(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for("status.job_status", job_id=job.id)
+    if prefers_async():
+        response.headers["Preference-Applied"] = "respond-async"
+    return response
+
+
+def finished(job: Job) -> Response | dict[str, object]:
+    """The earlier server's reply for a stored file, or an honest error for a failed one."""
+    if job.state is JobState.DONE:
+        return {
+            "status": "success",
+            "message": "File uploaded successfully",
+            "filename": job.filename,
+            "service": job.backend,
+            "link": absolute(job.link or ""),
+            "size": job.size,
+            "id": job.id,
+            "sha256": job.sha256,
+        }
+    if job.state is JobState.FAILED:
+        response = jsonify(
+            {
+                "status": "error",
+                "error": job.error_code,
+                "message": job.error,
+                "retryable": job.retryable,
+                **{k: v for k, v in job_view(job).items() if k in ("id", "status_url")},
+            }
+        )
+        response.status_code = status_of(job.error_code)
+        return response
+    return accepted(job)  # still running elsewhere (this worker is shutting down)

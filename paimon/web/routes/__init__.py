@@ -1,0 +1,15 @@
+"""Thin blueprints, one module each, that translate requests into use-case calls."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from paimon.web import errors
+from paimon.web.routes import files, health, metrics, page, put, status, tus, upload
+
+
+def register(app: Flask) -> None:
+    blueprints = (page.bp, upload.bp, put.bp, tus.bp, files.bp, status.bp, health.bp, metrics.bp)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    errors.register(app)

@@ -1,0 +1,26 @@
+"""Liveness and readiness, for Render's health check, Docker and load balancers."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from paimon.web.context import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Alive: the worker answers. Touches nothing else, so it stays fast."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready: the spool has room, the job store and the storage backend answer."""
+    results = services().overview.readiness()
+    checks = {r.name: {"ok": r.ok, "detail": r.detail} for r in results}
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        return {"status": "unavailable", "failed": failed, "checks": checks}, 503
+    return {"status": "ready", "checks": checks}

@@ -1,0 +1,54 @@
+"""GET /status and GET /ping (kept compatible with the earlier server's clients),
+and the status of single upload jobs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from paimon import __version__
+from paimon.web.auth import require_token
+from paimon.web.context import services
+from paimon.web.replies import accepted, job_view
+
+bp = Blueprint("status", __name__)
+
+
+@bp.get("/status")
+def status():
+    wired = services()
+    reply: dict[str, object] = {
+        "status": "running",
+        "version": __version__,
+        "service": "paimon",
+        "storage": wired.overview.storage_name,
+        "supported_services": wired.uploads.supported_services,
+        "auth": "token" if wired.token_digests else "open",
+        "jobs": {str(state): count for state, count in wired.overview.job_counts().items()},
+    }
+    usage = wired.overview.storage_usage()
+    if usage is not None:
+        reply["storage_usage"] = {"used_bytes": usage.used_bytes, "total_bytes": usage.total_bytes}
+    return reply
+
+
+@bp.get("/status/<job_id>")
+def job_status(job_id: str):
+    job = services().uploads.find(job_id)
+    if job is None:
+        abort(404, description="No upload with that id.")
+    view = job_view(job)
+    # A browser (Accept prefers HTML) gets a small page; everyone else the JSON.
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return render_template("status.html", job=view), {"Vary": "Accept"}
+    return view, {"Vary": "Accept"}
+
+
+@bp.post("/status/<job_id>/retry")
+@require_token
+def retry(job_id: str):
+    return accepted(services().uploads.retry(job_id))
+
+
+@bp.get("/ping")
+def ping():
+    return {"message": "Server running"}

@@ -1,0 +1,143 @@
+"""Resumable uploads with the tus 1.0.0 protocol at /tus/: core, creation,
+creation-with-upload, termination, expiration and OPTIONS discovery.
+
+The upload's URL is /tus/<job id>: once complete, GET /status/<job id> (also named by
+each reply's `Link: <...>; rel="monitor"`) follows it to its link like any upload.
+"""
+
+from __future__ import annotations
+
+import binascii
+import io
+from base64 import b64decode, b64encode
+
+from flask import Blueprint, Response, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import http_date
+
+from paimon.uploads.resumable import TusService, TusUpload
+from paimon.web.auth import require_token
+from paimon.web.context import services
+from paimon.web.errors import ApiError, error_response
+from paimon.web.replies import absolute
+
+bp = Blueprint("tus", __name__, url_prefix="/tus")
+
+OFFSET_TYPE = "application/offset+octet-stream"
+
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = ("creation", "creation-with-upload", "termination", "expiration")
+
+
+def tus() -> TusService:
+    return services().resumable
+
+
+@bp.before_request
+def _require_tus_version() -> Response | None:
+    """Every request but OPTIONS says which protocol version it speaks (412 otherwise)."""
+    if request.method == "OPTIONS" or request.headers.get("Tus-Resumable") == TUS_VERSION:
+        return None
+    body, status = error_response(
+        412, "unsupported_tus_version", f"Send 'Tus-Resumable: {TUS_VERSION}'."
+    )
+    body.status_code = status
+    body.headers["Tus-Version"] = TUS_VERSION
+    return body
+
+
+@bp.after_request
+def _tus_resumable(response: Response) -> Response:
+    response.headers["Tus-Resumable"] = TUS_VERSION
+    return response
+
+
+def header_int(name: str) -> int:
+    value = request.headers.get(name, "")
+    if not value.isdigit():
+        raise ApiError(400, "bad_header", f"'{name}' must be a non-negative integer.")
+    return int(value)
+
+
+def metadata() -> dict[str, str]:
+    """Upload-Metadata: comma-separated `key base64(value)` pairs (value optional)."""
+    pairs: dict[str, str] = {}
+    for item in filter(
+        None, (p.strip() for p in request.headers.get("Upload-Metadata", "").split(","))
+    ):
+        key, _, value = item.partition(" ")
+        try:  # a name that is not UTF-8 still names the file, less a few characters
+            pairs[key] = b64decode(value.strip(), validate=True).decode(errors="replace")
+        except binascii.Error:
+            raise ApiError(400, "bad_metadata", f"Upload-Metadata '{key}' is not base64.") from None
+    return pairs
+
+
+def body() -> io.BufferedIOBase:
+    """The bytes to append: only a body typed as tus data counts as one."""
+    return request.stream if request.mimetype == OFFSET_TYPE else io.BytesIO()
+
+
+def reply(upload: TusUpload, status: int) -> Response:
+    job = upload.job
+    response = Response(status=status)
+    response.headers["Upload-Offset"] = str(upload.offset)
+    response.headers["Upload-Length"] = str(job.size)
+    if upload.expires is not None:
+        response.headers["Upload-Expires"] = http_date(upload.expires)
+    status_url = absolute(url_for("status.job_status", job_id=job.id))
+    response.headers["Link"] = f'<{status_url}>; rel="monitor"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/", methods=["OPTIONS"], provide_automatic_options=False)
+@bp.route("/<job_id>", methods=["OPTIONS"], provide_automatic_options=False)
+def discover(job_id: str | None = None) -> Response:
+    response = Response(status=204)
+    response.headers["Tus-Version"] = TUS_VERSION
+    response.headers["Tus-Extension"] = ",".join(EXTENSIONS)
+    response.headers["Tus-Max-Size"] = str(services().max_upload_bytes)
+    return response
+
+
+@bp.post("/")
+@require_token
+def create() -> Response:
+    length = header_int("Upload-Length")
+    if length > services().max_upload_bytes:
+        raise RequestEntityTooLarge
+    services().uploads.check_can_accept(request.args.get("service"), length)
+    names = metadata()
+    declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
+    upload = tus().create(length, names.get("filename") or names.get("name"), body(), declared)
+    response = reply(upload, 201)
+    response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))
+    return response
+
+
+@bp.route("/<job_id>", methods=["HEAD"])
+def head(job_id: str) -> Response:
+    upload = tus().head(job_id)
+    response = reply(upload, 200)
+    response.headers["Upload-Metadata"] = (
+        "filename " + b64encode(upload.job.filename.encode()).decode()
+    )
+    return response
+
+
+@bp.patch("/<job_id>")
+@require_token
+def patch(job_id: str) -> Response:
+    if request.mimetype != OFFSET_TYPE:
+        raise ApiError(415, "unsupported_media_type", f"A PATCH body must be '{OFFSET_TYPE}'.")
+    offset = header_int("Upload-Offset")
+    return reply(tus().append(job_id, offset, request.stream, request.content_length), 204)
+
+
+@bp.delete("/<job_id>")
+@require_token
+def terminate(job_id: str) -> Response:
+    tus().terminate(job_id)
+    return Response(status=204)
