@@ -1,0 +1,57 @@
+"""Servers for the newcomer layer: the README's serve command in a fresh clone (built
+once per session, shared by every newcomer test), and, started only when an example
+needs them, servers with tokens and with MEGA (the emulator)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from tests.conftest import ServerProcess, start_server
+from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.known_secrets import TOKEN
+from tests.newcomer.support import serve_fresh_clone
+
+# (tokens configured, MEGA configured) -> a server; (False, False) is the fresh clone.
+ServerFor = Callable[[bool, bool], ServerProcess]
+
+
+@pytest.fixture(scope="session")
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The README's serve command in a fresh clone, no settings but the port."""
+    server = serve_fresh_clone(tmp_path_factory.mktemp("fresh-clone"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def server_for(
+    fresh_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFor]:
+    """The server an example needs, started on first use and kept for the session.
+
+    MEGA runs on a dedicated emulator: the shared one is reset between tests, which
+    would delete the upload folder the server has cached.
+    """
+    started: dict[tuple[bool, bool], ServerProcess] = {(False, False): fresh_server}
+    with ExitStack() as stack:
+
+        def get(tokens: bool, mega: bool) -> ServerProcess:
+            if (tokens, mega) not in started:
+                settings = {"auth_tokens": TOKEN} if tokens else {}
+                if mega:
+                    sim = MegaSim.start(tmp_path_factory.mktemp("newcomer-megasim"))
+                    stack.callback(sim.stop)
+                    settings |= {
+                        "mega_api_url": sim.url,
+                        "mega_email": V2_EMAIL,
+                        "mega_password": V2_PASSWORD,
+                    }
+                server = start_server(tmp_path_factory.mktemp("newcomer-server"), **settings)
+                stack.callback(server.stop)
+                started[tokens, mega] = server
+            return started[tokens, mega]
+
+        yield get
