@@ -4,6 +4,7 @@ needs them, servers with tokens and with MEGA (the emulator)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -14,6 +15,8 @@ from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.known_secrets import TOKEN
 from tests.newcomer.support import serve_fresh_clone
 
+# What the docs' examples and the clone need besides Python.
+TOOLS = ("git", "curl", "jq", "tar", "base64")
 # (tokens configured, MEGA configured) -> a server; (False, False) is the fresh clone.
 ServerFor = Callable[[bool, bool], ServerProcess]
 
@@ -21,6 +24,9 @@ ServerFor = Callable[[bool, bool], ServerProcess]
 @pytest.fixture(scope="session")
 def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The README's serve command in a fresh clone, no settings but the port."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"the newcomer tests run {' and '.join(missing)}: apt-get install them")
     server = serve_fresh_clone(tmp_path_factory.mktemp("fresh-clone"))
     yield server
     server.stop()

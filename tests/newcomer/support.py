@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT, ServerProcess, await_healthy, clean_environ, free_port
+from tests.known_secrets import SERVER_LOGS
 
 # The documents whose every shell example the layer runs.
 DOCS = (REPO_ROOT / "README.md", REPO_ROOT / "docs" / "api.md")
@@ -122,9 +123,7 @@ def serve_fresh_clone(workdir: Path) -> ServerProcess:
     port = free_port()
     env = curl_environ() | {"PAIMON_PORT": str(port), "PYTHON": sys.executable}
     log_path = workdir / f"serve-{port}.log"
-    from tests.known_secrets import SERVER_LOGS  # late, as in tests/conftest.start_server
-
-    SERVER_LOGS.append(log_path)
+    SERVER_LOGS.append(log_path)  # searched for secrets at the end of the run
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             ["bash", "-c", readme_serve_command()],
