@@ -106,13 +106,8 @@ def curl_environ() -> dict[str, str]:
     return {k: v for k, v in clean_environ().items() if "proxy" not in k.lower()}
 
 
-def serve_fresh_clone(workdir: Path) -> ServerProcess:
-    """``git clone`` of the repository under test in ``workdir``, served by the README's
-    serve command with no PAIMON_* setting but the port; waits until it answers.
-
-    PYTHON, which scripts/serve documents for choosing the interpreter, is the one
-    running the tests, so the layer checks each Python the suite runs on.
-    """
+def clone_repository(workdir: Path) -> Path:
+    """A ``git clone`` of the repository under test in ``workdir``: its committed HEAD."""
     clone = workdir / "clone"
     subprocess.run(
         ["git", "clone", "--quiet", str(REPO_ROOT), str(clone)],
@@ -120,9 +115,19 @@ def serve_fresh_clone(workdir: Path) -> ServerProcess:
         capture_output=True,
         env=curl_environ(),
     )
+    return clone
+
+
+def serve(clone: Path, log_dir: Path) -> ServerProcess:
+    """The README's serve command run in ``clone`` with no PAIMON_* setting but the
+    port; waits until it answers (the first run builds .venv).
+
+    PYTHON, which scripts/serve documents for choosing the interpreter, is the one
+    running the tests, so the layer checks each Python the suite runs on.
+    """
     port = free_port()
     env = curl_environ() | {"PAIMON_PORT": str(port), "PYTHON": sys.executable}
-    log_path = workdir / f"serve-{port}.log"
+    log_path = log_dir / f"serve-{port}.log"
     SERVER_LOGS.append(log_path)  # searched for secrets at the end of the run
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -33,7 +33,7 @@ from tests.newcomer.support import DOCS, Example, curl_environ, json_or_none, sh
 # Commands the layer cannot run as examples, each with why. Keep it short.
 NOT_RUN = {
     "scripts/serve": "starts the server the other examples run against "
-    "(tests/newcomer/support.serve_fresh_clone runs it exactly as written)",
+    "(tests/newcomer/support.serve runs it exactly as written)",
     "scripts/test": "the whole suite on three Pythons: run from inside the suite, it recurses",
 }
 EXAMPLES = [example for doc in DOCS for example in shell_examples(doc)]

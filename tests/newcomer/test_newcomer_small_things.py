@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -71,7 +72,8 @@ def test_no_retry_after_on_success(
 
 
 def test_retry_after_on_429(server_factory: Callable[..., ServerProcess]) -> None:
-    server = server_factory(rate_limit_uploads="1/minute")
+    """One worker: without Redis each worker counts on its own."""
+    server = server_factory(rate_limit_uploads="1/minute", workers="1")
     replies = [
         requests.post(f"{server.url}/upload", files={"file": ("r.txt", b"r")}, timeout=30)
         for _ in range(2)
@@ -88,13 +90,12 @@ def test_retry_after_on_503(server_factory: Callable[..., ServerProcess]) -> Non
     assert int(reply.headers["Retry-After"]) > 0
 
 
-def test_paimon_version(fresh_server: ServerProcess) -> None:
+def test_paimon_version(fresh_clone: Path, fresh_server: ServerProcess) -> None:
     """``paimon --version`` from the .venv scripts/serve built prints the version the
     server reports."""
-    clone = fresh_server.data_dir.parent  # the default data directory, in the clone
     result = subprocess.run(
-        [str(clone / ".venv" / "bin" / "paimon"), "--version"],
-        cwd=clone,
+        [str(fresh_clone / ".venv" / "bin" / "paimon"), "--version"],
+        cwd=fresh_clone,
         env=curl_environ(),
         capture_output=True,
         text=True,
