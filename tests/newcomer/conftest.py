@@ -5,7 +5,7 @@ them, servers with tokens and with MEGA (the emulator)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -14,12 +14,10 @@ import pytest
 from tests.conftest import ServerProcess, start_server
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.known_secrets import TOKEN
-from tests.newcomer.support import clone_repository, serve
+from tests.newcomer.support import ServerFor, clone_repository, serve
 
 # What the docs' examples and the clone need besides Python.
 TOOLS = ("git", "curl", "jq", "tar", "base64")
-# (tokens configured, MEGA configured) -> a server; (False, False) is the fresh clone.
-ServerFor = Callable[[bool, bool], ServerProcess]
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ FENCE = re.compile(r"^```(sh|bash|console)\s*$")
 OUTPUT_COMMENT = re.compile(r"^#\s*(\{|HTTP/|https?://)")
 # The first build installs the whole lock: minutes on a slow machine.
 BUILD_TIMEOUT_SECONDS = 300
+# (tokens configured, MEGA configured) -> a server; (False, False) is the fresh clone.
+ServerFor = Callable[[bool, bool], ServerProcess]
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ reads) are created in the example's own empty directory; ``<id>`` and ``q3V...``
 a real job's id (``/tus/q3V...`` a fresh tus upload's); ``3q2-...`` is the key of a
 real local upload; TOKEN is a configured token; 127.0.0.1:8000 is the test server.
 An example with TOKEN runs against a server with PAIMON_AUTH_TOKENS, one with
-``?service=mega`` against a server on the MEGA emulator; every other one against the
-README's serve command in a fresh clone (tests/newcomer/conftest.py).
+``?service=mega`` against a server on the MEGA emulator (those two run this working
+tree, tests/conftest.start_server); every other one against the README's serve command
+in a fresh clone of the committed HEAD (tests/newcomer/conftest.py).
 
 Each example must exit 0 and print no error; where the doc shows output after it
 (JSON, a status line, a link), the real output must have its shape; a link printed is
@@ -27,8 +28,14 @@ import requests
 
 from tests.conftest import ServerProcess
 from tests.known_secrets import TOKEN
-from tests.newcomer.conftest import ServerFor
-from tests.newcomer.support import DOCS, Example, curl_environ, json_or_none, shell_examples
+from tests.newcomer.support import (
+    DOCS,
+    Example,
+    ServerFor,
+    curl_environ,
+    json_or_none,
+    shell_examples,
+)
 
 # Commands the layer cannot run as examples, each with why. Keep it short.
 NOT_RUN = {
