@@ -191,11 +191,14 @@ def check_downloads(example: Example, scene: Scene, written: list[Path]) -> None
 def test_doc_example(example: Example, server_for: ServerFor, tmp_path: Path) -> None:
     if example.command in NOT_RUN:
         pytest.skip(NOT_RUN[example.command])
-    server = server_for("TOKEN" in example.command, "service=mega" in example.command)
-    scene = Scene(server, tmp_path)
+    mega = "service=mega" in example.command
+    scene = Scene(server_for("TOKEN" in example.command, mega), tmp_path)
     command = scene.fill(example.command)
     before = set(tmp_path.iterdir())
-    result = run(command, tmp_path)
+    try:
+        result = run(command, tmp_path)
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"{example.where}: {example.command}\n$ {command}\n{timeout}", pytrace=False)
     written = sorted(set(tmp_path.iterdir()) - before)
     head, body = split_reply(result.stdout)
     report = (
@@ -208,6 +211,8 @@ def test_doc_example(example: Example, server_for: ServerFor, tmp_path: Path) ->
         assert all(int(code) < 400 for code in STATUS_LINE.findall(head)), "an HTTP error"
         reply = json_or_none(body)
         assert not (isinstance(reply, dict) and reply.get("status") == "error"), "an error"
+        if mega:
+            assert isinstance(reply, dict) and reply.get("service") == "mega", "not in MEGA"
         check_shown_output(example, scene, head, body)
         check_links(scene, body)
         check_downloads(example, scene, written)

@@ -3,9 +3,9 @@
 The clone is ``git clone`` of the repository under test, so it holds the committed
 HEAD: uncommitted changes in the working tree are not in it (commit first to test
 them here). The clone and its .venv are made once per session, the server once per
-module (tests/newcomer/conftest.py); its data directory is the default, relative ``data`` in the clone, the setup that once
-answered every download with 500 while every test, setting an absolute
-PAIMON_DATA_DIR, passed.
+module (tests/newcomer/conftest.py). Its data directory is the default, the relative
+``data`` in the clone: the setup that once answered every download with 500 while
+every test, setting an absolute PAIMON_DATA_DIR, passed.
 """
 
 from __future__ import annotations
