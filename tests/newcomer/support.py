@@ -145,15 +145,16 @@ def serve(clone: Path, log_dir: Path) -> ServerProcess:
 
 
 def curl(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    """Real curl, quiet, failing on an HTTP error status; its output as bytes."""
-    return subprocess.run(
-        ["curl", "--silent", "--show-error", "--fail", *args],
+    """Real curl, quiet, failing (with what it said) on an HTTP error status."""
+    result = subprocess.run(
+        ["curl", "--silent", "--show-error", "--fail-with-body", *args],
         cwd=cwd,
         env=curl_environ(),
         capture_output=True,
-        check=True,
         timeout=60,
     )
+    assert result.returncode == 0, f"curl {' '.join(args)}: {result.stderr!r} {result.stdout!r}"
+    return result
 
 
 def json_or_none(text: str) -> object:
