@@ -122,10 +122,16 @@ def start_server(workdir: Path, **settings: str) -> ServerProcess:
             gunicorn_command(), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, data_dir, env)
-    deadline = time.monotonic() + 30
+    return await_healthy(server, timeout=30)
+
+
+def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
+    """``server`` once /healthz answers 200; stopped, and an error with its log, if its
+    process exits or ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{server.logs()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.logs()}")
         try:
             if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
                 return server
@@ -133,7 +139,7 @@ def start_server(workdir: Path, **settings: str) -> ServerProcess:
             pass
         time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"gunicorn did not become healthy:\n{server.logs()}")
+    raise RuntimeError(f"server did not become healthy:\n{server.logs()}")
 
 
 @pytest.fixture
