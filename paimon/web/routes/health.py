@@ -8,6 +8,10 @@ from paimon.web.context import services
 
 bp = Blueprint("health", __name__)
 
+# How soon a load balancer or client may ask again after a 503: checks are cheap, and a
+# spool that has room again or a backend that is back is seen at once.
+READINESS_RETRY_SECONDS = 5
+
 
 @bp.get("/healthz")
 def healthz():
@@ -22,5 +26,6 @@ def readyz():
     checks = {r.name: {"ok": r.ok, "detail": r.detail} for r in results}
     failed = [r.name for r in results if not r.ok]
     if failed:
-        return {"status": "unavailable", "failed": failed, "checks": checks}, 503
+        body = {"status": "unavailable", "failed": failed, "checks": checks}
+        return body, 503, {"Retry-After": str(READINESS_RETRY_SECONDS)}
     return {"status": "ready", "checks": checks}
