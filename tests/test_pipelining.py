@@ -122,3 +122,36 @@ def test_a_client_gone_mid_body_leaves_nothing(sim: MegaSim, server: ServerProce
     assert eventually(nothing_left)
     assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
     assert "Traceback" not in server.logs()
+
+
+def test_an_async_form_upload_keeps_its_pipelined_transfer(
+    sim: MegaSim, server: ServerProcess
+) -> None:
+    """202 at once, then the transfer that began during the body finishes in one attempt:
+    werkzeug closing the request's files after a complete body must not abort it."""
+    boundary = "paimon-test-" + os.urandom(8).hex()
+    content = os.urandom(12 * MIB + 3)
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="async.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    body = head + content + f"\r\n--{boundary}--\r\n".encode()
+    sim.throttle(8 * MIB)  # the transfer is still running when the 202 goes out
+    try:
+        reply = requests.post(
+            f"{server.url}/upload",
+            data=body,
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Prefer": "respond-async",
+            },
+            timeout=60,
+        )
+        assert reply.status_code == 202, reply.text
+        status_url = reply.json()["status_url"]
+        assert eventually(lambda: requests.get(status_url, timeout=10).json()["state"] == "done")
+    finally:
+        sim.throttle(0)
+    job = requests.get(status_url, timeout=10).json()
+    assert job["attempts"] == 1, job
+    assert download(sim, job["link"]) == content

@@ -118,7 +118,9 @@ class SpoolWriter:
 
     def _end(self, complete: bool = False) -> None:
         with self._grown:
-            self._ended, self._complete = True, complete
+            # close() after finish() (werkzeug closes a request's files) keeps the body
+            # complete: a pipelined transfer still reading it must not be aborted.
+            self._ended, self._complete = True, self._complete or complete
             self._grown.notify_all()
 
     def close(self) -> None:
