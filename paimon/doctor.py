@@ -15,6 +15,7 @@ import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
+from paimon import capacity
 from paimon.services.checks import CheckResult, check_spool
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
@@ -122,13 +123,30 @@ def run_checks() -> list[CheckResult]:
     return [check() for check in ENVIRONMENT_CHECKS] + check_settings_and_spool()
 
 
+def worker_choice() -> tuple[capacity.Capacity, int, str]:
+    """What gunicorn.conf.py finds here (CPU quota, affinity, memory limit), the worker
+    count it starts and what decided it: information, never a failure."""
+    from paimon.config import load_settings
+
+    try:
+        configured = load_settings().workers
+    except Exception:  # a bad setting is the settings check's finding
+        configured = None
+    found = capacity.detect()
+    return found, *capacity.choose_workers(configured, found)
+
+
 def main(as_json: bool = False) -> int:
     results = run_checks()
     ok = all(r.ok for r in results)
+    found, workers, decided_by = worker_choice()
     if as_json:
-        print(json.dumps({"ok": ok, "checks": [r.__dict__ for r in results]}, indent=2))
+        report = {"found": found.as_dict(), "workers": workers, "decided_by": decided_by}
+        checks = [r.__dict__ for r in results]
+        print(json.dumps({"ok": ok, "checks": checks, "workers": report}, indent=2))
     else:
         for r in results:
             print(f"{'ok ' if r.ok else 'FAIL'} {r.name:<9} {r.detail}")
+        print(f"info workers   {found.describe()}; starting {workers} ({decided_by})")
         print("paimon doctor: all checks passed" if ok else "paimon doctor: FAILED")
     return 0 if ok else 1
