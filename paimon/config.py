@@ -52,9 +52,9 @@ class Settings(BaseSettings):
         "affinity and memory limit allow (paimon/capacity.py).",
     )
     threads: int = Field(8, ge=1, description="Threads per gunicorn worker.")
-    graceful_timeout_seconds: float = Field(
-        110.0,
-        gt=0,
+    graceful_timeout_seconds: int = Field(
+        110,
+        ge=1,
         description="After SIGTERM, how long requests in flight may still run; keep it "
         "below the platform's kill delay (render.yaml: 120 s).",
     )
