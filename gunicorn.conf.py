@@ -19,7 +19,7 @@ multiproc.use_metrics_dir()
 _host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
 bind = f"{_host}:{_settings.port}"
 # PAIMON_WORKERS / WEB_CONCURRENCY, else what the container's CPU and memory allow.
-workers = capacity.choose_workers(_settings.workers)[0]
+workers, _workers_decided_by = capacity.choose_workers(_settings.workers)
 # gthread: a long upload holds one thread, not the worker, so health checks and other
 # requests keep being answered; the worker's heartbeat does not depend on requests.
 # Paimon's subclass only answers malformed HTTP as JSON, never quoting it (docs/security.md).
@@ -43,6 +43,10 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 logconfig_dict = gunicorn_logconfig(_settings.log_level, _settings.log_format)
+
+
+def when_ready(server):
+    server.log.info("%d workers, decided by %s", server.cfg.workers, _workers_decided_by)
 
 
 def child_exit(server, worker):

@@ -20,10 +20,10 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 MiB = 1024**2
-# Measured (docs/benchmarks.md): a worker peaks at 67-103 MiB during a 1 GiB upload
-# (+18 MiB over idle per upload in flight: the uploader's POST buffers). 160 MiB leaves
-# room for a few concurrent uploads per worker; the master and the interpreter's
-# start-up need about 40 MiB, reserved once.
+# Measured: a worker peaks at 67-103 MiB during a 1 GiB upload (docs/benchmarks.md;
+# +18 MiB over idle per upload in flight, the uploader's POST buffers), so 160 MiB
+# leaves room for a few uploads at once per worker. The master's RSS is 48 MiB once
+# it has imported the worker class, reserved once.
 WORKER_MEMORY_BYTES = 160 * MiB
 MASTER_MEMORY_BYTES = 64 * MiB
 # cgroup v1 writes "no limit" as LONG_MAX rounded down to a page; anything this large

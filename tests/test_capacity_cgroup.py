@@ -251,6 +251,7 @@ def test_starter_sized_cgroup_one_worker_1_gib_upload_no_oom(
         children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
         # The documented count for 0.5 CPU and 512 MiB: one worker, by the CPU quota.
         assert len(children) == 1, server.logs()
+        assert "1 workers, decided by CPU quota" in server.logs()
         assert sorted(group.pids()) == sorted([master, *map(int, children)])
         started = time.monotonic()
         with group.sampling_rss():
