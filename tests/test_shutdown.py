@@ -210,8 +210,9 @@ def test_sigterm_during_a_transfer_hands_the_job_back(server_factory, sim: MegaS
     server = server_factory(graceful_timeout_seconds="30", job_lease_seconds="30", **mega)
     content = os.urandom(6 * MIB)
     sim.throttle(512 * 1024)
-    # PUT, not multipart: see the report on issue 21 (a multipart upload answered 202
-    # loses its pipelined transfer when the request closes its spool writer).
+    # PUT, not multipart: a multipart upload answered 202 loses its pipelined transfer
+    # at once (the request's close() closes the finished spool writer, which marks it
+    # incomplete again: ReceiveAborted), and is restarted only by a later takeover.
     reply = requests.put(
         f"{server.url}/upload/slow.bin",
         data=content,
