@@ -4,9 +4,9 @@ Values come from Paimon's settings (docs/configuration.md), so a bad setting sto
 the server here, before any worker starts, with one line per bad field.
 """
 
-import multiprocessing
 from pathlib import Path
 
+from paimon import capacity
 from paimon.config import load_settings_or_exit
 from paimon.observability import multiproc
 from paimon.observability.logs import gunicorn_logconfig
@@ -22,16 +22,18 @@ multiproc.use_metrics_dir()
 
 _host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
 bind = f"{_host}:{_settings.port}"
-workers = _settings.workers or multiprocessing.cpu_count()
+# PAIMON_WORKERS / WEB_CONCURRENCY, else what the container's CPU and memory allow.
+workers, _workers_decided_by = capacity.choose_workers(_settings.workers)
 # gthread: a long upload holds one thread, not the worker, so health checks and other
 # requests keep being answered; the worker's heartbeat does not depend on requests.
 # Paimon's subclass only answers malformed HTTP as JSON, never quoting it (docs/security.md).
 worker_class = "paimon.server.worker.JsonErrorThreadWorker"
 threads = _settings.threads
 # With gthread, `timeout` bounds a stuck worker's heartbeat, not a request: multi-minute
-# uploads are fine. graceful_timeout gives in-flight uploads time to finish on deploys.
+# uploads are fine. graceful_timeout gives in-flight uploads time to finish on deploys;
+# it must end before the platform's SIGKILL (docs/deployment.md, "Shutdown window").
 timeout = 120
-graceful_timeout = 120
+graceful_timeout = _settings.graceful_timeout_seconds
 # Longer than the idle timeout of Render's proxy (and most load balancers, 60 s), so the
 # proxy, not gunicorn, closes idle keep-alive connections and no request hits a closed one.
 keepalive = 75
@@ -45,3 +47,7 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 logconfig_dict = gunicorn_logconfig(_settings.log_level, _settings.log_format)
+
+
+def when_ready(server):
+    server.log.info("%d workers, decided by %s", server.cfg.workers, _workers_decided_by)

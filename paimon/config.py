@@ -64,9 +64,16 @@ class Settings(BaseSettings):
         None,
         ge=1,
         validation_alias=_env("PAIMON_WORKERS", "WEB_CONCURRENCY"),
-        description="Gunicorn worker processes; default: one per CPU core.",
+        description="Gunicorn worker processes; default: what the CPU quota, CPU "
+        "affinity and memory limit allow (paimon/capacity.py).",
     )
     threads: int = Field(8, ge=1, description="Threads per gunicorn worker.")
+    graceful_timeout_seconds: int = Field(
+        110,
+        ge=1,
+        description="After SIGTERM, how long requests in flight may still run; keep it "
+        "below the platform's kill delay (render.yaml: 120 s).",
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1,::1",
         description="Proxies whose X-Forwarded-* headers are trusted ('*' behind Render).",

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paimon import capacity
 from paimon.uploads.readiness import CheckResult, check_spool
 
 if TYPE_CHECKING:
@@ -163,14 +164,31 @@ def run_checks() -> list[CheckResult]:
     return [check() for check in ENVIRONMENT_CHECKS] + check_settings_and_spool()
 
 
+def worker_choice() -> tuple[capacity.Capacity, int, str]:
+    """What gunicorn.conf.py finds here (CPU quota, affinity, memory limit), the worker
+    count it starts and what decided it: information, never a failure."""
+    from paimon.config import load_settings
+
+    try:
+        configured = load_settings().workers
+    except Exception:  # a bad setting is the settings check's finding
+        configured = None
+    found = capacity.detect()
+    return found, *capacity.choose_workers(configured, found)
+
+
 def main(as_json: bool = False) -> int:
     results = run_checks()
     ok = all(r.ok for r in results)
+    found, workers, decided_by = worker_choice()
     if as_json:
-        print(json.dumps({"ok": ok, "checks": [r.__dict__ for r in results]}, indent=2))
+        report = {"found": found.as_dict(), "workers": workers, "decided_by": decided_by}
+        checks = [r.__dict__ for r in results]
+        print(json.dumps({"ok": ok, "checks": checks, "workers": report}, indent=2))
     else:
         for r in results:
             mark = "warn" if r.warning else "ok  " if r.ok else "FAIL"
             print(f"{mark} {r.name:<9} {r.detail}")
+        print(f"info {'workers':<9} {found.describe()}; starting {workers} ({decided_by})")
         print("paimon doctor: all checks passed" if ok else "paimon doctor: FAILED")
     return 0 if ok else 1
