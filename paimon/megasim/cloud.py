@@ -64,6 +64,7 @@ class Cloud:
         self._download_tokens: dict[str, str] = {}  # download token -> node handle
         self._uploads: dict[str, PendingUpload] = {}  # upload token -> upload
         self._completions: dict[str, str] = {}  # completion handle -> upload token
+        self._logins = 0  # successful ``us`` commands since start; never reset
         self._commands: dict[str, Callable[[Command, CallContext], object]] = {
             "us0": self._prelogin,
             "us": self._login,
@@ -146,6 +147,7 @@ class Cloud:
                 raise ApiError(ENOENT)
         sid, reply = account.login_reply()
         self._sessions[sid] = account.handle
+        self._logins += 1
         return reply
 
     def _anonymous_signup(self, command: Command, context: CallContext) -> object:
@@ -377,6 +379,7 @@ class Cloud:
                     for upload in self._uploads.values()
                 ],
                 "sessions": len(self._sessions),
+                "logins": self._logins,
             }
 
     # ---- helpers --------------------------------------------------------------------

@@ -5,6 +5,7 @@ session ids). It replaces the transport: the API base comes from settings, every
 goes over one keep-alive ``requests.Session``, transient failures get bounded backoff
 instead of mega.py's endless ``-3`` loop, an expired session (``-15``) triggers one fresh
 login, and the login happens lazily, once per process, under a lock shared by threads.
+A request MEGA answers with HTTP 402 and a hashcash challenge is solved and sent again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +25,12 @@ from mega import Mega
 from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key
 from pydantic import SecretStr
 
-from paimon.observability.metrics import count_mega_api_error
+from paimon.observability.metrics import (
+    MEGA_HASHCASH_CHALLENGES,
+    MEGA_HASHCASH_SECONDS,
+    count_mega_api_error,
+)
+from paimon.storage.mega import hashcash
 from paimon.storage.mega.codes import EBLOCKED, ENOENT, ESID
 from paimon.storage.mega.errors import LoginRejected, MegaApiError, RetryPolicy, ServerError
 
@@ -34,6 +41,8 @@ T = TypeVar("T")
 API_TIMEOUT = (10.0, 160.0)
 FILE = 0
 FOLDER = 1
+#: Challenges answered for one request before giving up (MEGA sends one per request).
+MAX_CHALLENGES = 3
 
 
 class MegaClient(Mega):
@@ -46,14 +55,17 @@ class MegaClient(Mega):
         password: SecretStr,
         *,
         retry: RetryPolicy | None = None,
+        hashcash_budget: float = hashcash.DEFAULT_BUDGET_SECONDS,
     ):
         super().__init__()
         self.api_url = api_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.hashcash_budget = hashcash_budget
         self._email = email
         self._password = password
         self._login_lock = threading.Lock()
         self._logging_in = threading.local()
+        self._proofs = threading.local()  # this thread's solved challenges: count, seconds
         self._pid: int | None = None
         self._sequence = itertools.count(secrets.randbits(32))
         self.session = requests.Session()
@@ -74,9 +86,19 @@ class MegaClient(Mega):
         return reply[0] if isinstance(reply, list) else reply
 
     def _post_commands(self, params: dict[str, Any], body: str) -> Any:
-        response = self.session.post(
-            f"{self.api_url}/cs", params=params, data=body, timeout=API_TIMEOUT
-        )
+        headers: dict[str, str] = {}
+        for attempt in itertools.count():
+            response = self.session.post(
+                f"{self.api_url}/cs", params=params, data=body, headers=headers, timeout=API_TIMEOUT
+            )
+            challenge = response.headers.get("X-Hashcash") if response.status_code == 402 else None
+            if challenge is None:
+                break
+            if attempt == MAX_CHALLENGES:
+                raise hashcash.HashcashError(
+                    f"MEGA refused {MAX_CHALLENGES} proofs of work in a row for one request"
+                )
+            headers["X-Hashcash"] = self._prove_work(challenge)
         if response.status_code >= 500:
             raise ServerError(response.status_code)
         response.raise_for_status()
@@ -89,6 +111,23 @@ class MegaClient(Mega):
             count_mega_api_error(code)
             raise MegaApiError(code)
         return reply
+
+    def _prove_work(self, header: str) -> str:
+        """The ``X-Hashcash`` answer to a challenge header; counted, timed, never logged."""
+        challenge = hashcash.Challenge.parse(header)
+        started = time.monotonic()
+        try:
+            prefix = hashcash.solve(challenge, budget_seconds=self.hashcash_budget)
+        except hashcash.HashcashError:
+            MEGA_HASHCASH_CHALLENGES.labels("failed").inc()
+            raise
+        finally:
+            elapsed = time.monotonic() - started
+            MEGA_HASHCASH_SECONDS.observe(elapsed)
+        MEGA_HASHCASH_CHALLENGES.labels("solved").inc()
+        self._proofs.count = getattr(self._proofs, "count", 0) + 1
+        self._proofs.seconds = getattr(self._proofs, "seconds", 0.0) + elapsed
+        return hashcash.answer_header(challenge.token, prefix)
 
     # Session -------------------------------------------------------------------------
 
@@ -111,6 +150,7 @@ class MegaClient(Mega):
         """Fresh login with mega.py's code; its commands carry no (stale) session id."""
         log.info("Logging in to MEGA as %s", self._email)
         self._logging_in.active = True
+        self._proofs.count, self._proofs.seconds = 0, 0.0
         try:
             self._login_user(self._email, self._password.get_secret_value())
         except MegaApiError as exc:
@@ -121,6 +161,12 @@ class MegaClient(Mega):
             self._logging_in.active = False
         if not self.sid:
             raise LoginRejected(ENOENT)
+        if self._proofs.count:
+            log.info(
+                "The MEGA login needed a proof of work: %d challenge(s) solved in %.1f s",
+                self._proofs.count,
+                self._proofs.seconds,
+            )
         self._pid = os.getpid()
 
     def _relogin(self, stale_sid: str | None) -> None:

@@ -30,6 +30,7 @@ from paimon.storage.mega.codes import (
     EOVERQUOTA,
     TRANSIENT_CODES,
 )
+from paimon.storage.mega.hashcash import HashcashError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -128,13 +129,15 @@ ACCESS_DENIED = "MEGA denied access to the upload folder or file (error -11, EAC
 
 
 #: What ``storage_error`` translates; anything else is a bug and propagates as is.
-MEGA_FAILURES = (MegaApiError, ServerError, requests.RequestException)
+MEGA_FAILURES = (MegaApiError, ServerError, HashcashError, requests.RequestException)
 
 
 def storage_error(exc: Exception) -> StorageError:
     """The StorageError a person should see for one of ``MEGA_FAILURES``."""
     if is_transient(exc) or (isinstance(exc, MegaApiError) and exc.code == EEXPIRED):
         return StorageUnavailable(UNAVAILABLE)
+    if isinstance(exc, HashcashError):
+        return StorageUnavailable(f"{exc}; try again in a few minutes.")
     if isinstance(exc, MegaApiError):
         if exc.code == EBLOCKED:
             return StorageAuthError(BLOCKED)
