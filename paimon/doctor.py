@@ -14,8 +14,12 @@ import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paimon.services.checks import CheckResult, check_spool
+
+if TYPE_CHECKING:  # imported lazily: doctor must run where pydantic itself is broken
+    from paimon.config import Settings
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 MIN_TENACITY = (8, 2)
@@ -101,12 +105,37 @@ def check_settings_and_spool() -> list[CheckResult]:
     except Exception as exc:  # e.g. pydantic itself broken: reported above
         return [CheckResult("settings", False, f"{type(exc).__name__}: {exc}")]
     detail = f"storage {settings.storage_backend}"
+    results = [CheckResult("settings", True, detail)]
     if settings.storage_backend == "mega":
-        detail += f", MEGA account {settings.mega_email}, API {settings.mega_api_url}"
-    return [
-        CheckResult("settings", True, detail),
-        check_spool(settings.spool_dir, settings.min_free_bytes),
-    ]
+        results[0] = CheckResult(
+            "settings",
+            True,
+            f"{detail}, MEGA account {settings.mega_email}, API {settings.mega_api_url}",
+        )
+        results.append(check_mega_login(settings))
+    return [*results, check_spool(settings.spool_dir, settings.min_free_bytes)]
+
+
+def check_mega_login(settings: Settings) -> CheckResult:
+    """What the instance's last MEGA login found (read from its session file; no login)."""
+    import pyotp
+
+    from paimon.storage.mega.codes import EMFAREQUIRED
+    from paimon.storage.mega.errors import MFA_REJECTED, MFA_REQUIRED, MegaApiError
+    from paimon.storage.mega.session import SessionStore, session_dir
+
+    secret = settings.mega_totp_secret
+    if secret is not None:
+        try:
+            pyotp.TOTP(secret.get_secret_value()).now()
+        except (ValueError, TypeError):  # binascii.Error is a ValueError
+            return CheckResult("mega-auth", False, "PAIMON_MEGA_TOTP_SECRET is not base32")
+    error = SessionStore(session_dir(settings.data_dir)).last_error()
+    if error == EMFAREQUIRED:
+        return CheckResult("mega-auth", False, MFA_REJECTED if secret else MFA_REQUIRED)
+    if error is not None:
+        return CheckResult("mega-auth", False, f"the last MEGA login failed: {MegaApiError(error)}")
+    return CheckResult("mega-auth", True, "no failed MEGA login recorded")
 
 
 ENVIRONMENT_CHECKS: list[Callable[[], CheckResult]] = [

@@ -21,7 +21,16 @@ from paimon.megasim.accounts import Account, random_handle
 from paimon.megasim.errors import ApiError
 from paimon.megasim.nodes import CONTAINERS, FILE, FOLDER, INBOX, ROOT, RUBBISH_BIN, Node
 from paimon.megasim.uploads import PendingUpload
-from paimon.storage.mega.codes import EACCESS, EARGS, ECIRCULAR, EEXPIRED, ENOENT, EOVERQUOTA, ESID
+from paimon.storage.mega.codes import (
+    EACCESS,
+    EARGS,
+    ECIRCULAR,
+    EEXPIRED,
+    EMFAREQUIRED,
+    ENOENT,
+    EOVERQUOTA,
+    ESID,
+)
 
 Command = dict[str, Any]
 UPLOAD_TOKEN_BYTES = 24
@@ -145,6 +154,8 @@ class Cloud:
             account = self._registered_account(command)
             if command.get("uh") != account.user_hash:
                 raise ApiError(ENOENT)
+            if not account.accepts_mfa(command.get("mfa")):
+                raise ApiError(EMFAREQUIRED)
         sid, reply = account.login_reply()
         self._sessions[sid] = account.handle
         self._logins += 1

@@ -28,8 +28,11 @@ def store_and_verify(backend: MegaStorage, sim: MegaSim, tmp_path: Path) -> None
 
 @pytest.fixture
 def logged_in(megasim: MegaSim) -> MegaStorage:
-    """A backend whose login and folder lookup are done, so faults hit the upload."""
-    backend = MegaStorage(mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB)
+    """A backend whose login and folder lookup are done, so faults hit the upload; fresh
+    logins are not rate-limited (test_a_second_login_within_a_minute_waits covers that)."""
+    backend = MegaStorage(
+        mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB, min_login_interval=0
+    )
     backend.check()
     return backend
 
@@ -81,6 +84,16 @@ def test_deleted_folder_is_created_again(
     megasim.reset(nodes=True)  # the cached folder handle now names nothing
     store_and_verify(logged_in, megasim, tmp_path)
     assert [n["a"] for n in megasim.state()["nodes"] if n["t"] == 1]
+
+
+def test_a_second_login_within_a_minute_waits(megasim: MegaSim) -> None:
+    backend = MegaStorage(mega_settings(megasim), retry=FAST_RETRY)
+    backend.check()
+    logins = megasim.state()["logins"]
+    megasim.fault("api", -15)
+    with pytest.raises(StorageUnavailable, match="one a minute per instance"):
+        backend.usage()
+    assert megasim.state()["logins"] == logins
 
 
 def test_session_refused_twice_is_an_error(logged_in: MegaStorage, megasim: MegaSim) -> None:

@@ -3,8 +3,9 @@
 ``MegaClient`` subclasses ``mega.Mega`` and keeps its login code (v1 and v2 accounts, RSA
 session ids). It replaces the transport: the API base comes from settings, every request
 goes over one keep-alive ``requests.Session``, transient failures get bounded backoff
-instead of mega.py's endless ``-3`` loop, an expired session (``-15``) triggers one fresh
-login, and the login happens lazily, once per process, under a lock shared by threads.
+instead of mega.py's endless ``-3`` loop, and an expired session (``-15``) triggers one
+fresh login. The session is the instance's (``session.SessionStore``): shared by its
+workers and kept across restarts. Accounts with 2FA get the current TOTP code.
 A request MEGA answers with HTTP 402 and a hashcash challenge is solved and sent again.
 """
 
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pyotp
 import requests
 from mega import Mega
 from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key
@@ -31,8 +33,17 @@ from paimon.observability.metrics import (
     count_mega_api_error,
 )
 from paimon.storage.mega import hashcash
-from paimon.storage.mega.codes import EBLOCKED, ENOENT, ESID
-from paimon.storage.mega.errors import LoginRejected, MegaApiError, RetryPolicy, ServerError
+from paimon.storage.mega.codes import EBLOCKED, EMFAREQUIRED, ENOENT, ESID
+from paimon.storage.mega.errors import (
+    LoginRejected,
+    MegaApiError,
+    MfaCodeRejected,
+    MfaRequired,
+    RetryPolicy,
+    ServerError,
+    storage_error,
+)
+from paimon.storage.mega.session import SavedSession, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,8 @@ class MegaClient(Mega):
         password: SecretStr,
         *,
         retry: RetryPolicy | None = None,
+        totp_secret: SecretStr | None = None,
+        store: SessionStore | None = None,
         hashcash_budget: float = hashcash.DEFAULT_BUDGET_SECONDS,
     ):
         super().__init__()
@@ -63,6 +76,8 @@ class MegaClient(Mega):
         self.hashcash_budget = hashcash_budget
         self._email = email
         self._password = password
+        self._totp_secret = totp_secret
+        self.store = store
         self._login_lock = threading.Lock()
         self._logging_in = threading.local()
         self._proofs = threading.local()  # this thread's solved challenges: count, seconds
@@ -80,10 +95,18 @@ class MegaClient(Mega):
         """
         commands = data if isinstance(data, list) else [data]
         params: dict[str, Any] = {"id": next(self._sequence)}
-        if self.sid and not getattr(self._logging_in, "active", False):
+        if getattr(self._logging_in, "active", False):
+            commands = [self._with_mfa(command) for command in commands]
+        elif self.sid:
             params["sid"] = self.sid
         reply = self.retry.call(self._post_commands, params, json.dumps(commands))
         return reply[0] if isinstance(reply, list) else reply
+
+    def _with_mfa(self, command: dict[str, Any]) -> dict[str, Any]:
+        """mega.py's ``us`` plus the current TOTP code, for accounts with 2FA."""
+        if self._totp_secret is None or command.get("a") != "us":
+            return command
+        return {**command, "mfa": pyotp.TOTP(self._totp_secret.get_secret_value()).now()}
 
     def _post_commands(self, params: dict[str, Any], body: str) -> Any:
         headers: dict[str, str] = {}
@@ -132,10 +155,11 @@ class MegaClient(Mega):
     # Session -------------------------------------------------------------------------
 
     def ensure_login(self) -> None:
-        """Log in unless this process already has a session (never at import time).
+        """Have a session in this process (never at import time): the instance's saved
+        one, or a fresh login.
 
-        A forked worker does not inherit its parent's session: sockets and session ids
-        are per process.
+        A forked worker does not inherit its parent's connections; it reads the session
+        from the store like any other worker.
         """
         if self.sid and self._pid == os.getpid():
             return
@@ -144,7 +168,42 @@ class MegaClient(Mega):
                 return
             if self._pid is not None and self._pid != os.getpid():
                 self.session = requests.Session()
+            self._establish(stale_sid=None)
+
+    def _relogin(self, stale_sid: str | None) -> None:
+        with self._login_lock:
+            if self.sid == stale_sid:  # another thread may have done it already
+                log.info("MEGA session expired; logging in again")
+                self._establish(stale_sid)
+
+    def _establish(self, stale_sid: str | None) -> None:
+        """Adopt the saved session unless it is ``stale_sid``; else log in and save it.
+
+        Under the store's lock, so the workers of an instance log in once between them.
+        """
+        if self.store is None:
             self._login()
+            return
+        credentials = self._credentials()
+        with self.store.locked():
+            saved = self.store.load(credentials)
+            if saved is not None and saved.sid != stale_sid:
+                self.sid, self.master_key = saved.sid, list(saved.master_key)
+                self._pid = os.getpid()
+                return
+            self.store.check_login_allowed(credentials)
+            try:
+                self._login()
+            except MegaApiError as exc:  # MEGA saw the attempt: it counts
+                self.store.record(credentials, None, exc.code)
+                raise
+            session = SavedSession(str(self.sid), tuple(self.master_key))
+            self.store.record(credentials, session)
+
+    def _credentials(self) -> tuple[str, ...]:
+        """What the saved session was made with; a change means a fresh login."""
+        totp = self._totp_secret.get_secret_value() if self._totp_secret else ""
+        return (self.api_url, self._email.lower(), self._password.get_secret_value(), totp)
 
     def _login(self) -> None:
         """Fresh login with mega.py's code; its commands carry no (stale) session id."""
@@ -154,6 +213,10 @@ class MegaClient(Mega):
         try:
             self._login_user(self._email, self._password.get_secret_value())
         except MegaApiError as exc:
+            if exc.code == EMFAREQUIRED:
+                rejection = MfaCodeRejected if self._totp_secret else MfaRequired
+                log.error("%s", storage_error(rejection(exc.code)).message)
+                raise rejection(exc.code) from None
             if exc.code in (ENOENT, EBLOCKED):
                 raise LoginRejected(exc.code) from None
             raise
@@ -168,12 +231,6 @@ class MegaClient(Mega):
                 self._proofs.seconds,
             )
         self._pid = os.getpid()
-
-    def _relogin(self, stale_sid: str | None) -> None:
-        with self._login_lock:
-            if self.sid == stale_sid:  # another thread may have done it already
-                log.info("MEGA session expired; logging in again")
-                self._login()
 
     def with_session(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` logged in; on ``-15`` log in again once and repeat it."""
