@@ -43,7 +43,7 @@ from paimon.storage.mega.errors import (
     ServerError,
     storage_error,
 )
-from paimon.storage.mega.session import SavedSession, SessionStore
+from paimon.storage.mega.session import LoginThrottled, SavedSession, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,14 @@ class MegaClient(Mega):
                 self.session = requests.Session()
             self._establish(stale_sid=None)
 
+    def _rejection(self, code: int) -> MegaApiError:
+        """The error a failed login with MEGA's ``code`` raises."""
+        if code == EMFAREQUIRED:
+            return MfaCodeRejected(code) if self._totp_secret else MfaRequired(code)
+        if code in (ENOENT, EBLOCKED):
+            return LoginRejected(code)
+        return MegaApiError(code)
+
     def _relogin(self, stale_sid: str | None) -> None:
         with self._login_lock:
             if self.sid == stale_sid:  # another thread may have done it already
@@ -191,7 +199,12 @@ class MegaClient(Mega):
                 self.sid, self.master_key = saved.sid, list(saved.master_key)
                 self._pid = os.getpid()
                 return
-            self.store.check_login_allowed(credentials)
+            try:
+                self.store.check_login_allowed(credentials)
+            except LoginThrottled:
+                if (code := self.store.last_error()) is not None:
+                    raise self._rejection(code) from None  # MEGA's answer of a minute ago
+                raise
             try:
                 self._login()
             except MegaApiError as exc:  # MEGA saw the attempt: it counts
@@ -213,13 +226,10 @@ class MegaClient(Mega):
         try:
             self._login_user(self._email, self._password.get_secret_value())
         except MegaApiError as exc:
-            if exc.code == EMFAREQUIRED:
-                rejection = MfaCodeRejected if self._totp_secret else MfaRequired
-                log.error("%s", storage_error(rejection(exc.code)).message)
-                raise rejection(exc.code) from None
-            if exc.code in (ENOENT, EBLOCKED):
-                raise LoginRejected(exc.code) from None
-            raise
+            rejection = self._rejection(exc.code)
+            if isinstance(rejection, MfaRequired | MfaCodeRejected):
+                log.error("%s", storage_error(rejection).message)
+            raise rejection from None
         finally:
             self._logging_in.active = False
         if not self.sid:
