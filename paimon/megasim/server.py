@@ -137,11 +137,11 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client went away mid-body: record nothing
             return
         try:
-            completion_handle = cloud.close_upload_range(token, offset, length)
+            reply = cloud.close_upload_range(token, offset, length)
         except ApiError as error:
             self._send_json(200, error.code)
             return
-        self._send(200, completion_handle.encode(), "text/plain")
+        self._send(200, reply, "text/plain")
 
     def _receive_into(self, blob: BinaryIO, offset: int, length: int) -> bool:
         """Stream the body into ``blob`` at ``offset``; False if it ended early."""

@@ -91,3 +91,17 @@ def test_the_session_is_saved_privately_and_reused(megasim: MegaSim, tmp_path: P
     changed = mega_settings(megasim, data_dir=tmp_path / "data", mega_folder="Elsewhere")
     MegaStorage(changed, retry=FAST_RETRY).check()  # not a credential: same session
     assert megasim.state()["logins"] == logins + 1
+
+
+def test_a_refused_login_is_not_repeated_within_the_minute(
+    megasim: MegaSim, tmp_path: Path
+) -> None:
+    settings = mega_settings(megasim, mega_password="wrong", data_dir=tmp_path / "data")
+    logins_refused = []
+    for _ in range(3):
+        with pytest.raises(StorageAuthError, match="PAIMON_MEGA_PASSWORD"):
+            MegaStorage(settings, retry=FAST_RETRY).check()
+        logins_refused.append(megasim.log().count("api us0\n"))
+    assert logins_refused[0] >= 1 and logins_refused == [logins_refused[0]] * 3
+    fixed = mega_settings(megasim, data_dir=tmp_path / "data")  # new credentials: at once
+    MegaStorage(fixed, retry=FAST_RETRY).check()

@@ -43,7 +43,7 @@ from paimon.storage.mega.errors import (
     ServerError,
     storage_error,
 )
-from paimon.storage.mega.session import LoginThrottled, SavedSession, SessionStore
+from paimon.storage.mega.session import SavedSession, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -199,12 +199,11 @@ class MegaClient(Mega):
                 self.sid, self.master_key = saved.sid, list(saved.master_key)
                 self._pid = os.getpid()
                 return
-            try:
-                self.store.check_login_allowed(credentials)
-            except LoginThrottled:
+            if (wait := self.store.login_wait(credentials)) > 0:
                 if (code := self.store.last_error()) is not None:
-                    raise self._rejection(code) from None  # MEGA's answer of a minute ago
-                raise
+                    raise self._rejection(code)  # MEGA's answer of less than a minute ago
+                log.info("Waiting %.0f s to log in to MEGA again (one login a minute)", wait)
+                time.sleep(wait)
             try:
                 self._login()
             except MegaApiError as exc:  # MEGA saw the attempt: it counts

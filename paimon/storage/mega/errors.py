@@ -31,7 +31,6 @@ from paimon.storage.mega.codes import (
     TRANSIENT_CODES,
 )
 from paimon.storage.mega.hashcash import HashcashError
-from paimon.storage.mega.session import LoginThrottled
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -150,7 +149,6 @@ MEGA_FAILURES = (
     MegaApiError,
     ServerError,
     HashcashError,
-    LoginThrottled,
     requests.RequestException,
 )
 
@@ -159,8 +157,6 @@ def storage_error(exc: Exception) -> StorageError:
     """The StorageError a person should see for one of ``MEGA_FAILURES``."""
     if is_transient(exc) or (isinstance(exc, MegaApiError) and exc.code == EEXPIRED):
         return StorageUnavailable(UNAVAILABLE)
-    if isinstance(exc, LoginThrottled):
-        return StorageUnavailable(f"{exc}.")
     if isinstance(exc, HashcashError):
         return StorageUnavailable(f"{exc}; try again in a few minutes.")
     if isinstance(exc, MegaApiError):

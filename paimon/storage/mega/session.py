@@ -5,7 +5,8 @@ its own at each start. The session (``sid`` and master key, as the MEGA SDK's "d
 session" keeps them) now lives in ``<data dir>/mega/session.json``, mode 0600: whoever
 holds it holds the account's files, so it is as secret as the password and never logged.
 A worker reuses it; only after ``-15`` (ESID), or when the credentials change, does one
-worker log in afresh, under an ``fcntl`` lock, and at most once a minute per instance.
+worker log in afresh, under an ``fcntl`` lock, and at most once a minute per instance
+(a login needed sooner waits for its turn).
 The file also records the last login's error code, which ``paimon doctor`` reports.
 """
 
@@ -33,17 +34,6 @@ MIN_LOGIN_INTERVAL_SECONDS = 60.0
 def session_dir(data_dir: Path) -> Path:
     """Where an instance with this data directory keeps its MEGA session."""
     return data_dir / "mega"
-
-
-class LoginThrottled(Exception):
-    """A fresh login was needed less than a minute after the previous one."""
-
-    def __init__(self, wait_seconds: float):
-        self.wait_seconds = wait_seconds
-        super().__init__(
-            f"MEGA logins are limited to one a minute per instance; the next is allowed in "
-            f"{wait_seconds:.0f} s"
-        )
 
 
 @dataclass(frozen=True)
@@ -99,17 +89,15 @@ class SessionStore:
             return None
         return SavedSession(sid, tuple(int(word) for word in key))
 
-    def check_login_allowed(self, credentials: tuple[str, ...]) -> None:
-        """LoginThrottled if the same credentials were tried less than a minute ago."""
+    def login_wait(self, credentials: tuple[str, ...]) -> float:
+        """Seconds until a fresh login with these credentials is allowed (0: now)."""
         content = self.read()
         salt, attempted = content.get("salt"), content.get("login_at")
         if not (isinstance(salt, str) and isinstance(attempted, (int, float))):
-            return
+            return 0.0
         if content.get("fingerprint") != fingerprint(salt, *credentials):
-            return  # new credentials: the operator fixed something, try them now
-        wait = attempted + self.min_login_interval - time.time()
-        if wait > 0:
-            raise LoginThrottled(wait)
+            return 0.0  # new credentials: the operator fixed something, try them now
+        return max(0.0, attempted + self.min_login_interval - time.time())
 
     def record(
         self,
