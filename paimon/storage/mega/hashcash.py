@@ -4,7 +4,7 @@ A challenge is ``1:<easiness>:<timestamp>:<token>``; the work is to find a 4-byt
 such that the first 32 bits (big-endian) of SHA-256(prefix + token * 262144) are at most
 a threshold derived from the easiness (meganz/sdk ``src/hashcash.cpp``). Each try hashes
 about 12 MiB; hashlib releases the GIL on buffers that large, so plain threads use every
-core. The answer header is ``1:<token>:<base64url prefix>``.
+core (at most ``MAX_WORKERS``). The answer header is ``1:<token>:<base64url prefix>``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ PREFIX_BYTES = 4
 REPEAT = 262_144  # the token is repeated this often: 12 MiB of work per try
 #: Give up on one challenge after this long (the SDK's budget is 30 s to 4.5 min).
 DEFAULT_BUDGET_SECONDS = 60.0
+#: Each worker thread hashes its own 12 MiB buffer: bound the memory on big machines.
+MAX_WORKERS = 8
 
 
 class HashcashError(Exception):
@@ -105,7 +107,7 @@ def solve(
     Worker ``w`` of ``n`` tries the big-endian nonces ``w, w + n, w + 2n, ...`` in its
     own 12 MiB buffer, as the SDK does; the first one to succeed stops the others.
     """
-    count = workers or os.cpu_count() or 1
+    count = workers or min(os.cpu_count() or 1, MAX_WORKERS)
     limit = threshold(challenge.easiness)
     deadline = time.monotonic() + budget_seconds
     found = threading.Event()
