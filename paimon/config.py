@@ -117,6 +117,11 @@ class Settings(BaseSettings):
         validation_alias=_env("PAIMON_MEGA_PASSWORD", "MEGA_PASSWORD"),
         description="MEGA account password (secret).",
     )
+    mega_totp_secret: SecretStr | None = Field(
+        None,
+        description="Base32 TOTP secret of a MEGA account with two-factor authentication "
+        "(secret); Paimon sends the current code with each login.",
+    )
     mega_folder: str = Field("Paimon", min_length=1, description="MEGA folder for uploads.")
     mega_api_url: str = Field(MEGA_API_URL, description="MEGA API base URL.")
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from paimon import capacity
 from paimon.uploads.readiness import CheckResult, check_spool
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported lazily: doctor must run where pydantic itself is broken
     from paimon.config import Settings
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
@@ -112,8 +112,10 @@ def check_settings_and_spool() -> list[CheckResult]:
     results = [
         CheckResult("settings", True, detail),
         *(CheckResult("names", True, line, warning=True) for line in unknown_variables()),
-        spool := check_spool(settings.spool_dir, settings.min_free_bytes),
     ]
+    if settings.storage_backend == "mega":
+        results.append(check_mega_login(settings))
+    results.append(spool := check_spool(settings.spool_dir, settings.min_free_bytes))
     if settings.storage_backend == "local" and spool.ok:
         results.append(check_downloads(settings))
     return results
@@ -149,6 +151,28 @@ def check_downloads(settings: Settings) -> CheckResult:
             f"{len(reply.data)} bytes instead of {len(payload)}",
         )
     return CheckResult("downloads", True, f"a stored file downloads back from {storage.root}")
+
+
+def check_mega_login(settings: Settings) -> CheckResult:
+    """What the instance's last MEGA login found (read from its session file; no login)."""
+    import pyotp
+
+    from paimon.storage.mega.codes import EMFAREQUIRED
+    from paimon.storage.mega.errors import MFA_REJECTED, MFA_REQUIRED, MegaApiError
+    from paimon.storage.mega.session import SessionStore, session_dir
+
+    secret = settings.mega_totp_secret
+    if secret is not None:
+        try:
+            pyotp.TOTP(secret.get_secret_value()).now()
+        except (ValueError, TypeError):  # binascii.Error is a ValueError
+            return CheckResult("mega-auth", False, "PAIMON_MEGA_TOTP_SECRET is not base32")
+    error = SessionStore(session_dir(settings.data_dir)).last_error()
+    if error == EMFAREQUIRED:
+        return CheckResult("mega-auth", False, MFA_REJECTED if secret else MFA_REQUIRED)
+    if error is not None:
+        return CheckResult("mega-auth", False, f"the last MEGA login failed: {MegaApiError(error)}")
+    return CheckResult("mega-auth", True, "no failed MEGA login recorded")
 
 
 ENVIRONMENT_CHECKS: list[Callable[[], CheckResult]] = [

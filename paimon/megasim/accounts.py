@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pyotp
 from Crypto.PublicKey import RSA
 from mega.crypto import (
     a32_to_base64,
@@ -62,12 +63,18 @@ class Account:
     rsa_key: RSA.RsaKey | None = None  # registered accounts only
     wrapped_private_key: str | None = None  # "privk"
     anonymous_session: str | None = None  # "tsid" chosen by an anonymous client
+    totp_secret: str | None = None  # base32; set for accounts with two-factor login
     created: int = field(default_factory=lambda: int(time.time()))
     used_bytes: int = 0
 
     @classmethod
     def registered(
-        cls, email: str, password: str, kind: Literal["v1", "v2"], quota_bytes: int
+        cls,
+        email: str,
+        password: str,
+        kind: Literal["v1", "v2"],
+        quota_bytes: int,
+        totp_secret: str | None = None,
     ) -> Account:
         """Create an account as MEGA's signup would, for either login scheme."""
         email = email.lower()
@@ -94,6 +101,7 @@ class Account:
             salt=salt,
             rsa_key=rsa_key,
             wrapped_private_key=cls._wrap_private_key(rsa_key, master_key),
+            totp_secret=totp_secret,
         )
 
     @classmethod
@@ -125,6 +133,13 @@ class Account:
         blob += secrets.token_bytes(-len(blob) % 16)
         return a32_to_base64(encrypt_key(str_to_a32(blob), master_key))
 
+    def accepts_mfa(self, code: object) -> bool:
+        """True if the account has no 2FA, or ``code`` is its TOTP code of the previous,
+        current or next 30-second step (clients' clocks drift)."""
+        if self.totp_secret is None:
+            return True
+        return isinstance(code, str) and pyotp.TOTP(self.totp_secret).verify(code, valid_window=1)
+
     def login_reply(self) -> tuple[str, dict[str, object]]:
         """A new session id and the ``us`` answer that hands it to the client."""
         reply: dict[str, object] = {"k": self.wrapped_master_key, "u": self.handle}
@@ -151,4 +166,5 @@ class Account:
             "kind": self.kind,
             "quota_bytes": self.quota_bytes,
             "used_bytes": self.used_bytes,
+            "two_factor": self.totp_secret is not None,
         }

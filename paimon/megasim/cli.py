@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import logging
+import re
 import signal
 import sys
 import tempfile
@@ -27,13 +30,26 @@ class _Shutdown(BaseException):
     BaseException, like KeyboardInterrupt, so no ``except Exception`` swallows it."""
 
 
-def _credentials(value: str) -> tuple[str, str]:
+TOTP_SUFFIX = re.compile(r":totp=(?P<secret>[^:]*)$")
+
+
+def _credentials(value: str) -> tuple[str, str, str | None]:
+    """``(email, password, TOTP secret or None)`` from ``EMAIL:PASSWORD[:totp=BASE32]``."""
     # Split on the first colon only: passwords may contain colons, emails may not.
     email, colon, password = value.partition(":")
+    secret = None
+    if match := TOTP_SUFFIX.search(password):
+        password, secret = password[: match.start()], match["secret"].upper().rstrip("=")
+        try:
+            if not secret:
+                raise binascii.Error
+            base64.b32decode(secret + "=" * (-len(secret) % 8))
+        except binascii.Error:
+            raise argparse.ArgumentTypeError("the totp= secret is not base32") from None
     if not (colon and email and password):
         # The message deliberately leaves out the value: it holds a password.
-        raise argparse.ArgumentTypeError("expected EMAIL:PASSWORD")
-    return email.lower(), password
+        raise argparse.ArgumentTypeError("expected EMAIL:PASSWORD or EMAIL:PASSWORD:totp=BASE32")
+    return email.lower(), password, secret
 
 
 def _non_negative(value: str) -> int:
@@ -60,15 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         type=_credentials,
-        metavar="EMAIL:PASSWORD",
-        help="a v2 (PBKDF2) account; repeatable",
+        metavar="EMAIL:PASSWORD[:totp=BASE32]",
+        help="a v2 (PBKDF2) account, with two-factor login if a TOTP secret is given; repeatable",
     )
     parser.add_argument(
         "--v1-account",
         action="append",
         default=[],
         type=_credentials,
-        metavar="EMAIL:PASSWORD",
+        metavar="EMAIL:PASSWORD[:totp=BASE32]",
         help="an account using the old (prepare_key) login scheme; repeatable",
     )
     parser.add_argument(
@@ -101,9 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    credentials = [(*pair, "v2") for pair in args.account]
-    credentials += [(*pair, "v1") for pair in args.v1_account]
-    emails = [email for email, _, _ in credentials]
+    credentials = [(*triple, "v2") for triple in args.account]
+    credentials += [(*triple, "v1") for triple in args.v1_account]
+    emails = [email for email, *_ in credentials]
     if len(set(emails)) != len(emails):
         parser.error("each account email may be given only once")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="megasim: %(message)s")
@@ -113,9 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.enter_context(tempfile.TemporaryDirectory(prefix="megasim-"))
         )
         cloud = Cloud(_blob_dir(data_dir), args.quota_bytes)
-        for email, password, kind in credentials:
-            cloud.add_account(Account.registered(email, password, kind, args.quota_bytes))
-            logger.info("account %s (%s login)", email, kind)
+        for email, password, secret, kind in credentials:
+            account = Account.registered(email, password, kind, args.quota_bytes, secret)
+            cloud.add_account(account)
+            logger.info("account %s (%s login%s)", email, kind, ", 2FA" if secret else "")
         server = MegaSimServer(args.host, args.port, cloud)
         stack.callback(server.server_close)
         signal.signal(signal.SIGTERM, _raise_shutdown)

@@ -21,11 +21,23 @@ from paimon.megasim.accounts import Account, random_handle
 from paimon.megasim.errors import ApiError
 from paimon.megasim.nodes import CONTAINERS, FILE, FOLDER, INBOX, ROOT, RUBBISH_BIN, Node
 from paimon.megasim.uploads import PendingUpload
-from paimon.storage.mega.codes import EACCESS, EARGS, ECIRCULAR, EEXPIRED, ENOENT, EOVERQUOTA, ESID
+from paimon.storage.mega.codes import (
+    EACCESS,
+    EARGS,
+    ECIRCULAR,
+    EEXPIRED,
+    EMFAREQUIRED,
+    ENOENT,
+    EOVERQUOTA,
+    ESID,
+)
 
 Command = dict[str, Any]
 UPLOAD_TOKEN_BYTES = 24
-COMPLETION_HANDLE_BYTES = 20  # 27 base64url characters, like MEGA's
+COMPLETION_HANDLE_BYTES = 20  # 27 base64url characters, like MEGA's text tokens
+#: ``u`` with ``v`` >= 2: the completing POST answers this many raw bytes (the SDK's
+#: UPLOADTOKENLEN), and ``p`` takes their base64url (48 characters).
+BINARY_TOKEN_BYTES = 36
 
 
 @dataclass
@@ -64,6 +76,7 @@ class Cloud:
         self._download_tokens: dict[str, str] = {}  # download token -> node handle
         self._uploads: dict[str, PendingUpload] = {}  # upload token -> upload
         self._completions: dict[str, str] = {}  # completion handle -> upload token
+        self._logins = 0  # successful ``us`` commands since start; never reset
         self._commands: dict[str, Callable[[Command, CallContext], object]] = {
             "us0": self._prelogin,
             "us": self._login,
@@ -144,8 +157,11 @@ class Cloud:
             account = self._registered_account(command)
             if command.get("uh") != account.user_hash:
                 raise ApiError(ENOENT)
+            if not account.accepts_mfa(command.get("mfa")):
+                raise ApiError(EMFAREQUIRED)
         sid, reply = account.login_reply()
         self._sessions[sid] = account.handle
+        self._logins += 1
         return reply
 
     def _anonymous_signup(self, command: Command, context: CallContext) -> object:
@@ -232,13 +248,16 @@ class Cloud:
     def _upload_url(self, command: Command, context: CallContext) -> object:
         account = context.require_account()
         size = _arg(command, "s", int)
-        if size < 0:
+        version = command.get("v", 1)
+        if size < 0 or not isinstance(version, int) or isinstance(version, bool):
             raise ApiError(EARGS)
         if account.used_bytes + size > account.quota_bytes:
             raise ApiError(EOVERQUOTA)
         token = base64_url_encode(secrets.token_bytes(UPLOAD_TOKEN_BYTES))
         blob = self.blob_dir / f"{token}.blob"
-        self._uploads[token] = PendingUpload(token, account.handle, size, blob)
+        self._uploads[token] = PendingUpload(
+            token, account.handle, size, blob, binary_token=version >= 2
+        )
         return {"p": f"{context.base_url}/ul/{token}"}
 
     def _public_link(self, command: Command, context: CallContext) -> object:
@@ -306,20 +325,30 @@ class Cloud:
             upload.check_range(offset, length)
             return upload.blob.open("r+b")
 
-    def close_upload_range(self, token: str, offset: int, length: int) -> str:
-        """Record a fully written range: the completion handle once all chunks are in."""
+    def close_upload_range(self, token: str, offset: int, length: int) -> bytes:
+        """Record a fully written range; the POST's reply body.
+
+        Until all chunks are in: empty for text-token uploads, ``0`` for binary ones (the
+        SDK takes anything else but the token for an error). Then the completion token:
+        27 characters of base64url text, or 36 raw bytes for uploads asked for with ``v``.
+        """
         with self._lock:
             upload = self._uploads.get(token)
             if upload is None:  # reset while the body was being written
                 raise ApiError(EEXPIRED)
             if not upload.mark_received(offset, length):
-                return ""
+                return b"0" if upload.binary_token else b""
             if upload.completion_handle is None:
-                upload.completion_handle = base64_url_encode(
-                    secrets.token_bytes(COMPLETION_HANDLE_BYTES)
-                )
+                if upload.binary_token:
+                    upload.completion_reply = secrets.token_bytes(BINARY_TOKEN_BYTES)
+                    upload.completion_handle = base64_url_encode(upload.completion_reply)
+                else:
+                    upload.completion_handle = base64_url_encode(
+                        secrets.token_bytes(COMPLETION_HANDLE_BYTES)
+                    )
+                    upload.completion_reply = upload.completion_handle.encode()
                 self._completions[upload.completion_handle] = token
-            return upload.completion_handle
+            return upload.completion_reply
 
     def expire_upload(self, token: str) -> None:
         """From now on the URL answers ``-8``, as MEGA's do once expired."""
@@ -377,6 +406,7 @@ class Cloud:
                     for upload in self._uploads.values()
                 ],
                 "sessions": len(self._sessions),
+                "logins": self._logins,
             }
 
     # ---- helpers --------------------------------------------------------------------

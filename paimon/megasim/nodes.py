@@ -26,16 +26,17 @@ class Node:
 
     def to_json(self) -> dict[str, object]:
         """The node as ``f`` and ``p`` answer it."""
+        # Every node carries "a" and "k", empty for the three top-level ones: clients
+        # tested against MEGA rely on it (async-mega-py's Node.parse reads node["a"]).
         data: dict[str, object] = {
             "h": self.handle,
             "p": self.parent,
             "u": self.owner,
             "t": self.kind,
+            "a": self.attributes,
+            "k": f"{self.owner}:{self.wrapped_key}" if self.kind in (FILE, FOLDER) else "",
             "ts": self.created,
         }
-        if self.kind in (FILE, FOLDER):
-            data["a"] = self.attributes
-            data["k"] = f"{self.owner}:{self.wrapped_key}"
         if self.kind == FILE:
             data["s"] = self.size
         return data

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from paimon.megasim.cloud import Cloud
 from paimon.megasim.errors import ApiError
 from paimon.megasim.faults import FaultError, FaultQueue, Throttle, validate_fault
+from paimon.megasim.proofs import HashcashGate
 from paimon.storage.mega.codes import EARGS, EEXPIRED
 
 logger = logging.getLogger("paimon.megasim")
@@ -45,6 +46,7 @@ class MegaSimServer(ThreadingHTTPServer):
         self.cloud = cloud
         self.faults = FaultQueue()
         self.throttle = Throttle()
+        self.hashcash = HashcashGate()
         self.keep_ciphertext = True
         bound_port = self.server_address[1]
         self.base_url = (
@@ -107,6 +109,11 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self._send_json(200, EARGS)
             return
         actions = [c.get("a") if isinstance(c, dict) else None for c in commands]
+        gate = self.server.hashcash
+        if gate.applies(actions) and not gate.admit(self.headers.get("X-Hashcash")):
+            logger.info("api %s: 402, proof of work required", " ".join(map(str, actions)))
+            self._send(402, b"", "application/json", {"X-Hashcash": gate.challenge()})
+            return
         logger.info("api %s", " ".join(str(action) for action in actions))
         self._send_json(200, self.server.cloud.execute(sid, commands, self._base_url()))
 
@@ -130,11 +137,11 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client went away mid-body: record nothing
             return
         try:
-            completion_handle = cloud.close_upload_range(token, offset, length)
+            reply = cloud.close_upload_range(token, offset, length)
         except ApiError as error:
             self._send_json(200, error.code)
             return
-        self._send(200, completion_handle.encode(), "text/plain")
+        self._send(200, reply, "text/plain")
 
     def _receive_into(self, blob: BinaryIO, offset: int, length: int) -> bool:
         """Stream the body into ``blob`` at ``offset``; False if it ended early."""
@@ -243,11 +250,16 @@ class MegaSimHandler(BaseHTTPRequestHandler):
                 raise ValueError("keep must be true or false")
             server.keep_ciphertext = keep
             return {"keep": keep}
+        if name == "hashcash":
+            reply = server.hashcash.configure(request.get("easiness"), request.get("all", False))
+            logger.info("hashcash: easiness %s, all requests %s", reply["easiness"], reply["all"])
+            return reply
         if name == "reset":
             flags = {flag: bool(request.get(flag)) for flag in ("nodes", "quotas", "sessions")}
             server.faults.clear()
             server.throttle.set(0)
             server.keep_ciphertext = True
+            server.hashcash.configure(None, False)
             server.cloud.reset(**flags)
             return {"reset": flags}
         if name == "quota":
@@ -267,6 +279,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             "faults": self.server.faults.pending(),
             "throttle_bytes_per_second": self.server.throttle.bytes_per_second,
             "keep_ciphertext": self.server.keep_ciphertext,
+            "hashcash": self.server.hashcash.view(),
         }
 
     # ---- plumbing --------------------------------------------------------------------

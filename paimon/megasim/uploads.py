@@ -20,10 +20,12 @@ class PendingUpload:
     owner: str
     size: int
     blob: Path
+    binary_token: bool = False  # asked for with ``v`` >= 2: the completion token is binary
     chunk_sizes: dict[int, int] = field(init=False)  # chunk start -> chunk size
     received: set[int] = field(default_factory=set)  # starts of chunks fully written
     expired: bool = False
-    completion_handle: str | None = None
+    completion_handle: str | None = None  # as ``p`` takes it: base64url text
+    completion_reply: bytes = b""  # what the completing POST answers
 
     def __post_init__(self) -> None:
         # mega.py's own get_chunks defines the boundaries, so both sides agree exactly.

@@ -58,6 +58,18 @@ MEGA_API_ERRORS = Counter(
     ["code"],
     registry=PROCESS_REGISTRY,
 )
+MEGA_HASHCASH_CHALLENGES = Counter(
+    "paimon_mega_hashcash_challenges",
+    "Proof-of-work (HTTP 402 hashcash) challenges MEGA sent, by outcome: solved or failed.",
+    ["outcome"],
+    registry=PROCESS_REGISTRY,
+)
+MEGA_HASHCASH_SECONDS = Histogram(
+    "paimon_mega_hashcash_solve_seconds",
+    "Time spent solving one MEGA hashcash challenge, failed attempts included.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+    registry=PROCESS_REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "paimon_http_requests",
     "HTTP requests answered, by method, Flask endpoint and status.",

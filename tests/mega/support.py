@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import requests
@@ -17,10 +18,13 @@ FAST_RETRY = RetryPolicy(attempts=6, initial_wait=0.005, max_wait=0.02)
 
 
 def mega_settings(sim: MegaSim, **overrides: object) -> Settings:
+    """Settings for the emulator's v2 account, with a data directory (and so a saved MEGA
+    session) of their own unless ``data_dir`` is given."""
     values: dict[str, object] = {
         "mega_email": V2_EMAIL,
         "mega_password": V2_PASSWORD,
         "mega_api_url": sim.url,
+        "data_dir": tempfile.mkdtemp(prefix="paimon-mega-"),
     }
     return Settings(**(values | overrides))
 

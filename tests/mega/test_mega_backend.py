@@ -180,3 +180,12 @@ def test_usage_reports_used_and_total(backend: MegaStorage, tmp_path: Path) -> N
     assert after.used_bytes == before.used_bytes + 1000
     assert after.total_bytes is not None
     assert after.total_bytes > after.used_bytes
+
+
+def test_an_empty_upload_carries_the_sdks_meta_mac(
+    backend: MegaStorage, megasim: MegaSim, tmp_path: Path
+) -> None:
+    stored = backend.store(spool(tmp_path, b""), "empty.bin")
+    _, key = parse_link(stored.link)
+    assert tuple(key[6:8]) == (0, 0)  # chunkmac_map::macsmac of no chunks
+    assert download(megasim, stored.link) == b""

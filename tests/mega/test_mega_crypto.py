@@ -208,3 +208,17 @@ def test_chunk_boundaries_follow_megapy() -> None:
     assert lengths[-1] <= MIB
     assert all(a + la == b for (a, la), (b, _) in itertools.pairwise(spans))
     assert sum(lengths) == 10 * MIB + 5
+
+
+def test_an_empty_file_has_the_sdks_meta_mac() -> None:
+    """MEGA's SDK encrypts no chunk for 0 bytes and folds an empty chunk-MAC map into a
+    zero block (``chunkmac_map::macsmac``): meta-MAC (0, 0), not the "one empty chunk
+    whose MAC is the IV" some clients compute."""
+    key = FileKey.generate()
+    assert chunk_spans(0) == []
+    assert meta_mac(key, []) == (0, 0)
+    iv_as_mac = a32_to_str(key.nonce + key.nonce)
+    assert meta_mac(key, [iv_as_mac]) != (0, 0)
+    words = node_key(key, meta_mac(key, []))
+    assert words[6:8] == (0, 0)
+    assert decrypt_file(b"", words) == b""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,11 @@ def store_and_verify(backend: MegaStorage, sim: MegaSim, tmp_path: Path) -> None
 
 @pytest.fixture
 def logged_in(megasim: MegaSim) -> MegaStorage:
-    """A backend whose login and folder lookup are done, so faults hit the upload."""
-    backend = MegaStorage(mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB)
+    """A backend whose login and folder lookup are done, so faults hit the upload; fresh
+    logins are not spaced out (test_a_second_login_within_the_interval_waits... covers it)."""
+    backend = MegaStorage(
+        mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB, min_login_interval=0
+    )
     backend.check()
     return backend
 
@@ -81,6 +85,19 @@ def test_deleted_folder_is_created_again(
     megasim.reset(nodes=True)  # the cached folder handle now names nothing
     store_and_verify(logged_in, megasim, tmp_path)
     assert [n["a"] for n in megasim.state()["nodes"] if n["t"] == 1]
+
+
+def test_a_second_login_within_the_interval_waits_for_its_turn(
+    megasim: MegaSim, tmp_path: Path
+) -> None:
+    interval = 2.0
+    backend = MegaStorage(mega_settings(megasim), retry=FAST_RETRY, min_login_interval=interval)
+    backend.check()
+    started, logins = time.monotonic(), megasim.state()["logins"]
+    megasim.fault("api", -15)
+    store_and_verify(backend, megasim, tmp_path)
+    assert time.monotonic() - started >= interval * 0.9
+    assert megasim.state()["logins"] == logins + 1
 
 
 def test_session_refused_twice_is_an_error(logged_in: MegaStorage, megasim: MegaSim) -> None:

@@ -291,3 +291,12 @@ def test_ciphertext_can_be_checked_without_being_kept(megasim: MegaSim, v2_clien
     node = upload_ciphertext(v2_client, data)
     download = v2_client._api_request({"a": "g", "g": 1, "n": node["h"]})
     assert requests.get(download["g"], timeout=10).content == data
+
+
+def test_every_node_carries_attributes_and_key(v2_client: Mega) -> None:
+    """async-mega-py, tested against MEGA, reads ``a`` of every node, top-level ones too
+    (it failed with KeyError on the emulator before): they carry empty ones."""
+    nodes = v2_client._api_request({"a": "f", "c": 1, "r": 1})["f"]
+    top = [node for node in nodes if node["t"] in (2, 3, 4)]
+    assert len(top) == 3
+    assert all(node["a"] == "" and node["k"] == "" for node in top)

@@ -21,6 +21,7 @@ from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import ENOENT
 from paimon.storage.mega.crypto import NodeKey, make_link
 from paimon.storage.mega.errors import MEGA_FAILURES, MegaApiError, RetryPolicy, storage_error
+from paimon.storage.mega.session import MIN_LOGIN_INTERVAL_SECONDS, SessionStore, session_dir
 from paimon.storage.mega.uploader import DEFAULT_MAX_POST, Uploader
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class MegaStorage:
     """Stores uploads in ``settings.mega_folder`` of one MEGA account.
 
     Nothing touches the network until the first ``check()``, ``store()`` or ``usage()``;
-    the login and the folder's handle are then kept for the life of the process.
+    the folder's handle is then kept for the life of the process, the session for the
+    instance's (``<data dir>/mega/``, shared by its workers and across restarts).
     """
 
     name = "mega"
@@ -52,12 +54,18 @@ class MegaStorage:
         *,
         retry: RetryPolicy | None = None,
         max_post_bytes: int = DEFAULT_MAX_POST,
+        min_login_interval: float = MIN_LOGIN_INTERVAL_SECONDS,
     ):
         if missing := settings.missing_for_mega():
             raise StorageAuthError(f"MEGA storage needs {' and '.join(missing)}.")
         assert settings.mega_email and settings.mega_password  # checked just above
         self._client = MegaClient(
-            settings.mega_api_url, settings.mega_email, settings.mega_password, retry=retry
+            settings.mega_api_url,
+            settings.mega_email,
+            settings.mega_password,
+            retry=retry,
+            totp_secret=settings.mega_totp_secret,
+            store=SessionStore(session_dir(settings.data_dir), min_login_interval),
         )
         self._uploader = Uploader(self._client, max_post_bytes=max_post_bytes)
         self._folder_name = settings.mega_folder

@@ -3,8 +3,10 @@
 ``MegaClient`` subclasses ``mega.Mega`` and keeps its login code (v1 and v2 accounts, RSA
 session ids). It replaces the transport: the API base comes from settings, every request
 goes over one keep-alive ``requests.Session``, transient failures get bounded backoff
-instead of mega.py's endless ``-3`` loop, an expired session (``-15``) triggers one fresh
-login, and the login happens lazily, once per process, under a lock shared by threads.
+instead of mega.py's endless ``-3`` loop, and an expired session (``-15``) triggers one
+fresh login. The session is the instance's (``session.SessionStore``): shared by its
+workers and kept across restarts. Accounts with 2FA get the current TOTP code.
+A request MEGA answers with HTTP 402 and a hashcash challenge is solved and sent again.
 """
 
 from __future__ import annotations
@@ -15,17 +17,33 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pyotp
 import requests
 from mega import Mega
 from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key
 from pydantic import SecretStr
 
-from paimon.observability.metrics import count_mega_api_error
-from paimon.storage.mega.codes import EBLOCKED, ENOENT, ESID
-from paimon.storage.mega.errors import LoginRejected, MegaApiError, RetryPolicy, ServerError
+from paimon.observability.metrics import (
+    MEGA_HASHCASH_CHALLENGES,
+    MEGA_HASHCASH_SECONDS,
+    count_mega_api_error,
+)
+from paimon.storage.mega import hashcash
+from paimon.storage.mega.codes import EBLOCKED, EMFAREQUIRED, ENOENT, ESID
+from paimon.storage.mega.errors import (
+    LoginRejected,
+    MegaApiError,
+    MfaCodeRejected,
+    MfaRequired,
+    RetryPolicy,
+    ServerError,
+    storage_error,
+)
+from paimon.storage.mega.session import SavedSession, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +52,8 @@ T = TypeVar("T")
 API_TIMEOUT = (10.0, 160.0)
 FILE = 0
 FOLDER = 1
+#: Challenges answered for one request before giving up (MEGA sends one per request).
+MAX_CHALLENGES = 3
 
 
 class MegaClient(Mega):
@@ -46,14 +66,21 @@ class MegaClient(Mega):
         password: SecretStr,
         *,
         retry: RetryPolicy | None = None,
+        totp_secret: SecretStr | None = None,
+        store: SessionStore | None = None,
+        hashcash_budget: float = hashcash.DEFAULT_BUDGET_SECONDS,
     ):
         super().__init__()
         self.api_url = api_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.hashcash_budget = hashcash_budget
         self._email = email
         self._password = password
+        self._totp_secret = totp_secret
+        self.store = store
         self._login_lock = threading.Lock()
         self._logging_in = threading.local()
+        self._proofs = threading.local()  # this thread's solved challenges: count, seconds
         self._pid: int | None = None
         self._sequence = itertools.count(secrets.randbits(32))
         self.session = requests.Session()
@@ -68,15 +95,33 @@ class MegaClient(Mega):
         """
         commands = data if isinstance(data, list) else [data]
         params: dict[str, Any] = {"id": next(self._sequence)}
-        if self.sid and not getattr(self._logging_in, "active", False):
+        if getattr(self._logging_in, "active", False):
+            commands = [self._with_mfa(command) for command in commands]
+        elif self.sid:
             params["sid"] = self.sid
         reply = self.retry.call(self._post_commands, params, json.dumps(commands))
         return reply[0] if isinstance(reply, list) else reply
 
+    def _with_mfa(self, command: dict[str, Any]) -> dict[str, Any]:
+        """mega.py's ``us`` plus the current TOTP code, for accounts with 2FA."""
+        if self._totp_secret is None or command.get("a") != "us":
+            return command
+        return {**command, "mfa": pyotp.TOTP(self._totp_secret.get_secret_value()).now()}
+
     def _post_commands(self, params: dict[str, Any], body: str) -> Any:
-        response = self.session.post(
-            f"{self.api_url}/cs", params=params, data=body, timeout=API_TIMEOUT
-        )
+        headers: dict[str, str] = {}
+        for attempt in itertools.count():
+            response = self.session.post(
+                f"{self.api_url}/cs", params=params, data=body, headers=headers, timeout=API_TIMEOUT
+            )
+            challenge = response.headers.get("X-Hashcash") if response.status_code == 402 else None
+            if challenge is None:
+                break
+            if attempt == MAX_CHALLENGES:
+                raise hashcash.HashcashError(
+                    f"MEGA refused {MAX_CHALLENGES} proofs of work in a row for one request"
+                )
+            headers["X-Hashcash"] = self._prove_work(challenge)
         if response.status_code >= 500:
             raise ServerError(response.status_code)
         response.raise_for_status()
@@ -90,13 +135,31 @@ class MegaClient(Mega):
             raise MegaApiError(code)
         return reply
 
+    def _prove_work(self, header: str) -> str:
+        """The ``X-Hashcash`` answer to a challenge header; counted, timed, never logged."""
+        challenge = hashcash.Challenge.parse(header)
+        started = time.monotonic()
+        try:
+            prefix = hashcash.solve(challenge, budget_seconds=self.hashcash_budget)
+        except hashcash.HashcashError:
+            MEGA_HASHCASH_CHALLENGES.labels("failed").inc()
+            raise
+        finally:
+            elapsed = time.monotonic() - started
+            MEGA_HASHCASH_SECONDS.observe(elapsed)
+        MEGA_HASHCASH_CHALLENGES.labels("solved").inc()
+        self._proofs.count = getattr(self._proofs, "count", 0) + 1
+        self._proofs.seconds = getattr(self._proofs, "seconds", 0.0) + elapsed
+        return hashcash.answer_header(challenge.token, prefix)
+
     # Session -------------------------------------------------------------------------
 
     def ensure_login(self) -> None:
-        """Log in unless this process already has a session (never at import time).
+        """Have a session in this process (never at import time): the instance's saved
+        one, or a fresh login.
 
-        A forked worker does not inherit its parent's session: sockets and session ids
-        are per process.
+        A forked worker does not inherit its parent's connections; it reads the session
+        from the store like any other worker.
         """
         if self.sid and self._pid == os.getpid():
             return
@@ -105,29 +168,78 @@ class MegaClient(Mega):
                 return
             if self._pid is not None and self._pid != os.getpid():
                 self.session = requests.Session()
-            self._login()
+            self._establish(stale_sid=None)
 
-    def _login(self) -> None:
-        """Fresh login with mega.py's code; its commands carry no (stale) session id."""
-        log.info("Logging in to MEGA as %s", self._email)
-        self._logging_in.active = True
-        try:
-            self._login_user(self._email, self._password.get_secret_value())
-        except MegaApiError as exc:
-            if exc.code in (ENOENT, EBLOCKED):
-                raise LoginRejected(exc.code) from None
-            raise
-        finally:
-            self._logging_in.active = False
-        if not self.sid:
-            raise LoginRejected(ENOENT)
-        self._pid = os.getpid()
+    def _rejection(self, code: int) -> MegaApiError:
+        """The error a failed login with MEGA's ``code`` raises."""
+        if code == EMFAREQUIRED:
+            return MfaCodeRejected(code) if self._totp_secret else MfaRequired(code)
+        if code in (ENOENT, EBLOCKED):
+            return LoginRejected(code)
+        return MegaApiError(code)
 
     def _relogin(self, stale_sid: str | None) -> None:
         with self._login_lock:
             if self.sid == stale_sid:  # another thread may have done it already
                 log.info("MEGA session expired; logging in again")
+                self._establish(stale_sid)
+
+    def _establish(self, stale_sid: str | None) -> None:
+        """Adopt the saved session unless it is ``stale_sid``; else log in and save it.
+
+        Under the store's lock, so the workers of an instance log in once between them.
+        """
+        if self.store is None:
+            self._login()
+            return
+        credentials = self._credentials()
+        with self.store.locked():
+            saved = self.store.load(credentials)
+            if saved is not None and saved.sid != stale_sid:
+                self.sid, self.master_key = saved.sid, list(saved.master_key)
+                self._pid = os.getpid()
+                return
+            if (wait := self.store.login_wait(credentials)) > 0:
+                if (code := self.store.last_error()) is not None:
+                    raise self._rejection(code)  # MEGA's answer of less than a minute ago
+                log.info("Waiting %.0f s to log in to MEGA again (one login a minute)", wait)
+                time.sleep(wait)
+            try:
                 self._login()
+            except MegaApiError as exc:  # MEGA saw the attempt: it counts
+                self.store.record(credentials, None, exc.code)
+                raise
+            session = SavedSession(str(self.sid), tuple(self.master_key))
+            self.store.record(credentials, session)
+
+    def _credentials(self) -> tuple[str, ...]:
+        """What the saved session was made with; a change means a fresh login."""
+        totp = self._totp_secret.get_secret_value() if self._totp_secret else ""
+        return (self.api_url, self._email.lower(), self._password.get_secret_value(), totp)
+
+    def _login(self) -> None:
+        """Fresh login with mega.py's code; its commands carry no (stale) session id."""
+        log.info("Logging in to MEGA as %s", self._email)
+        self._logging_in.active = True
+        self._proofs.count, self._proofs.seconds = 0, 0.0
+        try:
+            self._login_user(self._email, self._password.get_secret_value())
+        except MegaApiError as exc:
+            rejection = self._rejection(exc.code)
+            if isinstance(rejection, MfaRequired | MfaCodeRejected):
+                log.error("%s", storage_error(rejection).message)
+            raise rejection from None
+        finally:
+            self._logging_in.active = False
+        if not self.sid:
+            raise LoginRejected(ENOENT)
+        if self._proofs.count:
+            log.info(
+                "The MEGA login needed a proof of work: %d challenge(s) solved in %.1f s",
+                self._proofs.count,
+                self._proofs.seconds,
+            )
+        self._pid = os.getpid()
 
     def with_session(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` logged in; on ``-15`` log in again once and repeat it."""

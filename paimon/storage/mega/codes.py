@@ -18,6 +18,7 @@ EBLOCKED = -16
 EOVERQUOTA = -17
 ETEMPUNAVAIL = -18
 ETOOMANYCONNECTIONS = -19
+EMFAREQUIRED = -26  # the account has 2FA: ``us`` needs a valid ``mfa`` code
 
 #: Codes that mean "nothing happened, try again later".
 TRANSIENT_CODES = frozenset({EAGAIN, ERATELIMIT, ETOOMANY, ETEMPUNAVAIL, ETOOMANYCONNECTIONS})

@@ -30,6 +30,7 @@ from paimon.storage.mega.codes import (
     EOVERQUOTA,
     TRANSIENT_CODES,
 )
+from paimon.storage.mega.hashcash import HashcashError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,6 +47,14 @@ class MegaApiError(Exception):
 
 class LoginRejected(MegaApiError):
     """The login itself failed: the account or password is wrong, or the account blocked."""
+
+
+class MfaRequired(LoginRejected):
+    """The account has two-factor authentication and no TOTP secret is configured."""
+
+
+class MfaCodeRejected(LoginRejected):
+    """The account has two-factor authentication and refused the code we sent."""
 
 
 class ServerError(Exception):
@@ -120,6 +129,14 @@ BAD_CREDENTIALS = (
     "MEGA rejected the configured e-mail or password; check PAIMON_MEGA_EMAIL and "
     "PAIMON_MEGA_PASSWORD."
 )
+MFA_REQUIRED = (
+    "The MEGA account has two-factor authentication: set PAIMON_MEGA_TOTP_SECRET to its "
+    "base32 secret (shown when 2FA was enabled)."
+)
+MFA_REJECTED = (
+    "MEGA refused the two-factor code made from PAIMON_MEGA_TOTP_SECRET; check the secret "
+    "and this machine's clock."
+)
 BLOCKED = "MEGA has blocked the configured account; log in on mega.nz to see why."
 OVER_QUOTA = (
     "The MEGA account is out of storage space; free some space or upgrade the plan, then try again."
@@ -128,16 +145,27 @@ ACCESS_DENIED = "MEGA denied access to the upload folder or file (error -11, EAC
 
 
 #: What ``storage_error`` translates; anything else is a bug and propagates as is.
-MEGA_FAILURES = (MegaApiError, ServerError, requests.RequestException)
+MEGA_FAILURES = (
+    MegaApiError,
+    ServerError,
+    HashcashError,
+    requests.RequestException,
+)
 
 
 def storage_error(exc: Exception) -> StorageError:
     """The StorageError a person should see for one of ``MEGA_FAILURES``."""
     if is_transient(exc) or (isinstance(exc, MegaApiError) and exc.code == EEXPIRED):
         return StorageUnavailable(UNAVAILABLE)
+    if isinstance(exc, HashcashError):
+        return StorageUnavailable(f"{exc}; try again in a few minutes.")
     if isinstance(exc, MegaApiError):
         if exc.code == EBLOCKED:
             return StorageAuthError(BLOCKED)
+        if isinstance(exc, MfaRequired):
+            return StorageAuthError(MFA_REQUIRED)
+        if isinstance(exc, MfaCodeRejected):
+            return StorageAuthError(MFA_REJECTED)
         if isinstance(exc, LoginRejected):
             return StorageAuthError(BAD_CREDENTIALS)
         if exc.code == EOVERQUOTA:
