@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paimon import capacity
+from paimon.spool.writer import Spool
 from paimon.uploads.readiness import CheckResult, check_spool
 
 if TYPE_CHECKING:  # imported lazily: doctor must run where pydantic itself is broken
@@ -115,7 +116,7 @@ def check_settings_and_spool() -> list[CheckResult]:
     ]
     if settings.storage_backend == "mega":
         results.append(check_mega_login(settings))
-    results.append(spool := check_spool(settings.spool_dir, settings.min_free_bytes))
+    results.append(spool := check_spool(Spool(settings.spool_dir), settings.min_free_bytes))
     if settings.storage_backend == "local" and spool.ok:
         results.append(check_downloads(settings))
     return results
@@ -125,6 +126,8 @@ def check_downloads(settings: Settings) -> CheckResult:
     """A probe file stored by the local backend comes back byte for byte through the
     server's own download route (GET /files/<key>, send_file and all): readiness alone
     did not see downloads failing on a relative data directory."""
+    from flask import url_for
+
     from paimon.storage import build_storage
     from paimon.storage.local import LocalStorage
     from paimon.web.app import build_app
@@ -138,7 +141,9 @@ def check_downloads(settings: Settings) -> CheckResult:
         probe.write_bytes(payload)
         stored = storage.store(probe, "doctor-probe.txt")
         try:
-            reply = app.test_client().get(stored.link)
+            with app.test_request_context():
+                path = url_for("files.download", key=stored.key)
+            reply = app.test_client().get(path)
         finally:
             storage.delete(stored.key)
     except Exception as exc:  # any failure here is the finding

@@ -7,12 +7,14 @@ import errno
 import hashlib
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from paimon.spool.bodies import READ_SIZE
 from paimon.storage.base import BodySizeChanged
 
 
@@ -147,6 +149,52 @@ class SpoolWriter:
         return self.bytes_written, self._sha256.hexdigest()
 
 
+class AppendWriter:
+    """A spool file that grows by appending, one request after another (tus PATCHes).
+
+    ``before_write`` is told the bytes written so far before each write and may stop
+    the body by raising (a request that lost its lease). Hashes the bytes only when
+    ``hashed`` (a body starting at offset 0, whose digest is the whole file's).
+    """
+
+    def __init__(self, path: Path, before_write: Callable[[int], None], hashed: bool):
+        # Unbuffered: after a failed write nothing is left in a buffer to land later,
+        # behind a truncation.
+        self._file = path.open("ab", buffering=0)
+        self._before_write = before_write
+        self.sha256 = hashlib.sha256() if hashed else None
+        self.written = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._before_write(self.written)
+        view = memoryview(data)
+        with disk_full_refused():
+            while view:  # a raw write may take only part of the piece
+                view = view[self._file.write(view) :]
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        self.written += len(data)
+        return len(data)
+
+    def truncate(self, size: int) -> None:
+        self._file.truncate(size)
+
+    def close(self) -> None:
+        """Make what arrived durable, since a resumed upload continues from it."""
+        if not self._file.closed:
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+
+def file_sha256(path: Path) -> str:
+    """The digest of a spool file written in several requests, read back once."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(READ_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class Spool:
     """Spool files live in one directory, on the same filesystem as local storage."""
 
@@ -165,6 +213,15 @@ class Spool:
         path = self.directory / f"{self.PREFIX}{secrets.token_hex(16)}"
         return SpoolWriter(path.open("xb+"), on_progress, expected_size)
 
+    def free_bytes(self) -> int:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(self.directory).free
+
+    def has_room_for(self, size: int, floor: int) -> bool:
+        """The one free-space rule (uploads and readiness): ``size`` more bytes still
+        leave ``floor`` (PAIMON_MIN_FREE_BYTES) free."""
+        return self.free_bytes() - size >= floor
+
     @staticmethod
     def make_durable(path: Path | str) -> None:
         """Fsync a spool file written with ``finish(fsync=False)``."""
@@ -177,5 +234,5 @@ class Spool:
         return [p for p in self.directory.iterdir() if p.name.startswith(self.PREFIX)]
 
     @staticmethod
-    def discard(path: Path | str) -> None:
+    def delete(path: Path | str) -> None:
         Path(path).unlink(missing_ok=True)

@@ -14,7 +14,7 @@ def build_storage(settings: Settings) -> StorageBackend:
     if settings.storage_backend == "mega":
         from paimon.storage.mega import MegaStorage
 
-        return MegaStorage(settings)
+        return MegaStorage.from_settings(settings)
     from paimon.storage.local import LocalStorage
 
     return LocalStorage(settings.data_dir / "files")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-#: Called with the number of bytes the backend has acknowledged so far.
+#: Called with the number of bytes the backend has acknowledged so far; raises
+#: StoreCancelled when the caller gives the transfer up.
 ProgressCallback = Callable[[int], None]
 #: Blocks until a growing spool file holds at least this many bytes; raises if it
 #: never will (the client went away), or BodySizeChanged.
@@ -28,6 +29,13 @@ class BodySizeChanged(Exception):
         self.size = size
 
 
+class StoreCancelled(Exception):
+    """Raised by a ProgressCallback: the caller gave the transfer up (its worker is
+    stopping, or lost the job). Part of the interface: a backend stops storing and lets
+    it out as it is, never wrapped in a StorageError, so the caller knows it for its own.
+    """
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """An object a backend has confirmed it holds."""
@@ -35,7 +43,7 @@ class StoredFile:
     key: str  # the backend's own id for the object
     filename: str  # display name, as the user sent it (cleaned)
     size: int
-    link: str  # absolute URL, or a path the HTTP layer makes absolute
+    link: str | None  # the backend's own URL; None: served by Paimon under ``key``
 
 
 @dataclass(frozen=True)

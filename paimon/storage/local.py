@@ -43,7 +43,7 @@ class LocalStorage:
         _fsync_dir(self.root)
         if on_progress:
             on_progress(size)
-        return StoredFile(key=key, filename=filename, size=size, link=f"/files/{key}")
+        return StoredFile(key=key, filename=filename, size=size, link=None)
 
     def open(self, key: str) -> ServedFile | None:
         """The stored object for ``key``, or None when there is none."""

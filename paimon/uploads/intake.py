@@ -7,7 +7,6 @@ restart), or stored by the backend when the client waited for the link.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,7 +45,7 @@ class UnknownService(UploadRefused):
         self.supported = supported
 
 
-class Receipt:
+class IncomingUpload:
     """One upload being received: its job, the spool file its bytes go to, and whether
     its transfer already runs alongside the body (pipelined)."""
 
@@ -82,9 +81,7 @@ class UploadService:
         if requested_service and requested_service.lower() not in self.supported_services:
             record_refusal(self.storage.name)
             raise UnknownService(requested_service, self.supported_services)
-        self.spool.directory.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(self.spool.directory).free
-        if free - (expected_bytes or 0) < self.min_free_bytes:
+        if not self.spool.has_room_for(expected_bytes or 0, self.min_free_bytes):
             record_refusal(self.storage.name)
             raise UploadRefused(
                 "server_full",
@@ -92,7 +89,7 @@ class UploadService:
                 "try again later.",
             )
 
-    def begin(self, raw_filename: str | None, expected_size: int | None = None) -> Receipt:
+    def begin(self, raw_filename: str | None, expected_size: int | None = None) -> IncomingUpload:
         """Open a spool file and a job in state `receiving` for an arriving body.
 
         With the body's ``expected_size`` (known, or guessed) and a backend that can
@@ -115,43 +112,45 @@ class UploadService:
         pipelined = False
         if expected_size and isinstance(self.storage, StoresWhileReceiving):
             pipelined = self.transfers.submit(job.id, Growing(expected_size, writer.wait_for_bytes))
-        return Receipt(job, writer, pipelined)
+        return IncomingUpload(job, writer, pipelined)
 
-    def receive(self, body: BinaryIO, raw_filename: str | None, expected: int | None) -> Receipt:
+    def receive(
+        self, body: BinaryIO, raw_filename: str | None, expected: int | None
+    ) -> IncomingUpload:
         """A raw body (PUT) streamed into the spool, for ``complete``; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
         abandoned."""
-        receipt = self.begin(raw_filename, expected)
+        incoming = self.begin(raw_filename, expected)
         try:
-            copy_body(body, receipt.writer, expected=expected)
+            copy_body(body, incoming.writer, expected=expected)
         except BaseException:
-            self.abandon(receipt)  # also stops a pipelined transfer (ReceiveAborted)
+            self.delete_incoming(incoming)  # also stops a pipelined transfer (ReceiveAborted)
             raise
-        return receipt
+        return incoming
 
-    def complete(self, receipt: Receipt, *, wait: bool = False) -> Job:
+    def complete(self, incoming: IncomingUpload, *, wait: bool = False) -> Job:
         """The body is all here: make it durable; queue the job and start its transfer,
         or, when it runs already (pipelined), record that the body is complete. With
         ``wait`` (the client waits for the link), the job once finished."""
         if wait:
-            return self._complete_and_wait(receipt)
-        size, sha256 = receipt.writer.finish()
-        if not receipt.pipelined:
-            return self.queue(receipt.job.id, size, sha256)
+            return self._complete_and_wait(incoming)
+        size, sha256 = incoming.writer.finish()
+        if not incoming.pipelined:
+            return self.queue(incoming.job.id, size, sha256)
         try:
             job = self._record_body(
-                receipt.job.id,
+                incoming.job.id,
                 size,
                 sha256,
                 expect={JobState.RECEIVING},
                 state=JobState.TRANSFERRING,
             )
         except StateConflict:  # the transfer already ended (done or failed)
-            return self._record_body(receipt.job.id, size, sha256)
+            return self._record_body(incoming.job.id, size, sha256)
         record_transition(job, JobState.RECEIVING)
         return job
 
-    def _complete_and_wait(self, receipt: Receipt) -> Job:
+    def _complete_and_wait(self, incoming: IncomingUpload) -> Job:
         """``complete`` for a client that waits for the link.
 
         A pipelined transfer then needs no durable spool file unless it fails: the
@@ -161,17 +160,17 @@ class UploadService:
         given up); the fsync of a 256 MiB file was most of the time from the last byte to
         the link (docs/benchmarks.md).
         """
-        if not receipt.pipelined:
-            return self.wait(self.complete(receipt).id)
-        size, sha256 = receipt.writer.finish(fsync=False)
-        job = self.transfers.settle(receipt.job.id)
+        if not incoming.pipelined:
+            return self.wait(self.complete(incoming).id)
+        size, sha256 = incoming.writer.finish(fsync=False)
+        job = self.transfers.settle(incoming.job.id)
         if job is None:  # only retention deletes a job, and not one this recent
-            raise JobNotFound(receipt.job.id)
+            raise JobNotFound(incoming.job.id)
         if job.state is JobState.RECEIVING:  # given up unfinished (shutdown, lost lease)
-            self.spool.make_durable(receipt.writer.path)
+            self.spool.make_durable(incoming.writer.path)
             return self.wait(self.queue(job.id, size, sha256).id)
         if job.state is not JobState.DONE:  # failed: kept for a retry
-            self.spool.make_durable(receipt.writer.path)
+            self.spool.make_durable(incoming.writer.path)
         return self._record_body(job.id, size, sha256)
 
     def queue(self, job_id: str, size: int, sha256: str) -> Job:
@@ -193,17 +192,17 @@ class UploadService:
         record_received(size)
         return job
 
-    def abandon(self, receipt: Receipt) -> None:
+    def delete_incoming(self, incoming: IncomingUpload) -> None:
         """The body never completed (or was refused): nothing was acknowledged, so the
         job and its spool file go; no client holds its id."""
-        receipt.writer.close()
-        self.drop(receipt.job)
+        incoming.writer.close()
+        self.delete_unqueued(incoming.job)
 
-    def drop(self, job: Job) -> None:
+    def delete_unqueued(self, job: Job) -> None:
         """Delete a job that was never queued, with its spool file (an abandoned body,
         a terminated or expired tus upload)."""
         if job.spool_path:
-            self.spool.discard(job.spool_path)
+            self.spool.delete(job.spool_path)
         self.jobs.delete(job.id)
         record_transition(job, JobState.RECEIVING, ABANDONED)
 

@@ -44,7 +44,7 @@ class Overview:
     def readiness(self) -> list[CheckResult]:
         """The spool has room, the job store and the storage backend answer."""
         return [
-            check_spool(self._spool.directory, self._min_free),
+            check_spool(self._spool, self._min_free),
             check_jobs(self._jobs),
             check_storage(self._storage),
         ]

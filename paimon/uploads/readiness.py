@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
+import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paimon.spool.writer import Spool
 from paimon.storage.base import StorageBackend, StorageError
 
 if TYPE_CHECKING:
@@ -26,18 +26,19 @@ def _mib(n: int) -> str:
     return f"{n / 1024**2:,.0f} MiB"
 
 
-def check_spool(spool_dir: Path, min_free_bytes: int) -> CheckResult:
+def check_spool(spool: Spool, min_free_bytes: int) -> CheckResult:
     """The spool directory exists (or can be made), is writable and has room."""
     name = "spool"
+    spool_dir = spool.directory
     try:
         spool_dir.mkdir(parents=True, exist_ok=True)
-        probe = spool_dir / f".probe-{os.getpid()}"
+        probe = spool_dir / f".probe-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
         return CheckResult(name, False, f"{spool_dir} is not writable: {exc.strerror}")
-    free = shutil.disk_usage(spool_dir).free
-    if free < min_free_bytes:
+    free = spool.free_bytes()
+    if not spool.has_room_for(0, min_free_bytes):
         return CheckResult(
             name,
             False,

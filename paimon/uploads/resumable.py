@@ -12,9 +12,7 @@ requests (in any workers) never append to one file at once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -25,8 +23,8 @@ from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.store import StateConflict
-from paimon.spool.bodies import READ_SIZE, BodyTooLong, copy_body
-from paimon.spool.writer import SpoolFull, disk_full_refused
+from paimon.spool.bodies import BodyTooLong, copy_body
+from paimon.spool.writer import AppendWriter, SpoolFull, file_sha256
 from paimon.uploads.intake import UploadRefused, UploadService
 
 
@@ -58,55 +56,21 @@ class LeaseLost(Exception):
     """This request stalled past its lease and another one may be writing now."""
 
 
-class _LeasedAppend:
-    """The spool file opened for appending by a request holding the job's lease.
+class LeaseKeeper:
+    """Called before each write of a PATCH body (``AppendWriter``'s hook): once a third
+    of the lease has passed, the lease is renewed and the progress recorded; a request
+    that stalled until another took the lease over stops before writing a byte more."""
 
-    Before a write, once a third of the lease has passed, the lease is renewed and the
-    progress recorded; a request that stalled until another took the lease over stops
-    before writing a byte more. Hashes the bytes only for a body starting at offset 0,
-    where its digest is the whole file's.
-    """
-
-    def __init__(self, path: Path, renew: Callable[[int], bool], interval: float, hashed: bool):
-        # Unbuffered: after a failed write nothing is left in a buffer to land later,
-        # behind a truncation.
-        self._file = path.open("ab", buffering=0)
+    def __init__(self, renew: Callable[[int], bool], interval: float):
         self._renew = renew
         self._interval = interval
         self._renewed_at = time.monotonic()
-        self.sha256 = hashlib.sha256() if hashed else None
-        self.written = 0
 
-    def write(self, data: bytes) -> int:
+    def __call__(self, written: int) -> None:
         if time.monotonic() - self._renewed_at >= self._interval:
-            if not self._renew(self.written):
+            if not self._renew(written):
                 raise LeaseLost
             self._renewed_at = time.monotonic()
-        view = memoryview(data)
-        with disk_full_refused():
-            while view:  # a raw write may take only part of the piece
-                view = view[self._file.write(view) :]
-        if self.sha256 is not None:
-            self.sha256.update(data)
-        self.written += len(data)
-        return len(data)
-
-    def truncate(self, size: int) -> None:
-        self._file.truncate(size)
-
-    def close(self) -> None:
-        """Make what arrived durable, since a resumed upload continues from it."""
-        if not self._file.closed:
-            os.fsync(self._file.fileno())
-            self._file.close()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(READ_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class TusService:
@@ -124,13 +88,13 @@ class TusService:
         """A new upload of ``length`` bytes, with the first of them if the request had
         any (creation-with-upload). Nothing is kept if this request fails: the client
         never learnt the upload's URL."""
-        receipt = self.uploads.begin(filename)
-        receipt.writer.close()  # PATCHes append to the file through _LeasedAppend
-        job = self.jobs.update(receipt.job.id, size=length)
+        incoming = self.uploads.begin(filename)
+        incoming.writer.close()  # PATCHes append to the file through _LeasedAppend
+        job = self.jobs.update(incoming.job.id, size=length)
         try:
             return self.append(job.id, 0, body, declared)
         except BaseException:
-            self.uploads.drop(job)
+            self.uploads.delete_unqueued(job)
             raise
 
     def find(self, job_id: str) -> TusUpload:
@@ -142,7 +106,7 @@ class TusService:
             return TusUpload(job, job.size, None)
         expires = job.updated_at + self.expiry_seconds
         if expires <= time.time():
-            self.uploads.drop(job)
+            self.uploads.delete_unqueued(job)
             raise UploadRefused("expired", "The upload expired; start it again.")
         path = Path(job.spool_path or "")
         if not path.is_file():
@@ -188,7 +152,7 @@ class TusService:
                 return self.jobs.renew_lease(job.id, owner, self.lease_seconds)
 
             interval = min(1.0, self.lease_seconds / 3)
-            sink = _LeasedAppend(path, renew, interval, hashed=offset == 0)
+            sink = AppendWriter(path, LeaseKeeper(renew, interval), hashed=offset == 0)
             try:
                 copy_body(body, sink, limit=job.size - offset, expected=declared)
             except BodyTooLong:
@@ -218,7 +182,7 @@ class TusService:
         if upload.job.state is not JobState.RECEIVING:
             raise UploadRefused("upload_complete", "The upload is complete; it is a job now.")
         with self._lease(job_id):
-            self.uploads.drop(upload.job)
+            self.uploads.delete_unqueued(upload.job)
 
     @contextmanager
     def _lease(self, job_id: str) -> Iterator[str]:

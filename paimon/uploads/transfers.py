@@ -28,6 +28,7 @@ from paimon.spool.writer import ReceiveAborted, Spool
 from paimon.storage.base import (
     StorageBackend,
     StorageError,
+    StoreCancelled,
     StoresWhileReceiving,
     WaitForBytes,
 )
@@ -35,10 +36,6 @@ from paimon.storage.base import (
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.5  # seconds between bytes_stored updates in the store
-
-
-class TransferAborted(Exception):
-    """This worker gave the job up (shutting down, or its lease was lost)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ class TransferRunner:
             self._transfer(job, abort, growing)
         except (ReceiveAborted, JobNotFound):
             pass  # pipelined, and the client went away: the upload is being dropped
-        except TransferAborted:
+        except StoreCancelled:  # this worker gave the job up (stopping, or lease lost)
             self._requeue(job_id)
         except Exception:  # a bug must not leave the job looking alive forever
             log.exception("transfer of job %s failed unexpectedly", job_id)
@@ -181,7 +178,7 @@ class TransferRunner:
 
         def progress(acknowledged: int) -> None:
             if abort.is_set():
-                raise TransferAborted
+                raise StoreCancelled
             now = time.monotonic()
             if now - reported[0] >= PROGRESS_INTERVAL:
                 reported[0] = now
@@ -197,8 +194,8 @@ class TransferRunner:
                     source, job.filename, growing.size, growing.wait_for_bytes, progress
                 )
         except StorageError as exc:
-            if isinstance(exc.__cause__, TransferAborted) or abort.is_set():
-                raise TransferAborted from exc
+            if abort.is_set():  # failed because this worker was stopping it
+                raise StoreCancelled from exc
             seconds = time.monotonic() - started
             self._fail(job.id, exc.message, exc.code, exc.retryable, seconds)
             return
@@ -210,7 +207,7 @@ class TransferRunner:
             link=stored.link,
             storage_key=stored.key,
         )
-        self.spool.discard(source)  # only now: the backend has confirmed the object
+        self.spool.delete(source)  # only now: the backend has confirmed the object
 
     def _fail(
         self,
@@ -295,7 +292,7 @@ class TransferRunner:
         expired = self.store.finished_before(cutoff) + self.store.stale_receiving(cutoff)
         for job in expired:
             if job.spool_path:
-                self.spool.discard(job.spool_path)
+                self.spool.delete(job.spool_path)
             self.store.delete(job.id)
         active = self.store.active_spool_paths()
         for path in self.spool.files():
@@ -304,7 +301,7 @@ class TransferRunner:
             except FileNotFoundError:
                 continue
             if old and str(path) not in active:
-                self.spool.discard(path)
+                self.spool.delete(path)
 
     def shutdown(self, wait_seconds: float = 10.0) -> None:
         """Stop taking work; hand back every job this worker holds, for another or the

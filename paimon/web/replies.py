@@ -11,18 +11,32 @@ from paimon.web.context import services
 from paimon.web.errors import status_of
 
 
-def absolute(link: str) -> str:
-    """Backends may return a path; clients always get a full URL."""
+def absolute(path: str) -> str:
+    """Clients always get a full URL: PAIMON_PUBLIC_URL's, else the request's host."""
     base = services().public_url or request.host_url
-    return urljoin(base.rstrip("/") + "/", link.lstrip("/"))
+    return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+
+
+def link_of(job: Job) -> str | None:
+    """The backend's own link, or, for a file this server serves, its download route:
+    storage knows keys, the web layer knows URLs. (Jobs stored before that carry the
+    route itself as their link, as a path.)"""
+    if job.link:
+        return absolute(job.link)
+    if job.state is JobState.DONE and job.storage_key:
+        return absolute(url_for("files.download", key=job.storage_key))
+    return None
 
 
 def job_view(job: Job) -> dict[str, object]:
     view = job.public_view()
-    if job.link:
-        view["link"] = absolute(job.link)
-    view["status_url"] = absolute(url_for("status.job_status", job_id=job.id))
+    view["link"] = link_of(job)
+    view["status_url"] = status_url(job)
     return view
+
+
+def status_url(job: Job) -> str:
+    return absolute(url_for("status.job_status", job_id=job.id))
 
 
 def prefers_async() -> bool:
@@ -49,7 +63,7 @@ def finished(job: Job) -> Response | dict[str, object]:
             "message": "File uploaded successfully",
             "filename": job.filename,
             "service": job.backend,
-            "link": absolute(job.link or ""),
+            "link": link_of(job),
             "size": job.size,
             "id": job.id,
             "sha256": job.sha256,

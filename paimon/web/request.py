@@ -3,25 +3,27 @@
 werkzeug's parser asks ``_get_file_stream`` where each file part goes; by default a
 temporary file or memory, which would mean a second copy later. Here each part opens
 an upload job and its spool file, so the bytes are written once and counted as they
-arrive. Parts the view did not claim (refused, cut off, extra) are abandoned when the
-request closes: their job and spool file are removed.
+arrive. Parts the view did not take (refused, cut off, extra) are deleted when the request
+closes: their job and spool file are removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO
 
 from flask import Request
-from werkzeug.datastructures import FileStorage
 
 from paimon.spool.writer import SpoolWriter
-from paimon.uploads.intake import Receipt
+from paimon.uploads.intake import IncomingUpload
 from paimon.web.context import services
+from paimon.web.errors import ApiError
 from paimon.web.forms import HeadRecorder, StrictFormDataParser, check_file_part, last_part_size
 
 
 class SpoolingRequest(Request):
-    _receipts: list[Receipt]
+    _incoming: list[IncomingUpload]
     _head: HeadRecorder | None = None
     form_data_parser_class = StrictFormDataParser
 
@@ -36,11 +38,11 @@ class SpoolingRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> SpoolWriter:
-        receipts = self.__dict__.setdefault("_receipts", [])
-        check_file_part(filename, len(receipts))
-        receipt = services().uploads.begin(filename, self._guess_file_size(total_content_length))
-        receipts.append(receipt)
-        return receipt.writer
+        incoming_uploads = self.__dict__.setdefault("_incoming", [])
+        check_file_part(filename, len(incoming_uploads))
+        incoming = services().uploads.begin(filename, self._guess_file_size(total_content_length))
+        incoming_uploads.append(incoming)
+        return incoming.writer
 
     def _guess_file_size(self, total_content_length: int | None) -> int | None:
         """The file part's size as ``last_part_size`` guesses it, for pipelining."""
@@ -49,15 +51,27 @@ class SpoolingRequest(Request):
             return None
         return last_part_size(self._head.head, boundary.encode("ascii"), total_content_length)
 
-    def receipt_for(self, part: FileStorage) -> Receipt:
-        """The upload job a parsed file part was spooled into."""
-        return next(r for r in self.__dict__.get("_receipts", ()) if r.writer is part.stream)
+    @contextmanager
+    def spooled_upload(self, field: str) -> Iterator[IncomingUpload]:
+        """The one file sent in ``field``, already in the spool with its job, for the
+        view to complete. Once the block ends without an error the upload is the
+        view's; otherwise closing the request deletes it, as every unclaimed part.
 
-    def claim(self, receipt: Receipt) -> None:
-        """The view took this upload over; closing the request must not abandon it."""
-        self._receipts.remove(receipt)
+        A second file part or a nameless one was refused while parsing (forms.py)."""
+        parts = self.files.getlist(field)
+        if not parts:
+            raise ApiError(
+                400,
+                "missing_file",
+                f"No file in the request: send it as multipart/form-data in a field named "
+                f"'{field}' (curl -F {field}=@name.ext URL/upload).",
+            )
+        (part,) = parts
+        incoming = next(i for i in self._incoming if i.writer is part.stream)
+        yield incoming
+        self._incoming.remove(incoming)
 
     def close(self) -> None:
         super().close()
-        for receipt in self.__dict__.pop("_receipts", ()):
-            services().uploads.abandon(receipt)
+        for incoming in self.__dict__.pop("_incoming", ()):
+            services().uploads.delete_incoming(incoming)

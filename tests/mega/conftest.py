@@ -12,7 +12,7 @@ from tests.mega.support import FAST_RETRY, mega_settings
 
 @pytest.fixture
 def backend(megasim: MegaSim) -> MegaStorage:
-    return MegaStorage(mega_settings(megasim), retry=FAST_RETRY)
+    return MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
 
 
 @pytest.fixture

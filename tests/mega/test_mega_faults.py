@@ -31,7 +31,7 @@ def store_and_verify(backend: MegaStorage, sim: MegaSim, tmp_path: Path) -> None
 def logged_in(megasim: MegaSim) -> MegaStorage:
     """A backend whose login and folder lookup are done, so faults hit the upload; fresh
     logins are not spaced out (test_a_second_login_within_the_interval_waits... covers it)."""
-    backend = MegaStorage(
+    backend = MegaStorage.from_settings(
         mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB, min_login_interval=0
     )
     backend.check()
@@ -57,7 +57,7 @@ def test_api_http_failures_are_retried(
 
 def test_transient_errors_during_login_are_retried(megasim: MegaSim, tmp_path: Path) -> None:
     megasim.fault("api", -3, count=2)
-    backend = MegaStorage(mega_settings(megasim), retry=FAST_RETRY)
+    backend = MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
     store_and_verify(backend, megasim, tmp_path)
 
 
@@ -91,7 +91,9 @@ def test_a_second_login_within_the_interval_waits_for_its_turn(
     megasim: MegaSim, tmp_path: Path
 ) -> None:
     interval = 2.0
-    backend = MegaStorage(mega_settings(megasim), retry=FAST_RETRY, min_login_interval=interval)
+    backend = MegaStorage.from_settings(
+        mega_settings(megasim), retry=FAST_RETRY, min_login_interval=interval
+    )
     backend.check()
     started, logins = time.monotonic(), megasim.state()["logins"]
     megasim.fault("api", -15)
@@ -155,7 +157,7 @@ def test_unreachable_mega_is_unavailable(megasim: MegaSim) -> None:
     # Port 9 (discard) on 127.0.0.1: nothing listens, the connection is refused.
     settings = mega_settings(megasim, mega_api_url="http://127.0.0.1:9")
     with pytest.raises(StorageUnavailable):
-        MegaStorage(settings, retry=FAST_RETRY).check()
+        MegaStorage.from_settings(settings, retry=FAST_RETRY).check()
 
 
 def test_over_quota_is_a_clear_error_and_keeps_the_spool_file(
@@ -174,7 +176,9 @@ def test_over_quota_is_a_clear_error_and_keeps_the_spool_file(
 
 def test_wrong_password_is_an_auth_error_without_the_password(megasim: MegaSim) -> None:
     password = "not-the-password-4711"
-    backend = MegaStorage(mega_settings(megasim, mega_password=password), retry=FAST_RETRY)
+    backend = MegaStorage.from_settings(
+        mega_settings(megasim, mega_password=password), retry=FAST_RETRY
+    )
     with pytest.raises(StorageAuthError) as raised:
         backend.check()
     assert "e-mail or password" in raised.value.message
@@ -186,12 +190,12 @@ def test_wrong_password_is_an_auth_error_without_the_password(megasim: MegaSim) 
 def test_unknown_account_is_an_auth_error(megasim: MegaSim) -> None:
     settings = mega_settings(megasim, mega_email="nobody@example.com")
     with pytest.raises(StorageAuthError):
-        MegaStorage(settings, retry=FAST_RETRY).check()
+        MegaStorage.from_settings(settings, retry=FAST_RETRY).check()
 
 
 def test_missing_credentials_are_reported_at_construction() -> None:
     with pytest.raises(StorageAuthError) as raised:
-        MegaStorage(Settings(mega_email="a@example.com"))
+        MegaStorage.from_settings(Settings(mega_email="a@example.com"))
     assert "PAIMON_MEGA_PASSWORD" in raised.value.message
 
 

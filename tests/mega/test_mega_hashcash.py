@@ -32,7 +32,7 @@ def test_upload_when_every_login_needs_a_proof_of_work(
     all_requests: bool, megasim: MegaSim, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     megasim.hashcash(200, all_requests=all_requests)
-    backend = MegaStorage(mega_settings(megasim), retry=FAST_RETRY)
+    backend = MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
     payload = os.urandom(300_000)
     before = solved_challenges()
 

@@ -33,7 +33,9 @@ def test_upload_to_real_mega_reads_back_with_stock_megapy(tmp_path: Path) -> Non
     payload = os.urandom(300_000)  # three MEGA chunks, the last one partial
     source = tmp_path / "paimon-live.bin"
     source.write_bytes(payload)
-    backend = MegaStorage(Settings(mega_email=EMAIL, mega_password=PASSWORD, mega_folder=FOLDER))
+    backend = MegaStorage.from_settings(
+        Settings(mega_email=EMAIL, mega_password=PASSWORD, mega_folder=FOLDER)
+    )
     backend.check()
 
     stored = backend.store(source, source.name)

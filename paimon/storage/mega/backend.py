@@ -6,7 +6,10 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from paimon.config import Settings
 from paimon.storage.base import (
@@ -38,8 +41,34 @@ def _storage_errors() -> Iterator[None]:
         raise storage_error(exc) from exc
 
 
+@dataclass(frozen=True)
+class MegaAccount:
+    """What the MEGA backend needs of the settings, and nothing more."""
+
+    api_url: str
+    email: str
+    password: SecretStr
+    folder: str
+    session_dir: Path  # the instance's saved session, shared by its workers
+    totp_secret: SecretStr | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MegaAccount:
+        if missing := settings.missing_for_mega():
+            raise StorageAuthError(f"MEGA storage needs {' and '.join(missing)}.")
+        assert settings.mega_email and settings.mega_password  # checked just above
+        return cls(
+            api_url=settings.mega_api_url,
+            email=settings.mega_email,
+            password=settings.mega_password,
+            folder=settings.mega_folder,
+            session_dir=session_dir(settings.data_dir),
+            totp_secret=settings.mega_totp_secret,
+        )
+
+
 class MegaStorage:
-    """Stores uploads in ``settings.mega_folder`` of one MEGA account.
+    """Stores uploads in the ``folder`` of one MEGA account.
 
     Nothing touches the network until the first ``check()``, ``store()`` or ``usage()``;
     the folder's handle is then kept for the life of the process, the session for the
@@ -50,27 +79,30 @@ class MegaStorage:
 
     def __init__(
         self,
-        settings: Settings,
+        account: MegaAccount,
         *,
         retry: RetryPolicy | None = None,
         max_post_bytes: int = DEFAULT_MAX_POST,
         min_login_interval: float = MIN_LOGIN_INTERVAL_SECONDS,
     ):
-        if missing := settings.missing_for_mega():
-            raise StorageAuthError(f"MEGA storage needs {' and '.join(missing)}.")
-        assert settings.mega_email and settings.mega_password  # checked just above
         self._client = MegaClient(
-            settings.mega_api_url,
-            settings.mega_email,
-            settings.mega_password,
+            account.api_url,
+            account.email,
+            account.password,
             retry=retry,
-            totp_secret=settings.mega_totp_secret,
-            store=SessionStore(session_dir(settings.data_dir), min_login_interval),
+            totp_secret=account.totp_secret,
+            store=SessionStore(account.session_dir, min_login_interval),
         )
         self._uploader = Uploader(self._client, max_post_bytes=max_post_bytes)
-        self._folder_name = settings.mega_folder
+        self._folder_name = account.folder
         self._folder: str | None = None
         self._folder_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: object) -> MegaStorage:
+        """The backend for the account the settings name (StorageAuthError without
+        credentials); ``options`` as for the constructor."""
+        return cls(MegaAccount.from_settings(settings), **options)  # type: ignore[arg-type]
 
     def _folder_handle(self, stale: str | None = None) -> str:
         """The upload folder, found or created on first use, then cached.

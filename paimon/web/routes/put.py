@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, make_response, request
 
+from paimon.jobs.model import Job, JobState
 from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
-from paimon.web.replies import finished, prefers_async
+from paimon.web.replies import finished, link_of, prefers_async, status_url
 
 bp = Blueprint("put", __name__)
 
@@ -26,16 +27,15 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def as_text(reply: Response) -> Response:
-    """The JSON reply's status and headers, its one useful line as the body: the link
-    (200), the status URL (202), or the reason and the status URL (failures)."""
-    data = reply.get_json()
-    if reply.status_code == 200:
-        text = data["link"]
-    elif reply.status_code == 202:
-        text = data["status_url"]
+def as_text(reply: Response, job: Job) -> Response:
+    """The reply's status and headers, with the job's one useful line as the body: the
+    link (stored), the reason and the status URL (failed), else the status URL."""
+    if job.state is JobState.DONE:
+        text = link_of(job)
+    elif job.state is JobState.FAILED:
+        text = f"{job.error}\n{status_url(job)}"
     else:
-        text = f"{data['message']}\n{data['status_url']}"
+        text = status_url(job)
     reply.set_data(f"{text}\n")
     reply.mimetype = "text/plain"
     return reply
@@ -47,7 +47,8 @@ def put(filename: str) -> Response:
     json_reply = wants_json()  # a bad ?format= is refused before the body is read
     uploads = services().uploads
     uploads.check_can_accept(request.args.get("service"), request.content_length)
-    receipt = uploads.receive(request.stream, filename, request.content_length)
-    reply = make_response(finished(uploads.complete(receipt, wait=not prefers_async())))
+    incoming = uploads.receive(request.stream, filename, request.content_length)
+    job = uploads.complete(incoming, wait=not prefers_async())
+    reply = make_response(finished(job))
     reply.vary.add("Accept")
-    return reply if json_reply else as_text(reply)
+    return reply if json_reply else as_text(reply, job)

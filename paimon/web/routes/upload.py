@@ -7,7 +7,6 @@ from flask import Blueprint, request
 
 from paimon.web.auth import require_token
 from paimon.web.context import services
-from paimon.web.errors import ApiError
 from paimon.web.replies import accepted, finished, prefers_async
 
 bp = Blueprint("upload", __name__)
@@ -21,18 +20,7 @@ FIELD = "file"
 def upload():
     uploads = services().uploads
     uploads.check_can_accept(request.args.get("service"), request.content_length)
-    parts = request.files.getlist(FIELD)
-    if not parts:
-        raise ApiError(
-            400,
-            "missing_file",
-            f"No file in the request: send it as multipart/form-data in a field named "
-            f"'{FIELD}' (curl -F {FIELD}=@name.ext URL/upload).",
-        )
-    # A second file part or a nameless one was refused while parsing (paimon/web/forms.py).
-    (part,) = parts
-    receipt = request.receipt_for(part)
     waits = not prefers_async()
-    job = uploads.complete(receipt, wait=waits)
-    request.claim(receipt)
+    with request.spooled_upload(FIELD) as incoming:
+        job = uploads.complete(incoming, wait=waits)
     return finished(job) if waits else accepted(job)
