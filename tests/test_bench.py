@@ -63,3 +63,25 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     figures = list(numbers(results))
     assert figures
     assert all(math.isfinite(figure) and figure > 0 for figure in figures)
+
+
+def test_the_benchmark_needs_neither_pytest_nor_the_tests(tmp_path: Path) -> None:
+    """scripts/bench runs from a checkout with the runtime and dev dependencies only:
+    ``--help`` imports every part of it, and none may import pytest or ``tests``."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", str(REPO_ROOT / "scripts" / "bench"), "--help"],
+        cwd=tmp_path,
+        env=clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "paimon_devtools.bench.throughput" in imported
+    assert not {name for name in imported if name.split(".")[0] in {"tests", "pytest", "_pytest"}}
