@@ -100,8 +100,8 @@ def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
         try:
             if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
                 return server
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or a worker still booting on a busy machine: ask again
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not become healthy:\n{server.logs()}")
