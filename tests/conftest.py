@@ -1,33 +1,39 @@
-"""Shared test fixtures: a clean environment, free ports, a real gunicorn server."""
+"""Shared test fixtures: a clean environment, free ports, a real gunicorn server.
+
+Starting servers is ``paimon_devtools.servers`` (shared with scripts/bench); this file
+wraps it in fixtures and registers every server log for the end-of-run secret scan.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.fixtures.processes import terminate
+from paimon_devtools.servers import (
+    HEALTHY_TIMEOUT_SECONDS,
+    REPO_ROOT,
+    ServerProcess,
+    await_healthy,
+    clean_environ,
+    free_port,
+    gunicorn_command,
+    launch_server,
+)
 
 pytest_plugins = ["tests.fixtures.megasim", "tests.fixtures.redis"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# Names Paimon reads from the environment besides PAIMON_*: tests must not inherit them.
-LEGACY_NAMES = ("MEGA_EMAIL", "MEGA_PASSWORD", "AUTH_TOKEN", "PORT", "WEB_CONCURRENCY")
-
-
-def clean_environ() -> dict[str, str]:
-    """os.environ without any setting Paimon would read."""
-    return {
-        k: v for k, v in os.environ.items() if not k.startswith("PAIMON_") and k not in LEGACY_NAMES
-    }
+__all__ = [  # re-exported from paimon_devtools.servers: what tests import from here
+    "REPO_ROOT",
+    "ServerProcess",
+    "await_healthy",
+    "clean_environ",
+    "free_port",
+    "gunicorn_command",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -58,88 +64,17 @@ def eventually(condition: Callable[[], bool], timeout: float = 30, interval: flo
     return False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class ServerProcess:
-    """A gunicorn running Paimon, started exactly as deployed (gunicorn.conf.py)."""
-
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-    data_dir: Path
-    env: dict[str, str] = field(repr=False)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """SIGTERM (gunicorn's graceful stop), then SIGKILL after 30 s."""
-        terminate(self.process, grace_seconds=30)
-
-
-def gunicorn_command() -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        str(REPO_ROOT / "gunicorn.conf.py"),
-        "wsgi:app",
-    ]
-
-
 def start_server(workdir: Path, **settings: str) -> ServerProcess:
-    """Start gunicorn on a free 127.0.0.1 port with PAIMON_* settings; wait for /healthz.
-
-    The working directory is a scratch folder, so no developer .env is read;
-    PYTHONPATH makes the server run this source tree.
-    """
-    port = free_port()
-    data_dir = workdir / "data"
-    env = clean_environ() | {
-        "PAIMON_HOST": "127.0.0.1",
-        "PAIMON_PORT": str(port),
-        "PAIMON_WORKERS": "2",
-        "PAIMON_DATA_DIR": str(data_dir),
-        "PAIMON_MIN_FREE_BYTES": "0",
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    env |= {f"PAIMON_{k.upper()}": v for k, v in settings.items()}
-    log_path = workdir / f"gunicorn-{port}.log"
+    """``paimon_devtools.servers.start_server``, with the server's log registered for the
+    end-of-run secret scan before the server starts answering."""
+    server = launch_server(workdir, **settings)
     # The registry lives in a module of its own: this file is imported twice (as pytest's
     # conftest and as tests.conftest), and each copy would have its own list. Imported
     # here, late, since it imports the megasim plugin, which pytest must load first.
     from tests.known_secrets import SERVER_LOGS
 
-    SERVER_LOGS.append(log_path)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            gunicorn_command(), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, data_dir, env)
-    return await_healthy(server, timeout=30)
-
-
-def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
-    """``server`` once /healthz answers 200; stopped, and an error with its log, if its
-    process exits or ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.logs()}")
-        try:
-            if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or its workers are still booting (a loaded machine)
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"server did not become healthy:\n{server.logs()}")
+    SERVER_LOGS.append(server.log_path)
+    return await_healthy(server, timeout=HEALTHY_TIMEOUT_SECONDS)
 
 
 @pytest.fixture

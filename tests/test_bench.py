@@ -40,17 +40,24 @@ def numbers(value: object) -> Iterator[float]:
         yield value
 
 
-def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
-    output = tmp_path / "bench.json"
-    run = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "bench"), "--quick", "--json", str(output)],
-        cwd=tmp_path,
+def run_bench(
+    cwd: Path, *arguments: str, python_options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """scripts/bench as a developer runs it, with no PAIMON_* setting inherited."""
+    return subprocess.run(
+        [sys.executable, *python_options, str(REPO_ROOT / "scripts" / "bench"), *arguments],
+        cwd=cwd,
         env=clean_environ(),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    run = run_bench(tmp_path, "--quick", "--json", str(output))
     assert run.returncode == 0, run.stderr
     assert "Paimon / stock" in run.stdout
     results = json.loads(output.read_text())
@@ -63,3 +70,17 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     figures = list(numbers(results))
     assert figures
     assert all(math.isfinite(figure) and figure > 0 for figure in figures)
+
+
+def test_the_benchmark_needs_neither_pytest_nor_the_tests(tmp_path: Path) -> None:
+    """scripts/bench runs from a checkout with the runtime and dev dependencies only:
+    ``--help`` imports every part of it, and none may import pytest or ``tests``."""
+    run = run_bench(tmp_path, "--help", python_options=("-X", "importtime"))
+    assert run.returncode == 0, run.stderr
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "paimon_devtools.bench.throughput" in imported
+    assert not {name for name in imported if name.split(".")[0] in {"tests", "pytest", "_pytest"}}

@@ -1,0 +1,20 @@
+"""Paimon's upload benchmark: the emulator and a deployed-style gunicorn on 127.0.0.1.
+
+Measures, in one run and on one machine (so the ratios mean something on a noisy one):
+stock mega.py's ``Mega.upload()``; Paimon end to end (a client sends the file to
+``POST /upload`` and waits for the link, plus the time from the last byte sent to the
+link); Paimon's uploader alone; the one-core crypto limit; the handling worker's peak RSS
+against its idle RSS; ``/healthz`` latency with 4 uploads in flight; aggregate throughput
+with 1, 2, 4 and 8 concurrent uploads. Prints a table; ``--json PATH`` writes every figure.
+
+    .venv/bin/python scripts/bench [--quick] [--json PATH]
+
+(``scripts/bench`` alone re-runs itself with .venv/bin/python.) ``--quick`` uses small
+files so CI can prove the benchmark works in well under a minute; it asserts nothing
+about speed. MB is 10^6 bytes, MiB 2^20. See docs/benchmarks.md.
+
+The parts: ``plan`` (file sizes and units), ``client`` (uploads as curl sends them),
+``rig`` (the running emulator and server), one module per measurement (``crypto``,
+``stock``, ``throughput``, ``rss``, ``healthz``), ``report`` (the table and the ratios)
+and ``cli`` (the command line, the order of the run).
+"""

@@ -1,0 +1,60 @@
+"""The command line of ``scripts/bench``: the order of one run, its table and its JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import paimon_devtools.bench
+from paimon_devtools.bench.crypto import crypto_limit
+from paimon_devtools.bench.healthz import healthz
+from paimon_devtools.bench.plan import FULL, QUICK, Plan
+from paimon_devtools.bench.report import derived, machine, table
+from paimon_devtools.bench.rig import running
+from paimon_devtools.bench.rss import peak_rss, workers_of
+from paimon_devtools.bench.stock import stock
+from paimon_devtools.bench.throughput import concurrency, end_to_end, uploader_alone
+
+
+def run(plan: Plan) -> dict[str, object]:
+    with (
+        tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch,
+        running(plan, Path(scratch)) as rig,
+    ):
+        rig.warm_up_and_verify()
+        results: dict[str, dict] = {
+            "machine": machine(),
+            "plan": vars(plan) | {"workers": len(workers_of(rig.server.process.pid))},
+            "crypto_limit": crypto_limit(plan),
+            "stock": stock(rig),
+            "paimon": end_to_end(rig),
+            "paimon_put": end_to_end(rig, "put"),
+            "uploader_alone": uploader_alone(rig),
+            "concurrency": concurrency(rig),
+            "healthz": healthz(rig),
+            "peak_rss": peak_rss(rig),
+        }
+    results["derived"] = derived(results)
+    return results
+
+
+def main() -> int:
+    description = (paimon_devtools.bench.__doc__ or "").split("\n\n")[0]
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small files: proves it works")
+    parser.add_argument("--json", type=Path, help="write every figure to this file")
+    args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        results = run(QUICK if args.quick else FULL)
+    except KeyboardInterrupt:
+        return 130
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0

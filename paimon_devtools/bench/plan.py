@@ -1,0 +1,54 @@
+"""What one run measures (file sizes, repetitions) and the units its figures are in."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1 << 20
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class Plan:
+    """File sizes for one run; ``quick`` proves the benchmark works, ``full`` measures."""
+
+    name: str
+    main_bytes: int  # stock vs Paimon end to end, uploader alone
+    main_runs: int
+    crypto_bytes: int
+    rss_bytes: int
+    concurrent_bytes: int
+    concurrency: tuple[int, ...]
+
+
+FULL = Plan("full", 256 * MIB, 3, 256 * MIB, 1024 * MIB, 64 * MIB, (1, 2, 4, 8))
+QUICK = Plan("quick", 4 * MIB, 1, 16 * MIB, 16 * MIB, 2 * MIB, (1, 2, 4, 8))
+
+
+def rate(size: int, seconds: float) -> float:
+    """MB/s."""
+    return size / seconds / MB
+
+
+def timed(operation: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    operation()
+    return time.perf_counter() - start
+
+
+def throughput(size: int, seconds: float) -> dict[str, float]:
+    """The figures of one timed transfer of ``size`` bytes."""
+    return {"bytes": size, "seconds": seconds, "mb_per_s": rate(size, seconds)}
+
+
+def make_file(path: Path, size: int) -> Path:
+    """``size`` random-looking bytes (a repeated random block: AES does not care)."""
+    block = os.urandom(min(size, 16 * MIB)) or b""
+    with path.open("wb") as out:
+        for offset in range(0, size, len(block) or 1):
+            out.write(block[: size - offset])
+    return path

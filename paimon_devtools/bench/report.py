@@ -1,0 +1,88 @@
+"""What a run reports besides the measurements (the machine, the ratios the targets are
+stated in) and the printed table."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+from paimon_devtools.bench.plan import MIB
+
+
+def machine() -> dict[str, object]:
+    model = next(
+        (
+            line.partition(":")[2].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3,
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
+
+
+def derived(results: dict[str, dict]) -> dict[str, float]:
+    """The ratios the targets are stated in."""
+    paimon = results["paimon"]
+    return {
+        "paimon_over_stock": paimon["mb_per_s"] / results["stock"]["mb_per_s"],
+        "paimon_over_limit": paimon["mb_per_s"] / results["crypto_limit"]["mb_per_s"],
+        "paimon_put_over_stock": results["paimon_put"]["mb_per_s"] / results["stock"]["mb_per_s"],
+        "paimon_put_over_limit": (
+            results["paimon_put"]["mb_per_s"] / results["crypto_limit"]["mb_per_s"]
+        ),
+    }
+
+
+def table(results: dict[str, dict]) -> str:
+    r, d = results, results["derived"]
+    size = f"{r['paimon']['bytes'] // MIB} MiB"
+    rows = [
+        (f"stock mega.py upload(), {size}", f"{r['stock']['mb_per_s']:8.1f} MB/s"),
+        (f"Paimon end to end, POST multipart, {size}", f"{r['paimon']['mb_per_s']:8.1f} MB/s"),
+        ("  last byte sent -> link", f"{r['paimon']['last_byte_to_link_s']:8.2f} s"),
+        (
+            f"Paimon end to end, PUT, {size}",
+            f"{r['paimon_put']['mb_per_s']:8.1f} MB/s",
+        ),
+        ("  last byte sent -> link", f"{r['paimon_put']['last_byte_to_link_s']:8.2f} s"),
+        (f"Paimon uploader alone, {size}", f"{r['uploader_alone']['mb_per_s']:8.1f} MB/s"),
+        (
+            f"crypto limit, 1 core ({r['crypto_limit']['library']})",
+            f"{r['crypto_limit']['mb_per_s']:8.1f} MB/s",
+        ),
+        (
+            "Paimon / stock: multipart, PUT",
+            f"{d['paimon_over_stock']:8.1f} x, {d['paimon_put_over_stock']:.1f} x",
+        ),
+        (
+            "Paimon / crypto limit: multipart, PUT",
+            f"{d['paimon_over_limit']:8.2f}, {d['paimon_put_over_limit']:.2f}",
+        ),
+        (
+            f"worker RSS, {r['peak_rss']['bytes'] // MIB} MiB upload: idle -> peak",
+            f"{r['peak_rss']['idle_mib']:.0f} -> {r['peak_rss']['peak_mib']:.0f} MiB "
+            f"(+{r['peak_rss']['growth_mib']:.1f})",
+        ),
+        (
+            f"/healthz with {r['healthz']['uploads']} uploads: p50 / p99",
+            f"{r['healthz']['p50_ms']:.1f} / {r['healthz']['p99_ms']:.1f} ms "
+            f"({r['healthz']['samples']} probes)",
+        ),
+    ]
+    for count, figure in r["concurrency"].items():
+        rows.append(
+            (
+                f"{count} concurrent x {r['plan']['concurrent_bytes'] // MIB} MiB",
+                f"{figure['mb_per_s']:8.1f} MB/s",
+            )
+        )
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
