@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 LOCKS = ["requirements.txt", "requirements-dev.txt"]
+#: async-mega-py's own lock, for the cross-check venv (tests/crosscheck).
+CROSSCHECK_LOCK = "requirements-crosscheck.txt"
 
 
 def parse_entries(name: str) -> list[tuple[str, str, str, list[str]]]:
@@ -38,7 +40,7 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
 
 
-@pytest.mark.parametrize("lock", LOCKS)
+@pytest.mark.parametrize("lock", [*LOCKS, CROSSCHECK_LOCK])
 def test_every_package_is_pinned_with_hashes(lock: str) -> None:
     entries = parse_entries(lock)
     assert len(entries) > 10
@@ -84,3 +86,13 @@ def test_lock_has_only_universal_entries_for_supported_pythons() -> None:
     text = (REPO_ROOT / "requirements.txt").read_text()
     assert "python_full_version < '3.11'" not in text
     assert "python_version < '3.11'" not in text
+
+
+def test_crosscheck_lock_pins_its_client_and_not_mega_py() -> None:
+    """Both install a top-level ``mega``: the crosscheck venv must hold only async-mega-py's,
+    at the version its .in file names."""
+    wanted = (REPO_ROOT / "requirements-crosscheck.in").read_text()
+    (pin,) = re.findall(r"^async-mega-py==(\S+)$", wanted, flags=re.MULTILINE)
+    entries = parse_lock(CROSSCHECK_LOCK)
+    assert entries["async-mega-py"][0] == pin
+    assert "mega-py" not in entries
