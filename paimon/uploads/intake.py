@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.store import JobNotFound, JobStore, StateConflict
-from paimon.observability.jobs import (
+from paimon.observability.job_events import (
     ABANDONED,
     record_received,
     record_refusal,

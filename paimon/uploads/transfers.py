@@ -23,7 +23,7 @@ from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.store import JobNotFound, JobStore, StateConflict
-from paimon.observability.jobs import record_transition
+from paimon.observability.job_events import record_transition
 from paimon.spool.writer import ReceiveAborted, Spool
 from paimon.storage.base import (
     StorageBackend,

@@ -1,6 +1,6 @@
 """Job transitions: one log line each, and the metrics a transition implies.
 
-Called wherever a job changes state (services/uploads.py, services/transfers.py), so
+Called wherever a job changes state (uploads/intake.py, uploads/transfers.py), so
 the log and the counters cannot disagree about what happened to an upload.
 """
 
