@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import ServerProcess, start_server
-from tests.known_secrets import TOKEN
+from tests.known_secrets import TOKEN, WRONG_TOKEN
 from tests.rawhttp import connect, read_reply
 
 MIB = 1024 * 1024
@@ -140,3 +140,68 @@ def test_upload_offset_in_ascii_digits_only(server) -> None:
     assert reply.status_code == 400
     assert "Upload-Offset" in reply.json()["message"]
     assert "Traceback" not in server.logs()
+
+
+GUESS_LIMIT = 5
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory):
+    """One worker, so its in-memory budget is the only one."""
+    server = start_server(
+        tmp_path_factory.mktemp("guesses"),
+        workers="1",
+        auth_tokens=TOKEN,
+        rate_limit_uploads=f"{GUESS_LIMIT}/minute",
+        forwarded_allow_ips="127.0.0.1",  # each test guesses from an address of its own
+    )
+    yield server
+    server.stop()
+
+
+def tus_upload(server: ServerProcess, **headers: str) -> str:
+    created = requests.post(
+        f"{server.url}/tus/",
+        headers={**TUS, **AUTH, "Upload-Length": "4", **headers},
+        timeout=10,
+    )
+    assert created.status_code == 201
+    return created.headers["Location"]
+
+
+GUESSES = {
+    "tus PATCH": lambda url, h: requests.patch(
+        url,
+        data=b"ab",
+        headers={**h, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        timeout=10,
+    ),
+    "tus DELETE": lambda url, h: requests.delete(url, headers=h, timeout=10),
+    "tus HEAD": lambda url, h: requests.head(url, headers=h, timeout=10),
+}
+
+
+@pytest.mark.parametrize("how", GUESSES)
+def test_wrong_tokens_on_tus_are_rate_limited(limited, how: str) -> None:
+    """Was: 150 wrong tokens on PATCH or DELETE /tus/..., 150 x 403."""
+    address = {"X-Forwarded-For": f"198.51.100.{list(GUESSES).index(how) + 1}"}
+    url = tus_upload(limited)
+    wrong = {**TUS, **address, "Authorization": f"Bearer {WRONG_TOKEN}"}
+    codes = [GUESSES[how](url, wrong).status_code for _ in range(GUESS_LIMIT + 3)]
+    assert codes == [403] * GUESS_LIMIT + [429] * 3
+    refused = GUESSES[how](url, {**TUS, **address, **AUTH})
+    assert refused.status_code == 429  # the right token, now, tells the guesser nothing
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert GUESSES[how](url, {**TUS, **AUTH}).status_code in (200, 204)  # others unaffected
+
+
+def test_wrong_tokens_on_put_and_retry_share_the_address_budget(limited) -> None:
+    address = {"X-Forwarded-For": "198.51.100.9"}
+    wrong = {**address, "Authorization": f"Bearer {WRONG_TOKEN}"}
+    attempts = [
+        lambda: requests.put(f"{limited.url}/upload/a.txt", data=b"a", headers=wrong, timeout=10),
+        lambda: requests.post(f"{limited.url}/status/nope/retry", headers=wrong, timeout=10),
+        lambda: requests.patch(f"{limited.url}/tus/nope", headers={**TUS, **wrong}, timeout=10),
+    ]
+    codes = [attempt() for _ in range(3) for attempt in attempts]
+    assert [c.status_code for c in codes] == [403] * GUESS_LIMIT + [429] * 4

@@ -20,6 +20,7 @@ from paimon.web import requestlog, routes
 from paimon.web.auth import token_digests
 from paimon.web.context import EXTENSION_KEY, Services
 from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
+from paimon.web.ratelimit import UploadLimits
 from paimon.web.request import SpoolingRequest
 from paimon.web.security import register as register_security
 
@@ -71,6 +72,7 @@ def build_app(settings: Settings) -> Flask:
         lease_seconds=settings.job_lease_seconds,
         retention_seconds=settings.retention_hours * 3600,
     )
+    limits = UploadLimits(settings)
     uploads = UploadService(storage, spool, jobs, transfers, settings.min_free_bytes)
     app.extensions[EXTENSION_KEY] = Services(
         uploads=uploads,
@@ -82,9 +84,10 @@ def build_app(settings: Settings) -> Flask:
         overview=Overview(storage, jobs, spool, settings.min_free_bytes),
         transfers=transfers,
         token_digests=token_digests(settings.auth_tokens),
+        guesses=limits,
         public_url=settings.public_url,
         max_upload_bytes=settings.max_upload_bytes,
     )
     routes.register(app)
-    register_security(app, settings)
+    register_security(app, limits)
     return app

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from paimon.config import Settings
 from paimon.web.ratelimit import UploadLimits
 
 # Pages load their scripts and styles from files on this server only: no inline
@@ -43,6 +42,6 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def register(app: Flask, settings: Settings) -> None:
-    UploadLimits(settings).register(app)
+def register(app: Flask, limits: UploadLimits) -> None:
+    limits.register(app)
     app.after_request(security_headers)

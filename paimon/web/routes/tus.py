@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from paimon.uploads.resumable import TusService, TusUpload
-from paimon.web.auth import require_token
+from paimon.web.auth import check_token, require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError, error_response
 from paimon.web.headers import header_int, require_media_type
@@ -113,6 +113,8 @@ def create() -> Response:
 
 @bp.route("/<job_id>", methods=["HEAD"])
 def head(job_id: str) -> Response:
+    # The id is the key, so no token is needed; a wrong one is still refused and counted.
+    check_token(required=False)
     upload = tus().head(job_id)
     response = reply(upload, 200)
     response.headers["Upload-Metadata"] = (
