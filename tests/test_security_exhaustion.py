@@ -4,6 +4,7 @@ secret in the logs, and links that a Host header cannot point elsewhere."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import ServerProcess, start_server
-from tests.known_secrets import TOKEN, WRONG_TOKEN
+from tests.known_secrets import CREATED, TOKEN, WRONG_TOKEN
 from tests.rawhttp import connect, read_reply
 
 MIB = 1024 * 1024
@@ -205,3 +206,52 @@ def test_wrong_tokens_on_put_and_retry_share_the_address_budget(limited) -> None
     ]
     codes = [attempt() for _ in range(3) for attempt in attempts]
     assert [c.status_code for c in codes] == [403] * GUESS_LIMIT + [429] * 4
+
+
+def test_no_job_id_key_or_token_in_any_log_line(tmp_path: Path) -> None:
+    """Was: full job ids and /files/<key> paths in the request log, and the limiter's
+    `token:<first 16 hex of SHA-256(token)>`. Now each is an HMAC reference under the
+    install's secret (0600 in the data dir), the same in every line."""
+    server = start_server(tmp_path, workers="2", auth_tokens=TOKEN, rate_limit_uploads="4/minute")
+    try:
+        stored = requests.post(
+            f"{server.url}/upload", files={"file": ("a.txt", b"aaa")}, headers=AUTH, timeout=30
+        ).json()
+        put = requests.put(
+            f"{server.url}/upload/b.txt?format=json", data=b"bbb", headers=AUTH, timeout=30
+        ).json()
+        tus_url = tus_upload(server)
+        tus_id = tus_url.rsplit("/", 1)[1]
+        keys = [link.rsplit("/", 1)[1] for link in (stored["link"], put["link"])]
+        created = [stored["id"], put["id"], tus_id, *keys]
+        CREATED.extend(created)
+        for url in (
+            f"{server.url}/status/{stored['id']}",
+            f"{server.url}/files/{keys[0]}",
+            f"{server.url}/files/{keys[1]}/more",  # no route: a 404
+            tus_url,  # GET: a 405
+        ):
+            requests.get(url, timeout=10)
+        requests.head(tus_url, headers=TUS, timeout=10)
+        requests.delete(tus_url, headers={**TUS, **AUTH}, timeout=10)
+        requests.post(f"{server.url}/status/{put['id']}/retry", headers=AUTH, timeout=10)
+        # Past the token's budget: Flask-Limiter logs the bucket's key.
+        while (
+            requests.put(f"{server.url}/upload/c.txt", data=b"c", headers=AUTH, timeout=30)
+        ).status_code != 429:
+            pass
+    finally:
+        server.stop()
+
+    logs = server.logs()
+    assert "exceeded at endpoint" in logs
+    secret_file = server.data_dir / "install-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert hashlib.sha256(TOKEN.encode()).hexdigest()[:8] not in logs
+    assert f"token:{server.reference(TOKEN, 16)}" in logs
+    assert not [secret for secret in (*created, TOKEN) if secret in logs]
+    # Lines still correlate: a job's reference is in its request and transition lines.
+    for job_id in (stored["id"], tus_id):
+        assert f"/{server.reference(job_id)}" in logs
+        assert f'"job_id": "{server.reference(job_id)}"' in logs
+    assert f"/files/{server.reference(keys[0])}" in logs

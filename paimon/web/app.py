@@ -9,7 +9,7 @@ from flask import Flask
 
 from paimon.config import Settings, load_settings_or_exit
 from paimon.jobs import build_job_store
-from paimon.observability.logs import configure_logging
+from paimon.observability.logs import configure_logging, set_reference_key
 from paimon.spool.writer import Spool
 from paimon.storage import build_storage
 from paimon.uploads.intake import UploadService
@@ -20,6 +20,7 @@ from paimon.web import requestlog, routes
 from paimon.web.auth import token_digests
 from paimon.web.context import EXTENSION_KEY, Services
 from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
+from paimon.web.installsecret import install_secret
 from paimon.web.ratelimit import UploadLimits
 from paimon.web.request import SpoolingRequest
 from paimon.web.security import register as register_security
@@ -53,6 +54,7 @@ def services(app: Flask) -> Services:
 def build_app(settings: Settings) -> Flask:
     """The app wired and ready for requests, with no thread started: what `paimon
     doctor` sends a probe download through, exactly as a server would."""
+    set_reference_key(install_secret(settings.data_dir))
     app = Flask(__name__)
     app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes

@@ -32,7 +32,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from paimon.config import Settings
-from paimon.web.auth import is_authorized, presented_digest, presented_token
+from paimon.observability.logs import reference
+from paimon.web.auth import is_authorized, presented_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError, error_response
 
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LIMITED_METHODS = frozenset({"POST", "PUT"})
+#: 64 bits of HMAC per token key: no two configured tokens share a bucket.
+TOKEN_KEY_LENGTH = 16
 #: The namespace of the wrong-token budgets in the limiter's storage.
 GUESSES = "token-guesses"
 
@@ -113,10 +116,9 @@ class UploadLimits:
     def key(self) -> str:
         token = presented_token()
         if token is not None and is_authorized(token, services().token_digests):
-            digest = presented_digest(token) or b""
-            # A prefix of the digest: names the bucket in Flask-Limiter's log and in
-            # Redis without giving away anything that helps recover the token.
-            return f"token:{digest.hex()[:16]}"
+            # Names the bucket in Flask-Limiter's log and in Redis: an HMAC under the
+            # install's secret, which no one holding only the log can test guesses on.
+            return f"token:{reference(token, TOKEN_KEY_LENGTH)}"
         return f"addr:{self.client_address()}"
 
     def client_address(self) -> str:
