@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         None,
         description="Base URL used in local download links; default: the request's host.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Host names this server answers to when "
+        "PAIMON_PUBLIC_URL is unset (links are built from the Host header); a name "
+        "starting with '.' also allows its subdomains; empty: any host.",
+    )
     max_upload_bytes: ByteSize = Field(
         ByteSize(5 * 1024**3),
         ge=0,
@@ -173,9 +179,9 @@ class Settings(BaseSettings):
         "json", description="Log lines as JSON objects, or 'text' for reading by eye."
     )
 
-    @field_validator("auth_tokens", mode="before")
+    @field_validator("auth_tokens", "allowed_hosts", mode="before")
     @classmethod
-    def _split_tokens(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value

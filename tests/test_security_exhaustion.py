@@ -255,3 +255,30 @@ def test_no_job_id_key_or_token_in_any_log_line(tmp_path: Path) -> None:
         assert f"/{server.reference(job_id)}" in logs
         assert f'"job_id": "{server.reference(job_id)}"' in logs
     assert f"/files/{server.reference(keys[0])}" in logs
+
+
+def test_without_a_public_url_only_allowed_hosts_get_links(server_factory) -> None:
+    """Was: `Host: evil.example` got `http://evil.example/files/...` in its reply."""
+    server = server_factory(allowed_hosts="files.example.com,.example.org")
+    evil = requests.put(
+        f"{server.url}/upload/a.txt", data=b"a", headers={"Host": "evil.example"}, timeout=10
+    )
+    assert evil.status_code == 400
+    assert evil.json()["error"] == "untrusted_host"
+    for host in ("files.example.com:8000", "cdn.example.org"):
+        link = requests.put(
+            f"{server.url}/upload/a.txt", data=b"a", headers={"Host": host}, timeout=10
+        ).text
+        assert link.startswith(f"http://{host}/files/")
+    assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200  # any Host
+    assert "PAIMON_PUBLIC_URL" not in server.logs()  # the start-up advice is not needed
+
+
+def test_an_unset_host_list_is_advised_against_at_start(server_factory) -> None:
+    server = server_factory()
+    assert "set PAIMON_PUBLIC_URL (the base of every link) or PAIMON_ALLOWED_HOSTS" in server.logs()
+    public = server_factory(public_url="https://files.example.com", allowed_hosts="other.example")
+    link = requests.put(
+        f"{public.url}/upload/a.txt", data=b"a", headers={"Host": "evil.example"}, timeout=10
+    ).text
+    assert link.startswith("https://files.example.com/files/")  # the Host decides nothing

@@ -39,6 +39,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     wired.transfers.start()  # in each worker: take over jobs a dead worker left
 
     log.info("storage backend: %s", wired.overview.storage_name)
+    if not settings.public_url and not settings.allowed_hosts:
+        log.warning(
+            "links are built from each request's Host header, which the client chooses: "
+            "set PAIMON_PUBLIC_URL (the base of every link) or PAIMON_ALLOWED_HOSTS (the "
+            "hosts this server answers to)"
+        )
     if not settings.auth_tokens:
         log.warning(
             "UPLOADS ARE OPEN: no PAIMON_AUTH_TOKENS set, anyone who can reach this "
@@ -91,5 +97,5 @@ def build_app(settings: Settings) -> Flask:
         max_upload_bytes=settings.max_upload_bytes,
     )
     routes.register(app)
-    register_security(app, limits)
+    register_security(app, settings, limits)
     return app
