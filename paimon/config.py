@@ -160,6 +160,13 @@ class Settings(BaseSettings):
         validation_alias=_env("PAIMON_AUTH_TOKENS", "AUTH_TOKEN"),
         description="Comma-separated upload tokens (secret); empty: uploads are open.",
     )
+    max_pending_uploads: int = Field(
+        100,
+        ge=0,
+        description="Unfinished uploads of known size (tus uploads not yet complete, "
+        "bodies still arriving) one token, or one client address without a valid token, "
+        "may hold at once; 0: no limit.",
+    )
     rate_limit_uploads: str = Field(
         "60/minute",
         description="Uploads (POST and PUT requests) one token, or one client address "

@@ -5,8 +5,11 @@ secret in the logs, and links that a Host header cannot point elsewhere."""
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -282,3 +285,77 @@ def test_an_unset_host_list_is_advised_against_at_start(server_factory) -> None:
         f"{public.url}/upload/a.txt", data=b"a", headers={"Host": "evil.example"}, timeout=10
     ).text
     assert link.startswith("https://files.example.com/files/")  # the Host decides nothing
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 MiB tmpfs, so the free-space floor is crossed for real (CI runs as root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def floor_server(small_disk: Path, tmp_path: Path, **settings: str) -> ServerProcess:
+    """About 40 MiB above a 24 MiB floor, two workers sharing the reservations."""
+    return start_server(
+        tmp_path, data_dir=str(small_disk / "data"), min_free_bytes="24MiB", **settings
+    )
+
+
+def tus_create(server: ServerProcess, length: int, **headers: str) -> requests.Response:
+    return requests.post(
+        f"{server.url}/tus/",
+        headers={**TUS, "Upload-Length": str(length), "Connection": "close", **headers},
+        timeout=10,
+    )
+
+
+def test_tus_creations_reserve_their_length_and_the_floor_holds(small_disk, tmp_path) -> None:
+    """Was: six tus uploads created while 200 MB above the floor all completed, 700 MB
+    below it. Now only what fits is created (507 for the rest, before any byte), and
+    every created upload completes above the floor."""
+    server = floor_server(small_disk, tmp_path)
+    try:
+        replies = [tus_create(server, 10 * MIB) for _ in range(6)]
+        assert [r.status_code for r in replies] == [201] * 3 + [507] * 3
+        assert replies[-1].json()["error"] == "server_full"
+        # A PUT of 15 MiB would fit on the disk as it is, not beside what was promised.
+        put = requests.put(
+            f"{server.url}/upload/p.bin", data=b"p" * 15 * MIB, headers={"Connection": "close"}
+        )
+        assert put.status_code == 507
+        for reply in replies[:3]:
+            done = requests.patch(
+                reply.headers["Location"],
+                data=b"t" * 10 * MIB,
+                headers={
+                    **TUS,
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                timeout=30,
+            )
+            assert done.status_code == 204
+        assert shutil.disk_usage(small_disk).free >= 24 * MIB
+        # Landed bytes no longer count as promised: 5 MiB more still fit.
+        assert tus_create(server, 5 * MIB).status_code == 201
+    finally:
+        server.stop()
+
+
+def test_huge_declared_lengths_and_many_pending_uploads_are_refused(small_disk, tmp_path) -> None:
+    """Was: 300 empty tus creations declaring 5 GiB each, all accepted and kept."""
+    server = floor_server(small_disk, tmp_path, max_pending_uploads="3")
+    try:
+        assert [tus_create(server, 5 * 1024**3).status_code for _ in range(5)] == [507] * 5
+        codes = [tus_create(server, 1024).status_code for _ in range(5)]
+        assert codes == [201] * 3 + [429] * 2
+        refused = tus_create(server, 1024)
+        assert refused.json()["error"] == "too_many_pending"
+        assert "PAIMON_MAX_PENDING_UPLOADS" in refused.json()["message"]
+        spool = small_disk / "data" / "spool"
+        assert len([p for p in spool.iterdir() if p.name.startswith("up-")]) == 3
+    finally:
+        server.stop()

@@ -119,12 +119,17 @@ class TusService:
         self.expiry_seconds = expiry_seconds
 
     def create(
-        self, length: int, filename: str | None, body: BinaryIO, declared: int | None = None
+        self,
+        length: int,
+        filename: str | None,
+        body: BinaryIO,
+        declared: int | None = None,
+        owner: str = "",
     ) -> TusUpload:
-        """A new upload of ``length`` bytes, with the first of them if the request had
-        any (creation-with-upload). Nothing is kept if this request fails: the client
-        never learnt the upload's URL."""
-        receipt = self.uploads.begin(filename)
+        """A new upload of ``length`` bytes, reserved on disk in ``owner``'s name, with
+        the first of them if the request had any (creation-with-upload). Nothing is kept
+        if this request fails: the client never learnt the upload's URL."""
+        receipt = self.uploads.begin(filename, reserve=length, owner=owner)
         receipt.writer.close()  # PATCHes append to the file through _LeasedAppend
         job = self.jobs.update(receipt.job.id, size=length)
         try:

@@ -81,7 +81,9 @@ def build_app(settings: Settings) -> Flask:
         retention_seconds=settings.retention_hours * 3600,
     )
     limits = UploadLimits(settings)
-    uploads = UploadService(storage, spool, jobs, transfers, settings.min_free_bytes)
+    uploads = UploadService(
+        storage, spool, jobs, transfers, settings.min_free_bytes, settings.max_pending_uploads
+    )
     app.extensions[EXTENSION_KEY] = Services(
         uploads=uploads,
         resumable=TusService(
@@ -92,7 +94,7 @@ def build_app(settings: Settings) -> Flask:
         overview=Overview(storage, jobs, spool, settings.min_free_bytes),
         transfers=transfers,
         token_digests=token_digests(settings.auth_tokens),
-        guesses=limits,
+        limits=limits,
         public_url=settings.public_url,
         max_upload_bytes=settings.max_upload_bytes,
     )

@@ -75,10 +75,10 @@ def check_token(*, required: bool = True) -> None:
                 "'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'.",
             )
         return
-    guesses = services().guesses
-    guesses.check()
+    limits = services().limits
+    limits.check()
     if not is_authorized(token, digests):
-        guesses.spend()
+        limits.spend()
         raise ApiError(403, "token_rejected", "The upload token is not valid.")
 
 

@@ -16,8 +16,12 @@ from paimon.uploads.transfers import TransferRunner
 EXTENSION_KEY = "paimon"
 
 
-class GuessBudget(Protocol):
-    """Wrong tokens, counted per client address (paimon/web/ratelimit.py)."""
+class ClientLimits(Protocol):
+    """Who the client is, and its wrong tokens counted per address
+    (paimon/web/ratelimit.py)."""
+
+    def key(self) -> str:
+        """The client: a reference to its valid token, else its address."""
 
     def check(self) -> None:
         """Refuse (429) a client address that used up its budget of wrong tokens."""
@@ -35,7 +39,7 @@ class Services:
     overview: Overview
     transfers: TransferRunner  # started by create_app, handed back by the server's hooks
     token_digests: list[bytes]  # empty: uploads are open
-    guesses: GuessBudget
+    limits: ClientLimits
     public_url: str | None  # base of links; None: the request's own host
     max_upload_bytes: int
 

@@ -35,6 +35,7 @@ STATUS = {
     "spool_gone": 410,
     "exceeds_upload_length": 413,
     "upload_locked": 423,
+    "too_many_pending": 429,
     "storage_failed": 502,
     "server_full": 507,
     "storage_full": 507,

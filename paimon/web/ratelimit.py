@@ -126,7 +126,7 @@ class UploadLimits:
         return self.proxies.client_address(peer, request.headers.get("X-Forwarded-For"))
 
     def check(self) -> None:
-        """GuessBudget: 429, with Retry-After, once any window of the address is full."""
+        """ClientLimits: 429, with Retry-After, once any window of the address is full."""
         address = self.client_address()
         for item in self.guess_limits:
             wait = self._counted(lambda s, i=item: _seconds_until_room(s, i, address))
@@ -140,7 +140,7 @@ class UploadLimits:
                 )
 
     def spend(self) -> None:
-        """GuessBudget: one wrong token from this address."""
+        """ClientLimits: one wrong token from this address."""
         address = self.client_address()
         for item in self.guess_limits:
             self._counted(lambda s, i=item: s.hit(i, GUESSES, address))

@@ -38,7 +38,13 @@ class SpoolingRequest(Request):
     ) -> SpoolWriter:
         receipts = self.__dict__.setdefault("_receipts", [])
         check_file_part(filename, len(receipts))
-        receipt = services().uploads.begin(filename, self._guess_file_size(total_content_length))
+        wired = services()
+        receipt = wired.uploads.begin(
+            filename,
+            self._guess_file_size(total_content_length),
+            reserve=total_content_length,  # the whole body: the file is no larger
+            owner=wired.limits.key(),
+        )
         receipts.append(receipt)
         return receipt.writer
 

@@ -105,7 +105,8 @@ def create() -> Response:
     services().uploads.check_can_accept(request.args.get("service"), length)
     names = metadata()
     declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
-    upload = tus().create(length, names.get("filename") or names.get("name"), body(), declared)
+    name = names.get("filename") or names.get("name")
+    upload = tus().create(length, name, body(), declared, owner=services().limits.key())
     response = reply(upload, 201)
     response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))
     return response
