@@ -17,7 +17,7 @@ import requests
 
 from tests.conftest import ServerProcess, start_server
 from tests.known_secrets import CREATED, TOKEN, WRONG_TOKEN
-from tests.rawhttp import connect, read_reply
+from tests.rawhttp import connect, exchange, read_reply
 
 MIB = 1024 * 1024
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -359,3 +359,17 @@ def test_huge_declared_lengths_and_many_pending_uploads_are_refused(small_disk, 
         assert len([p for p in spool.iterdir() if p.name.startswith("up-")]) == 3
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("value", ["²".encode("latin-1"), "٣".encode(), b"+3", b"3_0"])
+def test_content_length_in_ascii_digits_only(server, value: bytes) -> None:
+    reply = exchange(
+        server.url,
+        b"PUT /upload/a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+        + TOKEN.encode()
+        + b"\r\nContent-Length: "
+        + value
+        + b"\r\n\r\nabc",
+    )
+    assert reply.status == 400
+    assert "Traceback" not in server.logs()
