@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         description="Transfers each worker runs at once in the background; one is kept for "
         "complete uploads, so transfers during the body (pipelining) need 2 or more.",
     )
+    tus_idle_hours: float = Field(
+        24.0,
+        gt=0,
+        description="An unfinished tus upload that received no byte for this long expires "
+        "and is removed, with its bytes.",
+    )
     retention_hours: float = Field(
         24.0,
         gt=0,

@@ -373,3 +373,18 @@ def test_content_length_in_ascii_digits_only(server, value: bytes) -> None:
     )
     assert reply.status == 400
     assert "Traceback" not in server.logs()
+
+
+def test_idle_tus_uploads_are_removed_and_free_their_slot(server_factory) -> None:
+    """Was: empty tus creations were kept 24 h (PAIMON_RETENTION_HOURS), each holding a
+    `receiving` job and a spool file."""
+    server = server_factory(tus_idle_hours="0.0005", max_pending_uploads="1")  # 1.8 s
+    idle = tus_create(server, 100)
+    assert idle.status_code == 201
+    assert tus_create(server, 100).status_code == 429  # the one slot is taken
+    time.sleep(2.5)
+    fresh = tus_create(server, 100)
+    assert fresh.status_code == 201  # the idle one was removed first
+    spool = server.data_dir / "spool"
+    assert len([p for p in spool.iterdir() if p.name.startswith("up-")]) == 1
+    assert requests.head(idle.headers["Location"], headers=TUS, timeout=5).status_code == 404

@@ -129,6 +129,7 @@ class TusService:
         """A new upload of ``length`` bytes, reserved on disk in ``owner``'s name, with
         the first of them if the request had any (creation-with-upload). Nothing is kept
         if this request fails: the client never learnt the upload's URL."""
+        self.remove_idle()  # before reserving: what they held is free again
         receipt = self.uploads.begin(filename, reserve=length, owner=owner)
         receipt.writer.close()  # PATCHes append to the file through _LeasedAppend
         job = self.jobs.update(receipt.job.id, size=length)
@@ -137,6 +138,16 @@ class TusService:
         except BaseException:
             self.uploads.drop(job)
             raise
+
+    def remove_idle(self) -> None:
+        """Remove the unfinished tus uploads that received nothing for the expiry time,
+        with their bytes (and so their reservations): a client that creates uploads and
+        never sends them does not keep disk or PAIMON_MAX_PENDING_UPLOADS slots."""
+        for job in self.jobs.stale_receiving(time.time() - self.expiry_seconds):
+            if job.size is None:  # a multipart or PUT body: the transfers' purge has it
+                continue
+            with contextlib.suppress(Locked), self._lease(job.id):  # Locked: being written
+                self.uploads.drop(job)
 
     def find(self, job_id: str) -> TusUpload:
         """The upload as HEAD reports it; an expired one is deleted (410)."""

@@ -89,7 +89,7 @@ def build_app(settings: Settings) -> Flask:
         resumable=TusService(
             uploads,
             lease_seconds=settings.job_lease_seconds,
-            expiry_seconds=settings.retention_hours * 3600,
+            expiry_seconds=settings.tus_idle_hours * 3600,
         ),
         overview=Overview(storage, jobs, spool, settings.min_free_bytes),
         transfers=transfers,
