@@ -4,7 +4,9 @@ secret in the logs, and links that a Host header cannot point elsewhere."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import shutil
 import subprocess
 import threading
@@ -388,3 +390,20 @@ def test_idle_tus_uploads_are_removed_and_free_their_slot(server_factory) -> Non
     spool = server.data_dir / "spool"
     assert len([p for p in spool.iterdir() if p.name.startswith("up-")]) == 1
     assert requests.head(idle.headers["Location"], headers=TUS, timeout=5).status_code == 404
+
+
+def test_a_chunked_body_stops_at_the_floor(small_disk, tmp_path) -> None:
+    """A body without a length reserves nothing; it was checked only as it started and
+    could fill the disk down to nothing. Now it is refused (507) as it reaches the floor."""
+    server = floor_server(small_disk, tmp_path)
+    try:
+        body = (b"c" * MIB for _ in range(50))  # a generator: sent chunked
+        with contextlib.suppress(requests.ConnectionError):  # refused while still sending
+            requests.put(f"{server.url}/upload/c.bin", data=body, timeout=30)
+        lines = map(json.loads, server.logs().splitlines())
+        assert [r["status"] for r in lines if r.get("method") == "PUT"] == [507]
+        assert shutil.disk_usage(small_disk).free >= 20 * MIB  # the floor, less one check step
+        spool = small_disk / "data" / "spool"
+        assert [p for p in spool.iterdir() if p.name.startswith("up-")] == []  # nothing kept
+    finally:
+        server.stop()

@@ -7,7 +7,7 @@ restart), or stored by the backend when the client waited for the link.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -46,6 +46,28 @@ class UnknownService(UploadRefused):
             f"Unknown service '{requested}'. This server supports: {', '.join(supported)}.",
         )
         self.supported = supported
+
+
+#: How often a body of unknown length looks at the floor again while it arrives.
+FLOOR_CHECK_BYTES = 4 * 1024 * 1024
+
+
+class FloorChecked:
+    """A spool writer for a body of unknown length (chunked), which reserved nothing:
+    every FLOOR_CHECK_BYTES the free-space floor is checked again, beside what other
+    uploads were promised, so such a body stops at the floor rather than a full disk."""
+
+    def __init__(self, writer: SpoolWriter, check: Callable[[], None]):
+        self._writer = writer
+        self._check = check
+        self._unchecked = 0
+
+    def write(self, data: memoryview, /) -> int:
+        self._unchecked += len(data)
+        if self._unchecked >= FLOOR_CHECK_BYTES:
+            self._check()
+            self._unchecked = 0
+        return self._writer.write(data)
 
 
 class Receipt:
@@ -88,6 +110,10 @@ class UploadService:
             raise UnknownService(requested_service, self.supported_services)
         with self._refusal():
             self.reservations.check(expected_bytes)
+
+    def _floor(self) -> None:
+        with self._refusal():
+            self.reservations.check(0)
 
     @contextmanager
     def _refusal(self) -> Iterator[None]:
@@ -147,8 +173,9 @@ class UploadService:
         before its ``expected`` length (the client went away) or is refused midway is
         abandoned. An ``expected`` length is reserved first."""
         receipt = self.begin(raw_filename, expected, reserve=expected, owner=owner)
+        sink = receipt.writer if expected is not None else FloorChecked(receipt.writer, self._floor)
         try:
-            copy_body(body, receipt.writer, expected=expected)
+            copy_body(body, sink, expected=expected)
         except BaseException:
             self.abandon(receipt)  # also stops a pipelined transfer (ReceiveAborted)
             raise
