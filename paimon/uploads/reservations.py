@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+log = logging.getLogger(__name__)
 
 LEDGER = "reservations.json"
 
@@ -120,5 +123,11 @@ def _promised(ledger: Ledger) -> int:
 
 
 def _read(file: IO[str]) -> Ledger:
+    """The ledger; an unreadable one (a crash mid-write) is started afresh rather than
+    refusing every upload: the reservations of uploads then arriving are forgotten."""
     text = file.read()
-    return json.loads(text) if text else {}
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        log.warning("the disk reservations were unreadable; starting them afresh")
+        return {}
