@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         None,
         description="Base URL used in local download links; default: the request's host.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Host names this server answers to when "
+        "PAIMON_PUBLIC_URL is unset (links are built from the Host header); a name "
+        "starting with '.' also allows its subdomains; empty: any host.",
+    )
     max_upload_bytes: ByteSize = Field(
         ByteSize(5 * 1024**3),
         ge=0,
@@ -137,6 +143,12 @@ class Settings(BaseSettings):
         description="Transfers each worker runs at once in the background; one is kept for "
         "complete uploads, so transfers during the body (pipelining) need 2 or more.",
     )
+    tus_idle_hours: float = Field(
+        24.0,
+        gt=0,
+        description="An unfinished tus upload that received no byte for this long expires "
+        "and is removed, with its bytes.",
+    )
     retention_hours: float = Field(
         24.0,
         gt=0,
@@ -154,6 +166,13 @@ class Settings(BaseSettings):
         default_factory=list,
         validation_alias=_env("PAIMON_AUTH_TOKENS", "AUTH_TOKEN"),
         description="Comma-separated upload tokens (secret); empty: uploads are open.",
+    )
+    max_pending_uploads: int = Field(
+        100,
+        ge=0,
+        description="Unfinished uploads of known size (tus uploads not yet complete, "
+        "bodies still arriving) one token, or one client address without a valid token, "
+        "may hold at once; 0: no limit.",
     )
     rate_limit_uploads: str = Field(
         "60/minute",
@@ -174,9 +193,9 @@ class Settings(BaseSettings):
         "json", description="Log lines as JSON objects, or 'text' for reading by eye."
     )
 
-    @field_validator("auth_tokens", mode="before")
+    @field_validator("auth_tokens", "allowed_hosts", mode="before")
     @classmethod
-    def _split_tokens(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import socket
 import subprocess
@@ -46,6 +48,11 @@ class ServerProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def reference(self, secret: str, length: int = 8) -> str:
+        """What this server's logs say for ``secret`` (paimon.observability.logs)."""
+        key = (self.data_dir / "install-secret").read_bytes()
+        return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()[:length]
 
     def stop(self) -> None:
         """SIGTERM (gunicorn's graceful stop), then SIGKILL after 30 s."""

@@ -1,7 +1,8 @@
 """The secrets the test suite configures (not `secrets.py`: that would shadow the
 standard library module on sys.path), distinctive so that a leak is unmistakable.
 
-Tests that set a password or token take it from here; at the end of the run every log
+Tests that set a password or token take it from here, and tests register the job ids
+and keys their servers handed out in ``CREATED``; at the end of the run every log
 a test server wrote is searched for each of them (tests/conftest.py,
 ``_no_secret_in_any_server_log``).
 """
@@ -36,13 +37,18 @@ ALL = (
 )
 
 
+# Bearer secrets servers handed out (job ids, download keys, tus upload ids), added by
+# the tests that created them: no log may hold them either, only their references.
+CREATED: list[str] = []
+
 # Every log a test server writes (tests/conftest.py, start_server), scanned at the end.
 SERVER_LOGS: list[Path] = []
 
 
 def leaks(texts: Iterable[tuple[str, str]]) -> list[str]:
     """``where: secret`` for every secret found in the (where, text) pairs."""
-    return [f"{where}: {secret!r}" for where, text in texts for secret in ALL if secret in text]
+    secrets = (*ALL, *CREATED)
+    return [f"{where}: {secret!r}" for where, text in texts for secret in secrets if secret in text]
 
 
 def leaks_in_files(paths: Iterable[Path]) -> list[str]:

@@ -117,7 +117,7 @@ def test_status_is_the_same_whichever_worker_answers(server: ServerProcess) -> N
     answered_by = {  # the request log: one JSON line per request, with the worker's pid
         line["pid"]
         for line in map(json.loads, server.logs().splitlines())
-        if line.get("path") == f"/status/{job_id}" and line.get("status") == 200
+        if line.get("path") == f"/status/{server.reference(job_id)}" and line.get("status") == 200
     }
     assert len(answered_by) >= 2, "only one worker answered; the test proves nothing"
 

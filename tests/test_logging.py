@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from paimon.observability.logs import JsonFormatter, TextFormatter
+from paimon.observability.logs import JsonFormatter, TextFormatter, reference
 from paimon.web.requestlog import MAX_ID_LENGTH, request_id
 from tests.conftest import ServerProcess, start_server
 
@@ -36,6 +36,13 @@ def log_records(server: ServerProcess) -> list[dict]:
 
 def request_records(server: ServerProcess) -> list[dict]:
     return [r for r in log_records(server) if r["logger"] == "paimon.request"]
+
+
+def logged_path(server: ServerProcess, path_url: str) -> str:
+    """The path as the request log shows it: no query, job ids and keys as references."""
+    path = path_url.split("?")[0]
+    head, _, secret = path.rpartition("/")
+    return f"{head}/{server.reference(secret)}" if head in ("/status", "/files") else path
 
 
 def upload(server: ServerProcess, content: bytes, **headers: str) -> requests.Response:
@@ -109,7 +116,7 @@ def test_one_request_line_per_request_with_the_echoed_id(exercised: Exercised) -
         assert line.keys() >= REQUEST_FIELDS
         assert line["status"] == reply.status_code
         assert line["method"] == reply.request.method
-        assert line["path"] == reply.request.path_url.split("?")[0]
+        assert line["path"] == logged_path(exercised.server, reply.request.path_url)
         assert line["bytes"] == len(reply.content)
         assert line["remote_addr"] == "127.0.0.1"
         assert line["duration_ms"] >= 0
@@ -124,7 +131,7 @@ def test_generated_request_ids_are_unique(exercised: Exercised) -> None:
 
 def test_one_line_per_job_transition(exercised: Exercised) -> None:
     records = [r for r in log_records(exercised.server) if r["logger"] == "paimon.jobs"]
-    mine = [r for r in records if r["job_id"] == exercised.job_id]
+    mine = [r for r in records if r["job_id"] == exercised.server.reference(exercised.job_id)]
     assert [(r["from_state"], r["to_state"]) for r in mine] == [
         (None, "receiving"),
         ("receiving", "queued"),
@@ -186,14 +193,15 @@ def _record(message: str, **extra: object) -> logging.LogRecord:
 def test_formatters_keep_extra_fields_and_tracebacks() -> None:
     entry = json.loads(JsonFormatter().format(_record("bad\nthing", job_id="j1", size=None)))
     assert entry["message"] == "bad\nthing"
-    assert (entry["job_id"], entry["size"], entry["level"]) == ("j1", None, "ERROR")
+    # A job id is a bearer secret: the field holds its reference.
+    assert (entry["job_id"], entry["size"], entry["level"]) == (reference("j1"), None, "ERROR")
     assert entry["ts"].endswith("Z")
     assert "ValueError: boom" in entry["exc"]
 
-    text = TextFormatter().format(_record("bad\nthing", job_id="j1", note="two words"))
+    text = TextFormatter().format(_record("bad\nthing", backend="j1", note="two words"))
     first, *traceback = text.splitlines()
     assert TEXT_LINE.match(first)
     assert first.endswith(
-        f'ERROR paimon.test [{os.getpid()}]: bad\\nthing job_id=j1 note="two words"'
+        f'ERROR paimon.test [{os.getpid()}]: bad\\nthing backend=j1 note="two words"'
     )
     assert traceback[-1] == "ValueError: boom"

@@ -73,7 +73,7 @@ CHUNKED_TOO_LARGE = (
 URLENCODED = "application/x-www-form-urlencoded"
 NUL_HEADER = post(GOOD).replace(b"Host:", b"X-Junk: a\x00b\r\nHost:")
 CASES = [
-    pytest.param(post(b"x=1", URLENCODED), 400, "missing_file", id="not multipart"),
+    pytest.param(post(b"x=1", URLENCODED), 415, "unsupported_media_type", id="not multipart"),
     pytest.param(post(GOOD, "multipart/form-data"), 400, "missing_boundary", id="no boundary"),
     pytest.param(
         post(GOOD, "multipart/form-data; boundary=other"),

@@ -107,7 +107,7 @@ def test_errors_are_json(local_server: ServerProcess) -> None:
     wrong_method = requests.get(f"{local_server.url}/upload", timeout=5)
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"] == "method_not_allowed"
-    no_file = requests.post(f"{local_server.url}/upload", data={"other": "x"}, timeout=5)
+    no_file = requests.post(f"{local_server.url}/upload", files={"other": (None, "x")}, timeout=5)
     assert no_file.status_code == 400
     assert "field named 'file'" in no_file.json()["message"]
 

@@ -243,7 +243,7 @@ def test_tokens_guard_creation_patch_and_delete(server_factory) -> None:
 
 
 def test_expired_upload_is_gone(server_factory) -> None:
-    server = server_factory(retention_hours="0.0005")  # 1.8 s
+    server = server_factory(tus_idle_hours="0.0005")  # 1.8 s
     reply = create(server, 100)
     url = reply.headers["Location"]
     expires = reply.headers["Upload-Expires"]

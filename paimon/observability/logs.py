@@ -2,13 +2,17 @@
 
 One formatter serves Paimon's loggers and gunicorn's error log, so every line a server
 writes has the same shape. Only a record's message and the fields passed as ``extra``
-are written: never headers, query strings or settings, which may hold secrets.
+are written: never headers, query strings or settings, which may hold secrets, and
+bearer secrets (job ids, download keys) only as their ``reference``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -17,6 +21,30 @@ LogFormat = Literal["json", "text"]
 
 #: The request being served by this thread, added to every line logged meanwhile.
 REQUEST_ID: ContextVar[str | None] = ContextVar("paimon_request_id", default=None)
+
+#: Keys the references that stand for bearer secrets in log lines; the server sets the
+#: install's secret at start (paimon/web/installsecret.py), so every worker writes the
+#: same reference for the same id. Until then a key of this process's own.
+_reference_key = secrets.token_bytes(32)
+REFERENCE_LENGTH = 8
+
+
+def set_reference_key(key: bytes) -> None:
+    global _reference_key
+    _reference_key = key
+
+
+def reference(secret: str, length: int = REFERENCE_LENGTH) -> str:
+    """What a log line says instead of a bearer secret (a job id, a download key, a tus
+    upload id): the first hex digits of its HMAC under the install's secret. Short, the
+    same in every line and worker so lines correlate, and no help to whoever has only
+    the log: the HMAC cannot be reversed, nor guesses checked, without the key."""
+    digest = hmac.new(_reference_key, secret.encode(errors="surrogateescape"), hashlib.sha256)
+    return digest.hexdigest()[:length]
+
+
+#: Fields that hold a bearer secret, whichever module logs them: written as its reference.
+SECRET_FIELDS = frozenset({"job_id", "storage_key", "upload_id"})
 
 #: Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -30,7 +58,11 @@ _QUIET = ("urllib3",)
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields of a record: its ``extra`` and the current request id."""
-    fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+    fields = {
+        k: reference(str(v)) if k in SECRET_FIELDS and v is not None else v
+        for k, v in record.__dict__.items()
+        if k not in _STANDARD
+    }
     request_id = REQUEST_ID.get()
     if request_id and "request_id" not in fields:
         fields["request_id"] = request_id

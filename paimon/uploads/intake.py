@@ -7,6 +7,8 @@ restart), or stored by the backend when the client waited for the link.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,6 +24,7 @@ from paimon.spool.bodies import copy_body
 from paimon.spool.writer import Spool, SpoolWriter
 from paimon.storage.base import StorageBackend, StoresWhileReceiving
 from paimon.uploads.names import clean_display_name
+from paimon.uploads.reservations import ReservationRefused, Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
 
 
@@ -45,6 +48,28 @@ class UnknownService(UploadRefused):
         self.supported = supported
 
 
+#: How often a body of unknown length looks at the floor again while it arrives.
+FLOOR_CHECK_BYTES = 4 * 1024 * 1024
+
+
+class FloorChecked:
+    """A spool writer for a body of unknown length (chunked), which reserved nothing:
+    every FLOOR_CHECK_BYTES the free-space floor is checked again, beside what other
+    uploads were promised, so such a body stops at the floor rather than a full disk."""
+
+    def __init__(self, writer: SpoolWriter, check: Callable[[], None]):
+        self._writer = writer
+        self._check = check
+        self._unchecked = 0
+
+    def write(self, data: memoryview, /) -> int:
+        self._unchecked += len(data)
+        if self._unchecked >= FLOOR_CHECK_BYTES:
+            self._check()
+            self._unchecked = 0
+        return self._writer.write(data)
+
+
 class IncomingUpload:
     """One upload being received: its job, the spool file its bytes go to, and whether
     its transfer already runs alongside the body (pipelined)."""
@@ -65,32 +90,51 @@ class UploadService:
         jobs: JobStore,
         transfers: TransferRunner,
         min_free_bytes: int,
+        max_pending: int = 0,
     ):
         self.storage = storage
         self.spool = spool
         self.jobs = jobs
         self.transfers = transfers
-        self.min_free_bytes = min_free_bytes
+        self.reservations = Reservations(spool, min_free_bytes, max_pending)
 
     @property
     def supported_services(self) -> list[str]:
         return [self.storage.name]
 
     def check_can_accept(self, requested_service: str | None, expected_bytes: int | None) -> None:
-        """Refuse before reading a byte: unknown service, or not enough spool space."""
+        """Refuse before reading a byte: unknown service, or not enough spool space
+        beside what uploads still arriving were promised."""
         if requested_service and requested_service.lower() not in self.supported_services:
             record_refusal(self.storage.name)
             raise UnknownService(requested_service, self.supported_services)
-        if not self.spool.has_room_for(expected_bytes or 0, self.min_free_bytes):
-            record_refusal(self.storage.name)
-            raise UploadRefused(
-                "server_full",
-                "The server is low on disk space and cannot accept uploads right now; "
-                "try again later.",
-            )
+        with self._refusal():
+            self.reservations.check(expected_bytes)
 
-    def begin(self, raw_filename: str | None, expected_size: int | None = None) -> IncomingUpload:
-        """Open a spool file and a job in state `receiving` for an arriving body.
+    def _floor(self) -> None:
+        with self._refusal():
+            self.reservations.check(0)
+
+    @contextmanager
+    def _refusal(self) -> Iterator[None]:
+        """A refused reservation, counted and told as any refused upload."""
+        try:
+            yield
+        except ReservationRefused as refused:
+            record_refusal(self.storage.name)
+            raise UploadRefused(refused.error, refused.message) from None
+
+    def begin(
+        self,
+        raw_filename: str | None,
+        expected_size: int | None = None,
+        *,
+        reserve: int | None = None,
+        owner: str = "",
+    ) -> IncomingUpload:
+        """Open a spool file and a job in state `receiving` for an arriving body, after
+        reserving ``reserve`` bytes of disk for it (its declared size, when known) in
+        ``owner``'s name (a client reference, for PAIMON_MAX_PENDING_UPLOADS).
 
         With the body's ``expected_size`` (known, or guessed) and a backend that can
         store a growing file, the transfer starts at once and runs alongside the body
@@ -106,6 +150,14 @@ class UploadService:
             self.jobs.update(job.id, bytes_received=count)
 
         writer = self.spool.new_writer(received, expected_size)
+        if reserve is not None:
+            try:
+                with self._refusal():
+                    self.reservations.reserve(writer.path, reserve, owner)
+            except UploadRefused:
+                writer.close()
+                self.spool.delete(writer.path)
+                raise
         job.spool_path = str(writer.path)
         self.jobs.create(job)
         record_transition(job, None)
@@ -115,14 +167,17 @@ class UploadService:
         return IncomingUpload(job, writer, pipelined)
 
     def receive(
-        self, body: BinaryIO, raw_filename: str | None, expected: int | None
+        self, body: BinaryIO, raw_filename: str | None, expected: int | None, owner: str = ""
     ) -> IncomingUpload:
         """A raw body (PUT) streamed into the spool, for ``complete``; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
-        abandoned."""
-        incoming = self.begin(raw_filename, expected)
+        abandoned. An ``expected`` length is reserved first."""
+        incoming = self.begin(raw_filename, expected, reserve=expected, owner=owner)
+        sink = (
+            incoming.writer if expected is not None else FloorChecked(incoming.writer, self._floor)
+        )
         try:
-            copy_body(body, incoming.writer, expected=expected)
+            copy_body(body, sink, expected=expected)
         except BaseException:
             self.delete_incoming(incoming)  # also stops a pipelined transfer (ReceiveAborted)
             raise
@@ -132,6 +187,7 @@ class UploadService:
         """The body is all here: make it durable; queue the job and start its transfer,
         or, when it runs already (pipelined), record that the body is complete. With
         ``wait`` (the client waits for the link), the job once finished."""
+        self.reservations.release(incoming.writer.path)  # every byte is here
         if wait:
             return self._complete_and_wait(incoming)
         size, sha256 = incoming.writer.finish()
@@ -181,6 +237,8 @@ class UploadService:
             job_id, size, sha256, expect={JobState.RECEIVING}, state=JobState.QUEUED
         )
         record_transition(job, JobState.RECEIVING)
+        if job.spool_path:  # a tus upload's last byte: its reservation is used up
+            self.reservations.release(job.spool_path)
         self.transfers.submit(job.id)
         return job
 

@@ -83,19 +83,35 @@ class TusService:
         self.expiry_seconds = expiry_seconds
 
     def create(
-        self, length: int, filename: str | None, body: BinaryIO, declared: int | None = None
+        self,
+        length: int,
+        filename: str | None,
+        body: BinaryIO,
+        declared: int | None = None,
+        owner: str = "",
     ) -> TusUpload:
-        """A new upload of ``length`` bytes, with the first of them if the request had
-        any (creation-with-upload). Nothing is kept if this request fails: the client
-        never learnt the upload's URL."""
-        incoming = self.uploads.begin(filename)
-        incoming.writer.close()  # PATCHes append to the file through _LeasedAppend
+        """A new upload of ``length`` bytes, reserved on disk in ``owner``'s name, with
+        the first of them if the request had any (creation-with-upload). Nothing is kept
+        if this request fails: the client never learnt the upload's URL."""
+        self.remove_idle()  # before reserving: what they held is free again
+        incoming = self.uploads.begin(filename, reserve=length, owner=owner)
+        incoming.writer.close()  # PATCHes append to the file through AppendWriter
         job = self.jobs.update(incoming.job.id, size=length)
         try:
             return self.append(job.id, 0, body, declared)
         except BaseException:
             self.uploads.delete_unqueued(job)
             raise
+
+    def remove_idle(self) -> None:
+        """Remove the unfinished tus uploads that received nothing for the expiry time,
+        with their bytes (and so their reservations): a client that creates uploads and
+        never sends them does not keep disk or PAIMON_MAX_PENDING_UPLOADS slots."""
+        for job in self.jobs.stale_receiving(time.time() - self.expiry_seconds):
+            if job.size is None:  # a multipart or PUT body: the transfers' purge has it
+                continue
+            with contextlib.suppress(Locked), self._lease(job.id):  # Locked: being written
+                self.uploads.delete_unqueued(job)
 
     def find(self, job_id: str) -> TusUpload:
         """The upload as HEAD reports it; an expired one is deleted (410)."""

@@ -9,7 +9,7 @@ from flask import Flask
 
 from paimon.config import Settings, load_settings_or_exit
 from paimon.jobs import build_job_store
-from paimon.observability.logs import configure_logging
+from paimon.observability.logs import configure_logging, set_reference_key
 from paimon.spool.writer import Spool
 from paimon.storage import build_storage
 from paimon.uploads.intake import UploadService
@@ -20,6 +20,8 @@ from paimon.web import requestlog, routes
 from paimon.web.auth import token_digests
 from paimon.web.context import EXTENSION_KEY, Services
 from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
+from paimon.web.installsecret import install_secret
+from paimon.web.ratelimit import UploadLimits
 from paimon.web.request import SpoolingRequest
 from paimon.web.security import register as register_security
 
@@ -37,6 +39,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     wired.transfers.start()  # in each worker: take over jobs a dead worker left
 
     log.info("storage backend: %s", wired.overview.storage_name)
+    if not settings.public_url and not settings.allowed_hosts:
+        log.warning(
+            "links are built from each request's Host header, which the client chooses: "
+            "set PAIMON_PUBLIC_URL (the base of every link) or PAIMON_ALLOWED_HOSTS (the "
+            "hosts this server answers to)"
+        )
     if not settings.auth_tokens:
         log.warning(
             "UPLOADS ARE OPEN: no PAIMON_AUTH_TOKENS set, anyone who can reach this "
@@ -52,6 +60,7 @@ def services(app: Flask) -> Services:
 def build_app(settings: Settings) -> Flask:
     """The app wired and ready for requests, with no thread started: what `paimon
     doctor` sends a probe download through, exactly as a server would."""
+    set_reference_key(install_secret(settings.data_dir))
     app = Flask(__name__)
     app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
@@ -71,20 +80,24 @@ def build_app(settings: Settings) -> Flask:
         lease_seconds=settings.job_lease_seconds,
         retention_seconds=settings.retention_hours * 3600,
     )
-    uploads = UploadService(storage, spool, jobs, transfers, settings.min_free_bytes)
+    limits = UploadLimits(settings)
+    uploads = UploadService(
+        storage, spool, jobs, transfers, settings.min_free_bytes, settings.max_pending_uploads
+    )
     app.extensions[EXTENSION_KEY] = Services(
         uploads=uploads,
         resumable=TusService(
             uploads,
             lease_seconds=settings.job_lease_seconds,
-            expiry_seconds=settings.retention_hours * 3600,
+            expiry_seconds=settings.tus_idle_hours * 3600,
         ),
         overview=Overview(storage, jobs, spool, settings.min_free_bytes),
         transfers=transfers,
         token_digests=token_digests(settings.auth_tokens),
+        limits=limits,
         public_url=settings.public_url,
         max_upload_bytes=settings.max_upload_bytes,
     )
     routes.register(app)
-    register_security(app, settings)
+    register_security(app, settings, limits)
     return app

@@ -57,23 +57,37 @@ def is_authorized(token: str, digests: list[bytes]) -> bool:
     return any(matches)
 
 
+def check_token(*, required: bool = True) -> None:
+    """401 without a token (when ``required``), 403 with a wrong one; open when no token
+    is configured. Every wrong token counts against the client address's budget, and an
+    address past it gets 429 before its token is even compared, so guessing is bounded
+    on every route that looks at a token."""
+    digests = services().token_digests
+    if not digests:
+        return
+    token = presented_token()
+    if token is None:
+        if required:
+            raise ApiError(
+                401,
+                "token_required",
+                "This server needs an upload token: send it as "
+                "'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'.",
+            )
+        return
+    limits = services().limits
+    limits.check()
+    if not is_authorized(token, digests):
+        limits.spend()
+        raise ApiError(403, "token_rejected", "The upload token is not valid.")
+
+
 def require_token(view: F) -> F:
-    """401 without a token, 403 with a wrong one; open when no token is configured."""
+    """The view runs only for a valid token (``check_token``)."""
 
     @wraps(view)
     def wrapper(*args: object, **kwargs: object) -> object:
-        digests = services().token_digests
-        if digests:
-            token = presented_token()
-            if token is None:
-                raise ApiError(
-                    401,
-                    "token_required",
-                    "This server needs an upload token: send it as "
-                    "'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'.",
-                )
-            if not is_authorized(token, digests):
-                raise ApiError(403, "token_rejected", "The upload token is not valid.")
+        check_token()
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -4,6 +4,7 @@ built once per process by create_app (the composition root)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import current_app
 
@@ -15,6 +16,20 @@ from paimon.uploads.transfers import TransferRunner
 EXTENSION_KEY = "paimon"
 
 
+class ClientLimits(Protocol):
+    """Who the client is, and its wrong tokens counted per address
+    (paimon/web/ratelimit.py)."""
+
+    def key(self) -> str:
+        """The client: a reference to its valid token, else its address."""
+
+    def check(self) -> None:
+        """Refuse (429) a client address that used up its budget of wrong tokens."""
+
+    def spend(self) -> None:
+        """Count one wrong token against the client address."""
+
+
 @dataclass(frozen=True)
 class Services:
     """The use cases, and the few settings the HTTP layer itself needs."""
@@ -24,6 +39,7 @@ class Services:
     overview: Overview
     transfers: TransferRunner  # started by create_app, handed back by the server's hooks
     token_digests: list[bytes]  # empty: uploads are open
+    limits: ClientLimits
     public_url: str | None  # base of links; None: the request's own host
     max_upload_bytes: int
 

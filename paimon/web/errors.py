@@ -35,6 +35,7 @@ STATUS = {
     "spool_gone": 410,
     "exceeds_upload_length": 413,
     "upload_locked": 423,
+    "too_many_pending": 429,
     "storage_failed": 502,
     "server_full": 507,
     "storage_full": 507,
@@ -49,9 +50,12 @@ def status_of(error: str | None) -> int:
 class ApiError(Exception):
     """A refusal decided by the web layer itself (a bad header, a bad query)."""
 
-    def __init__(self, status: int, error: str, message: str):
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
+        self.headers = headers or {}
 
 
 def error_response(status: int, error: str, message: str, **extra: object):
@@ -76,7 +80,8 @@ def _is_put_without_name() -> bool:
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.error, exc.message)
+        body, status = error_response(exc.status, exc.error, exc.message)
+        return body, status, exc.headers
 
     @app.errorhandler(UploadRefused)
     def _refused(exc: UploadRefused):

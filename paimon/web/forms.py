@@ -163,7 +163,13 @@ class StrictFormDataParser(FormDataParser):
         content_length: int | None,
         options: dict[str, str] | None = None,
     ) -> t_parse_result:
-        if mimetype == "multipart/form-data" and not (options or {}).get("boundary"):
+        if mimetype != "multipart/form-data":
+            # werkzeug reads an urlencoded body whole into memory, past any form cap: no
+            # route takes one, so whichever touches request.form refuses it unread.
+            raise ApiError(
+                415, "unsupported_media_type", "A form body must be 'multipart/form-data'."
+            )
+        if not (options or {}).get("boundary"):
             raise ApiError(
                 400,
                 "missing_boundary",

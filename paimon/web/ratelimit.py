@@ -1,4 +1,5 @@
-"""Rate limits on starting uploads (Flask-Limiter), per token or per client address.
+"""Rate limits on starting uploads (Flask-Limiter), per token or per client address, and
+on wrong tokens, per client address, on every route that checks one.
 
 Every POST and PUT starts (or retries) an upload, so they share one budget,
 ``PAIMON_RATE_LIMIT_UPLOADS``; GET, HEAD, PATCH (tus chunks of an upload already
@@ -8,23 +9,42 @@ the token check and before the body is read, so refusing costs nothing.
 The budget is keyed by the token when a valid one is presented, so clients behind one
 address (an office, a phone carrier's NAT) do not share it, and otherwise by the
 client's address: a wrong or invented token never buys a fresh budget, which also
-bounds how fast tokens can be guessed.
+bounds how fast tokens can be guessed. Wrong tokens on the other routes (tus PATCH,
+HEAD and DELETE, which the upload budget leaves alone) count too: each one is spent
+from a second budget of the same size, per address, in the same storage, and an
+address that used it up gets 429 on every token check until its window ends.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import math
+import time
+from collections.abc import Callable
 from functools import cached_property
+from typing import TypeVar
 
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from paimon.config import Settings
-from paimon.web.auth import is_authorized, presented_digest, presented_token
+from paimon.observability.logs import reference
+from paimon.web.auth import is_authorized, presented_token
 from paimon.web.context import services
-from paimon.web.errors import error_response
+from paimon.web.errors import ApiError, error_response
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LIMITED_METHODS = frozenset({"POST", "PUT"})
+#: 64 bits of HMAC per token key: no two configured tokens share a bucket.
+TOKEN_KEY_LENGTH = 16
+#: The namespace of the wrong-token budgets in the limiter's storage.
+GUESSES = "token-guesses"
 
 
 class TrustedProxies:
@@ -88,15 +108,55 @@ class UploadLimits:
             enabled=bool(self.settings.rate_limit_uploads),
         )
 
+    @cached_property
+    def guess_limits(self) -> list[RateLimitItem]:
+        rate = self.settings.rate_limit_uploads
+        return parse_many(rate) if rate else []
+
     def key(self) -> str:
         token = presented_token()
         if token is not None and is_authorized(token, services().token_digests):
-            digest = presented_digest(token) or b""
-            # A prefix of the digest: names the bucket in Flask-Limiter's log and in
-            # Redis without giving away anything that helps recover the token.
-            return f"token:{digest.hex()[:16]}"
+            # Names the bucket in Flask-Limiter's log and in Redis: an HMAC under the
+            # install's secret, which no one holding only the log can test guesses on.
+            return f"token:{reference(token, TOKEN_KEY_LENGTH)}"
+        return f"addr:{self.client_address()}"
+
+    def client_address(self) -> str:
         peer = request.remote_addr or ""
-        return f"addr:{self.proxies.client_address(peer, request.headers.get('X-Forwarded-For'))}"
+        return self.proxies.client_address(peer, request.headers.get("X-Forwarded-For"))
+
+    def check(self) -> None:
+        """ClientLimits: 429, with Retry-After, once any window of the address is full."""
+        address = self.client_address()
+        for item in self.guess_limits:
+            wait = self._counted(lambda s, i=item: _seconds_until_room(s, i, address))
+            if wait:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"Too many wrong tokens from this address: {item} are allowed; try "
+                    "again after the number of seconds in Retry-After.",
+                    headers={"Retry-After": str(wait)},
+                )
+
+    def spend(self) -> None:
+        """ClientLimits: one wrong token from this address."""
+        address = self.client_address()
+        for item in self.guess_limits:
+            self._counted(lambda s, i=item: s.hit(i, GUESSES, address))
+
+    @cached_property
+    def _in_memory(self) -> RateLimiter:
+        return FixedWindowRateLimiter(MemoryStorage())
+
+    def _counted(self, count: Callable[[RateLimiter], T]) -> T:
+        """``count`` in the limiter's storage, or in this process if Redis does not
+        answer: as for uploads, a storage outage must not open or close the door."""
+        try:
+            return count(self.limiter.limiter)
+        except Exception:  # the storage's own errors (redis-py's) are not one type
+            log.warning("rate limit storage unreachable; counting wrong tokens in memory")
+            return count(self._in_memory)
 
     def register(self, app: Flask) -> None:
         # Registered before the limiter's own hook, so it runs after it (Flask runs
@@ -114,3 +174,11 @@ class UploadLimits:
                 f"Too many uploads: this server accepts {exc.limit.limit} per client; "
                 "try again after the number of seconds in Retry-After.",
             )
+
+
+def _seconds_until_room(strategy: RateLimiter, item: RateLimitItem, address: str) -> int:
+    """0 while the address may still try a token in ``item``'s window."""
+    if strategy.test(item, GUESSES, address):
+        return 0
+    reset = strategy.get_window_stats(item, GUESSES, address).reset_time
+    return max(1, math.ceil(reset - time.time()))

@@ -40,7 +40,13 @@ class SpoolingRequest(Request):
     ) -> SpoolWriter:
         incoming_uploads = self.__dict__.setdefault("_incoming", [])
         check_file_part(filename, len(incoming_uploads))
-        incoming = services().uploads.begin(filename, self._guess_file_size(total_content_length))
+        wired = services()
+        incoming = wired.uploads.begin(
+            filename,
+            self._guess_file_size(total_content_length),
+            reserve=total_content_length,  # the whole body: the file is no larger
+            owner=wired.limits.key(),
+        )
         incoming_uploads.append(incoming)
         return incoming.writer
 

@@ -2,7 +2,10 @@
 HTTP metrics, recorded when the response's last byte has been handed to the server.
 
 The line has the path without its query string and no headers: either may carry a
-token. It replaces gunicorn's access log (gunicorn.conf.py turns that off).
+token. Job ids and download keys in the path are bearer secrets (an id opens its
+status page, which shows the link), so the path is the route's pattern filled with
+their ``reference`` instead: ``/files/3fa2b1c9``. It replaces gunicorn's access log
+(gunicorn.conf.py turns that off).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from flask import Flask, Response, g, request
 
 from paimon.observability import metrics
-from paimon.observability.logs import REQUEST_ID
+from paimon.observability.logs import REQUEST_ID, reference
 
 log = logging.getLogger("paimon.request")
 
@@ -25,6 +28,10 @@ MAX_ID_LENGTH = 64
 _NOT_ID = re.compile(r"[^A-Za-z0-9._:/+=@-]")
 #: Methods kept as metric labels; anything a client invents is counted as "other".
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: Path parts logged as sent: a file's name is no key. Any other is a reference, so a
+#: route added later is redacted without anyone remembering to.
+PUBLIC_ARGS = frozenset({"filename"})
+_RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
 def request_id(sent: str | None) -> str:
@@ -61,7 +68,7 @@ def _finish(response: Response) -> Response:
     entry = {
         "request_id": g.request_id,
         "method": request.method,
-        "path": request.path,
+        "path": logged_path(),
         "status": response.status_code,
         "bytes": response.content_length,
         "bytes_in": request.content_length,
@@ -81,6 +88,21 @@ def _finish(response: Response) -> Response:
     else:
         response.call_on_close(record)
     return response
+
+
+def logged_path() -> str:
+    """The path with every secret part as its reference. One that matched no route
+    (a 404, a 405 such as GET /tus/<id>) keeps only its first segment as sent."""
+    if request.url_rule is None or request.view_args is None:
+        first, slash, rest = request.path.lstrip("/").partition("/")
+        return f"/{first}{slash}{reference(rest) if rest else ''}"
+    args = request.view_args
+
+    def shown(match: re.Match[str]) -> str:
+        value = str(args.get(match[1], ""))
+        return value if match[1] in PUBLIC_ARGS else reference(value)
+
+    return _RULE_ARG.sub(shown, request.url_rule.rule)
 
 
 def _then(close: Callable[[], object], record: Callable[[], None]) -> Callable[[], None]:

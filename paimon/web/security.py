@@ -1,16 +1,22 @@
 """The defences every request passes through, wired once by ``register``.
 
-Security headers on every response and rate limits on starting uploads
-(paimon/web/ratelimit.py). The bound on slow bodies sits below Flask, in the server
-package (paimon/server/bodyguard.py); paimon/web/errors.py answers what it
-raises. docs/security.md explains what each defends.
+Security headers on every response, rate limits on starting uploads
+(paimon/web/ratelimit.py), and, when links are built from the request's Host header
+(no PAIMON_PUBLIC_URL), only the hosts in PAIMON_ALLOWED_HOSTS answered: else
+`Host: evil.example` would get links to evil.example. The bound on slow bodies sits
+below Flask, in the server package (paimon/server/bodyguard.py); paimon/web/errors.py
+answers what it raises. docs/security.md explains what each defends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, request
+from werkzeug.wsgi import host_is_trusted
 
 from paimon.config import Settings
+from paimon.web.errors import ApiError
 from paimon.web.ratelimit import UploadLimits
 
 # Pages load their scripts and styles from files on this server only: no inline
@@ -30,6 +36,9 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 HSTS = "max-age=31536000"
+#: Health checks come from the platform (Render, Docker) with a Host of its own, and
+#: build no link.
+ANY_HOST_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
 
 
 def security_headers(response: Response) -> Response:
@@ -43,6 +52,27 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def register(app: Flask, settings: Settings) -> None:
-    UploadLimits(settings).register(app)
+def host_guard(allowed: list[str]) -> Callable[[], None]:
+    """A before-request hook: 400 ``untrusted_host`` for a Host not in ``allowed``
+    (werkzeug's matching: the port is ignored, '.example.com' allows subdomains),
+    decided before the body is read."""
+
+    def check_host() -> None:
+        if request.endpoint in ANY_HOST_ENDPOINTS or host_is_trusted(request.host, allowed):
+            return
+        raise ApiError(
+            400,
+            "untrusted_host",
+            "This server does not answer for that Host: its links would point there. "
+            "The operator can add it to PAIMON_ALLOWED_HOSTS or set PAIMON_PUBLIC_URL.",
+        )
+
+    return check_host
+
+
+def register(app: Flask, settings: Settings, limits: UploadLimits) -> None:
+    if settings.allowed_hosts and not settings.public_url:
+        # Before the limiter's hook, so a refused host spends no rate limit.
+        app.before_request(host_guard(settings.allowed_hosts))
+    limits.register(app)
     app.after_request(security_headers)

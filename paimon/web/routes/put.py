@@ -47,7 +47,9 @@ def put(filename: str) -> Response:
     json_reply = wants_json()  # a bad ?format= is refused before the body is read
     uploads = services().uploads
     uploads.check_can_accept(request.args.get("service"), request.content_length)
-    incoming = uploads.receive(request.stream, filename, request.content_length)
+    incoming = uploads.receive(
+        request.stream, filename, request.content_length, owner=services().limits.key()
+    )
     job = uploads.complete(incoming, wait=not prefers_async())
     reply = make_response(finished(job))
     reply.vary.add("Accept")

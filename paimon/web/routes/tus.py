@@ -16,9 +16,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from paimon.uploads.resumable import TusService, TusUpload
-from paimon.web.auth import require_token
+from paimon.web.auth import check_token, require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError, error_response
+from paimon.web.headers import header_int, require_media_type
 from paimon.web.replies import absolute
 
 bp = Blueprint("tus", __name__, url_prefix="/tus")
@@ -51,13 +52,6 @@ def _require_tus_version() -> Response | None:
 def _tus_resumable(response: Response) -> Response:
     response.headers["Tus-Resumable"] = TUS_VERSION
     return response
-
-
-def header_int(name: str) -> int:
-    value = request.headers.get(name, "")
-    if not value.isdigit():
-        raise ApiError(400, "bad_header", f"'{name}' must be a non-negative integer.")
-    return int(value)
 
 
 def metadata() -> dict[str, str]:
@@ -111,7 +105,8 @@ def create() -> Response:
     services().uploads.check_can_accept(request.args.get("service"), length)
     names = metadata()
     declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
-    upload = tus().create(length, names.get("filename") or names.get("name"), body(), declared)
+    name = names.get("filename") or names.get("name")
+    upload = tus().create(length, name, body(), declared, owner=services().limits.key())
     response = reply(upload, 201)
     response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))
     return response
@@ -119,6 +114,8 @@ def create() -> Response:
 
 @bp.route("/<job_id>", methods=["HEAD"])
 def head(job_id: str) -> Response:
+    # The id is the key, so no token is needed; a wrong one is still refused and counted.
+    check_token(required=False)
     upload = tus().head(job_id)
     response = reply(upload, 200)
     response.headers["Upload-Metadata"] = (
@@ -130,8 +127,7 @@ def head(job_id: str) -> Response:
 @bp.patch("/<job_id>")
 @require_token
 def patch(job_id: str) -> Response:
-    if request.mimetype != OFFSET_TYPE:
-        raise ApiError(415, "unsupported_media_type", f"A PATCH body must be '{OFFSET_TYPE}'.")
+    require_media_type(OFFSET_TYPE, "A PATCH body")
     offset = header_int("Upload-Offset")
     return reply(tus().append(job_id, offset, request.stream, request.content_length), 204)
 

@@ -7,17 +7,21 @@ from flask import Blueprint, request
 
 from paimon.web.auth import require_token
 from paimon.web.context import services
+from paimon.web.headers import require_media_type
 from paimon.web.replies import accepted, finished, prefers_async
 
 bp = Blueprint("upload", __name__)
 
 FIELD = "file"
+FORM_TYPE = "multipart/form-data"
 
 
 @bp.post("/upload")
 @bp.post("/upload/")
 @require_token
 def upload():
+    # Before the body: werkzeug would read any other form (urlencoded) whole into memory.
+    require_media_type(FORM_TYPE, f"POST /upload's body (the file in the field '{FIELD}')")
     uploads = services().uploads
     uploads.check_can_accept(request.args.get("service"), request.content_length)
     waits = not prefers_async()
