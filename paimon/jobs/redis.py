@@ -26,7 +26,7 @@ from redis.commands.core import Script
 
 from paimon.jobs.codec import Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import JobNotFound, StateConflict
+from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 10.0
@@ -44,8 +44,9 @@ local args = cjson.decode(ARGV[1])
 local state_key = {}
 for i, state in ipairs(args.states) do state_key[state] = KEYS[2 + i] end
 """
-# Create (args.create) or update a job: 'exists', 'missing' or 'conflict:<state>' when
-# it may not, else the job's fields as HGETALL gives them.
+# Create (args.create) or update a job: 'exists', 'missing', 'fenced' (args.fence: the
+# job is done, or its lease is not that owner's with that token) or 'conflict:<state>'
+# when it may not, else the job's fields as HGETALL gives them.
 _WRITE = (
     _INDEX_PRELUDE
     + """
@@ -54,7 +55,13 @@ if args.create then
   if old_state then return 'exists' end
 elseif not old_state then
   return 'missing'
-elseif args.expect then
+end
+if args.fence and (old_state == 'done'
+    or redis.call('HGET', job_key, 'lease_owner') ~= args.fence.owner
+    or tonumber(redis.call('HGET', job_key, 'lease_token')) ~= args.fence.token) then
+  return 'fenced'
+end
+if args.expect then
   local allowed = false
   for _, state in ipairs(args.expect) do
     if state == old_state then allowed = true end
@@ -86,7 +93,8 @@ redis.call('DEL', job_key)
 return 0
 """
 )
-# KEYS: the job, the finished set. ARGV: id, owner, now, new expiry.
+# KEYS: the job, the finished set. ARGV: id, owner, now, new expiry. The new fencing
+# token, or 0 when refused.
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return 0
@@ -97,7 +105,7 @@ if holder and holder ~= ARGV[2]
   return 0
 end
 redis.call('HSET', KEYS[1], 'lease_owner', ARGV[2], 'lease_expires', ARGV[4])
-return 1
+return redis.call('HINCRBY', KEYS[1], 'lease_token', 1)
 """
 # KEYS: the job. ARGV: owner, new expiry.
 _RENEW = """
@@ -205,6 +213,8 @@ class RedisJobStore:
             raise ValueError(f"a job with id {job_id!r} exists already")
         if result == "missing":
             raise JobNotFound(job_id)
+        if result == "fenced":
+            raise LeaseLost(f"job {job_id}: the lease with token {mode['fence']['token']} is lost")
         if isinstance(result, str):
             current = result.removeprefix("conflict:")
             raise StateConflict(f"job {job_id} is {current}, not one of {mode['expect']}")
@@ -233,12 +243,19 @@ class RedisJobStore:
         return job_from_stored(fields) if fields else None
 
     def update(
-        self, job_id: str, *, expect: Collection[JobState] | None = None, **changes: object
+        self,
+        job_id: str,
+        *,
+        expect: Collection[JobState] | None = None,
+        fence: Fence | None = None,
+        **changes: object,
     ) -> Job:
-        values = changes_to_stored(changes)
-        if expect is None:
-            return self._write(job_id, values)
-        return self._write(job_id, values, expect=sorted(JobState(s).value for s in expect))
+        mode: dict[str, object] = {}
+        if expect is not None:
+            mode["expect"] = sorted(JobState(s).value for s in expect)
+        if fence is not None:
+            mode["fence"] = {"owner": fence.owner, "token": fence.token}
+        return self._write(job_id, changes_to_stored(changes), **mode)
 
     def counts(self) -> dict[JobState, int]:
         pipeline = self._redis().client.pipeline(transaction=True)  # one consistent view
@@ -246,13 +263,13 @@ class RedisJobStore:
             pipeline.scard(key)
         return dict(zip(self._state_keys, pipeline.execute(), strict=True))
 
-    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> int | None:
         now = time.time()
-        acquired = self._redis().acquire(
+        token = self._redis().acquire(
             keys=[self._job_key(job_id), self._finished_key],
             args=[job_id, owner, _encode(now), _encode(now + ttl)],
         )
-        return acquired == 1
+        return int(token) or None
 
     def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
         renewed = self._redis().renew(
@@ -273,6 +290,15 @@ class RedisJobStore:
             and (owner is None or float(expires or 0.0) <= now)
         ]
         return [job_id for _, job_id in sorted(free)]
+
+    def awaiting_retry(self) -> dict[str, float]:
+        candidates = list(self._jobs_in([JobState.FAILED]))
+        stamps = self._fields_of(candidates, "next_retry_at")
+        return {
+            job_id: float(at)
+            for job_id, (at,) in zip(candidates, stamps, strict=True)
+            if at is not None
+        }
 
     def finished_before(self, cutoff: float) -> list[Job]:
         client = self._redis().client

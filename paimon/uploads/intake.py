@@ -225,16 +225,6 @@ class UploadService:
                 "spool_gone", "The received file is no longer kept; upload it again."
             )
         try:
-            job = self.jobs.update(
-                job_id,
-                expect={JobState.FAILED},
-                state=JobState.QUEUED,
-                error=None,
-                error_code=None,
-                retryable=None,
-            )
+            return self.transfers.requeue_failed(job_id)
         except StateConflict:
             raise UploadRefused("not_failed", "The upload is already being retried.") from None
-        record_transition(job, JobState.FAILED)
-        self.transfers.submit(job_id)
-        return job
