@@ -135,8 +135,8 @@ def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
         try:
             if requests.get(f"{server.url}/healthz", timeout=1).status_code == 200:
                 return server
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or no
+            pass  # worker has booted yet to take the connection from the backlog
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not become healthy:\n{server.logs()}")
