@@ -280,6 +280,15 @@ class RedisJobStore:
     def release_lease(self, job_id: str, owner: str) -> None:
         self._redis().release(keys=[self._job_key(job_id)], args=[owner, _NO_LEASE_EXPIRY])
 
+    def leases(self) -> dict[str, str]:
+        candidates = list(self._jobs_in(set(JobState) - FINISHED))
+        owners = self._fields_of(candidates, "lease_owner")
+        return {
+            job_id: owner
+            for job_id, (owner,) in zip(candidates, owners, strict=True)
+            if owner is not None
+        }
+
     def resumable(self, now: float) -> list[str]:
         candidates = list(self._jobs_in(RESUMABLE))
         fields = self._fields_of(candidates, "lease_owner", "lease_expires", "created_at")

@@ -218,6 +218,14 @@ class SqliteJobStore:
             [job_id, owner],
         )
 
+    def leases(self) -> dict[str, str]:
+        rows = self._rows(
+            f"SELECT id, lease_owner FROM jobs WHERE state NOT {_IN_FINISHED}"  # noqa: S608
+            " AND lease_owner IS NOT NULL",
+            _FINISHED,
+        )
+        return {row["id"]: row["lease_owner"] for row in rows}
+
     def resumable(self, now: float) -> list[str]:
         rows = self._rows(
             f"SELECT id FROM jobs WHERE state {_IN_RESUMABLE}"  # noqa: S608

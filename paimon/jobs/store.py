@@ -79,6 +79,10 @@ class JobStore(Protocol):
         """Give up a lease ``owner`` holds, so another worker can take the job at once."""
         ...
 
+    def leases(self) -> dict[str, str]:
+        """Unfinished jobs whose lease someone holds (expired or not): id -> owner."""
+        ...
+
     def resumable(self, now: float) -> list[str]:
         """Ids of queued or transferring jobs whose lease is free or expired at ``now``."""
         ...
@@ -106,4 +110,8 @@ class JobStore(Protocol):
 
     def check(self) -> None:
         """Raise an exception with a readable message when the store is unreachable."""
+        ...
+
+    def close(self) -> None:
+        """Close this process's connections (a later call opens new ones)."""
         ...

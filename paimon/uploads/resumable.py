@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import io
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState
+from paimon.jobs.owners import lease_owner
 from paimon.jobs.store import StateConflict
 from paimon.spool.bodies import READ_SIZE, BodyTooLong, copy_body
 from paimon.spool.writer import SpoolFull, disk_full_refused
@@ -222,7 +222,7 @@ class TusService:
 
     @contextmanager
     def _lease(self, job_id: str) -> Iterator[str]:
-        owner = f"tus:{secrets.token_hex(8)}"
+        owner = lease_owner("tus-")
         if not self.jobs.acquire_lease(job_id, owner, self.lease_seconds):
             raise Locked
         try:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from concurrent import futures
@@ -26,6 +23,7 @@ from pathlib import Path
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.owners import lease_owner, release_dead_leases
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
 from paimon.observability.jobs import record_transition
 from paimon.spool.writer import ReceiveAborted, Spool
@@ -101,7 +99,7 @@ class TransferRunner:
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
         self.retry_seconds = retry_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = lease_owner()
         self.concurrency = concurrency
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="transfer")
         self._running: dict[str, _Running] = {}
@@ -212,12 +210,16 @@ class TransferRunner:
                 bytes_stored=0,
             )
         reported = [0.0]
+        total = job.size if growing is None else growing.size
 
         def progress(acknowledged: int) -> None:
             if abort.is_set():
                 raise TransferAborted
             now = time.monotonic()
-            if now - reported[0] >= PROGRESS_INTERVAL:
+            # The last report always goes to the store, fenced: a worker that stalled past
+            # its lease learns it here, before the backend makes the object (MEGA's `p`).
+            last = total is not None and acknowledged >= total
+            if last or now - reported[0] >= PROGRESS_INTERVAL:
                 reported[0] = now
                 self.store.update(job.id, fence=fence, bytes_stored=acknowledged)
 
@@ -309,6 +311,10 @@ class TransferRunner:
     def _maintain(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
         next_purge = 0.0
+        try:  # a worker that died on this host (crash, OOM kill) left leases: not for long
+            release_dead_leases(self.store)
+        except Exception:
+            log.exception("could not release the leases of dead workers")
         while not self._stopping.is_set():
             try:
                 self.heartbeat()

@@ -582,3 +582,13 @@ def test_awaiting_retry_lists_failed_jobs_with_a_retry_time(store: JobStore) -> 
     assert store.awaiting_retry() == {scheduled.id: 123.5}
     store.update(scheduled.id, expect={JobState.FAILED}, state=JobState.QUEUED, next_retry_at=None)
     assert store.awaiting_retry() == {}
+
+
+def test_leases_lists_held_leases_of_unfinished_jobs(store: JobStore) -> None:
+    held = make_job(state=JobState.TRANSFERRING)
+    free = make_job(state=JobState.QUEUED)
+    done = make_job(state=JobState.DONE, lease_owner="worker-x")
+    for job in (held, free, done):
+        store.create(job)
+    store.acquire_lease(held.id, "worker-a", -1)  # expired still counts: someone holds it
+    assert store.leases() == {held.id: "worker-a"}
