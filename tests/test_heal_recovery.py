@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -20,7 +21,9 @@ from paimon.jobs.sqlite import SqliteJobStore
 from paimon.jobs.store import JobStore
 from tests.conftest import ServerProcess, eventually, start_server
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
-from tests.test_jobs_server import job, send_async, stored_content
+from tests.rawhttp import request_bytes
+from tests.test_jobs_server import job, send_async, stored_content, worker_pids
+from tests.test_shutdown import MIB, PIECE, TUS, SlowBody
 
 LEASE_SECONDS = 30
 THROTTLE = 400_000  # bytes/s
@@ -54,8 +57,10 @@ def open_store(server: ServerProcess, settings: dict[str, str]) -> JobStore:
     return SqliteJobStore(server.data_dir / "jobs.sqlite3")
 
 
-def holder_pid(jobs: JobStore, job_id: str) -> int:
-    return int(jobs.get(job_id).lease_owner.split(":")[2])
+def holder_pid(server: ServerProcess, jobs: JobStore, job_id: str) -> int:
+    """The worker holding the job's lease (its owner name carries the pid)."""
+    owner = jobs.get(job_id).lease_owner
+    return next(pid for pid in worker_pids(server) if f":{pid}:" in owner)
 
 
 def test_a_killed_workers_job_finishes_within_5_s_plus_its_transfer(
@@ -70,7 +75,7 @@ def test_a_killed_workers_job_finishes_within_5_s_plus_its_transfer(
         content = os.urandom(SIZE)
         job_id = send_async(server, "killed.bin", content)
         assert eventually(lambda: jobs.get(job_id).state == "transferring", interval=0.01)
-        os.kill(holder_pid(jobs, job_id), signal.SIGKILL)
+        os.kill(holder_pid(server, jobs, job_id), signal.SIGKILL)
         killed_at = time.monotonic()
         assert eventually(lambda: job(server, job_id)["state"] == "done", timeout=60)
         assert time.monotonic() - killed_at < RECOVERY_SECONDS
@@ -95,7 +100,7 @@ def test_a_killed_servers_jobs_resume_at_once_on_the_next_start(
         content = os.urandom(SIZE)
         job_id = send_async(first, "crashed.bin", content)
         assert eventually(lambda: jobs.get(job_id).state == "transferring", interval=0.01)
-        holder = holder_pid(jobs, job_id)
+        holder = holder_pid(first, jobs, job_id)
         for pid in {first.process.pid, holder}:
             os.kill(pid, signal.SIGKILL)
         first.process.wait()
@@ -110,4 +115,55 @@ def test_a_killed_servers_jobs_resume_at_once_on_the_next_start(
             second.stop()
     finally:
         first.stop()
+        jobs.close()
+
+
+def test_a_tus_patch_cut_off_by_a_sigkill_is_resumed_within_5_s(server_factory) -> None:
+    """Before, the dead PATCH held the upload's lease (30 s here): every PATCH was told
+    423 for longer than tus-js-client's retry schedule (0, 1, 3, 5, 10 s) lasts."""
+    server = server_factory(job_lease_seconds=str(LEASE_SECONDS))
+    jobs = SqliteJobStore(server.data_dir / "jobs.sqlite3")
+    content = os.urandom(2 * MIB)
+    created = requests.post(
+        f"{server.url}/tus/", headers={**TUS, "Upload-Length": str(len(content))}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    tus_path = urlsplit(created.headers["Location"]).path
+    tus_id = tus_path.rsplit("/", 1)[1]
+    head = request_bytes(
+        "PATCH",
+        tus_path,
+        headers={
+            **TUS,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "Content-Length": str(len(content)),
+        },
+    )
+    slow = SlowBody(server.url, head, content, pause=0.1)
+    slow.start()
+    try:
+        assert eventually(lambda: slow.sent >= 4 * PIECE and jobs.get(tus_id).lease_owner)
+        os.kill(holder_pid(server, jobs, tus_id), signal.SIGKILL)
+        killed_at = time.monotonic()
+        slow.join(timeout=30)
+
+        def patched() -> bool:
+            offset = requests.head(f"{server.url}{tus_path}", headers=TUS, timeout=10)
+            kept = int(offset.headers["Upload-Offset"])
+            reply = requests.patch(
+                f"{server.url}{tus_path}",
+                data=content[kept:],
+                headers={
+                    **TUS,
+                    "Upload-Offset": str(kept),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                timeout=30,
+            )
+            return reply.status_code == 204
+
+        assert eventually(patched, timeout=LEASE_SECONDS, interval=0.5)
+        assert time.monotonic() - killed_at < 5
+    finally:
         jobs.close()
