@@ -14,11 +14,13 @@ the keyspace.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -26,7 +28,7 @@ from redis.commands.core import Script
 
 from paimon.jobs.codec import Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict
+from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 10.0
@@ -128,6 +130,24 @@ def _encode(value: str | int | float) -> str:
 
 
 _NO_LEASE_EXPIRY = _encode(Job.lease_expires)
+T = TypeVar("T")
+
+
+def _reachable(method: Callable[..., T]) -> Callable[..., T]:
+    """Redis's connection errors and timeouts as StoreUnavailable: the store, not the
+    request, failed. The URL is never quoted (it may hold a password)."""
+
+    @functools.wraps(method)
+    def call(self: RedisJobStore, *args: object, **kwargs: object) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(
+                f"the Redis job store at {_location(self._url)} is unreachable: "
+                f"{type(exc).__name__}"
+            ) from None
+
+    return call
 
 
 def _location(url: str) -> str:
@@ -235,13 +255,16 @@ class RedisJobStore:
             pipeline.hmget(self._job_key(job_id), names)
         return pipeline.execute()
 
+    @_reachable
     def create(self, job: Job) -> None:
         self._write(job.id, job_to_stored(job), create=True)
 
+    @_reachable
     def get(self, job_id: str) -> Job | None:
         fields = self._redis().client.hgetall(self._job_key(job_id))
         return job_from_stored(fields) if fields else None
 
+    @_reachable
     def update(
         self,
         job_id: str,
@@ -257,12 +280,14 @@ class RedisJobStore:
             mode["fence"] = {"owner": fence.owner, "token": fence.token}
         return self._write(job_id, changes_to_stored(changes), **mode)
 
+    @_reachable
     def counts(self) -> dict[JobState, int]:
         pipeline = self._redis().client.pipeline(transaction=True)  # one consistent view
         for key in self._state_keys.values():
             pipeline.scard(key)
         return dict(zip(self._state_keys, pipeline.execute(), strict=True))
 
+    @_reachable
     def acquire_lease(self, job_id: str, owner: str, ttl: float) -> int | None:
         now = time.time()
         token = self._redis().acquire(
@@ -271,15 +296,18 @@ class RedisJobStore:
         )
         return int(token) or None
 
+    @_reachable
     def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
         renewed = self._redis().renew(
             keys=[self._job_key(job_id)], args=[owner, _encode(time.time() + ttl)]
         )
         return renewed == 1
 
+    @_reachable
     def release_lease(self, job_id: str, owner: str) -> None:
         self._redis().release(keys=[self._job_key(job_id)], args=[owner, _NO_LEASE_EXPIRY])
 
+    @_reachable
     def leases(self) -> dict[str, str]:
         candidates = list(self._jobs_in(set(JobState) - FINISHED))
         owners = self._fields_of(candidates, "lease_owner")
@@ -289,6 +317,7 @@ class RedisJobStore:
             if owner is not None
         }
 
+    @_reachable
     def resumable(self, now: float) -> list[str]:
         candidates = list(self._jobs_in(RESUMABLE))
         fields = self._fields_of(candidates, "lease_owner", "lease_expires", "created_at")
@@ -300,6 +329,7 @@ class RedisJobStore:
         ]
         return [job_id for _, job_id in sorted(free)]
 
+    @_reachable
     def awaiting_retry(self) -> dict[str, float]:
         candidates = list(self._jobs_in([JobState.FAILED]))
         stamps = self._fields_of(candidates, "next_retry_at")
@@ -309,11 +339,13 @@ class RedisJobStore:
             if at is not None
         }
 
+    @_reachable
     def finished_before(self, cutoff: float) -> list[Job]:
         client = self._redis().client
         job_ids = client.zrangebyscore(self._finished_key, "-inf", f"({_encode(cutoff)}")
         return self._jobs(job_ids)
 
+    @_reachable
     def stale_receiving(self, cutoff: float) -> list[Job]:
         candidates = list(self._jobs_in([JobState.RECEIVING]))
         stamps = self._fields_of(candidates, "updated_at")
@@ -331,10 +363,12 @@ class RedisJobStore:
             pipeline.hgetall(self._job_key(job_id))
         return [job_from_stored(fields) for fields in pipeline.execute() if fields]
 
+    @_reachable
     def active_spool_paths(self) -> set[str]:
         job_ids = self._jobs_in(set(JobState) - {JobState.DONE})
         return {path for (path,) in self._fields_of(job_ids, "spool_path") if path is not None}
 
+    @_reachable
     def delete(self, job_id: str) -> None:
         self._redis().delete(keys=self._index_keys(job_id), args=self._index_args(job_id))
 

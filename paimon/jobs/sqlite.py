@@ -12,16 +12,17 @@ to moving the upload itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict
+from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _SQL_TYPES = {str: "TEXT", JobState: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
@@ -138,11 +139,22 @@ class SqliteJobStore:
 
     def _rows(self, sql: str, params: Iterable[Stored] = ()) -> list[sqlite3.Row]:
         """Run a statement to its end (which commits it) and return its rows."""
-        return self._db().execute(sql, tuple(params)).fetchall()
+        with self._usable():
+            return self._db().execute(sql, tuple(params)).fetchall()
 
     def _changed(self, sql: str, params: Iterable[Stored]) -> bool:
         """Run a single-row UPDATE; whether it matched."""
-        return self._db().execute(sql, tuple(params)).rowcount == 1
+        with self._usable():
+            return self._db().execute(sql, tuple(params)).rowcount == 1
+
+    @contextlib.contextmanager
+    def _usable(self) -> Iterator[None]:
+        """SQLite's operational errors (cannot open, I/O error, locked past the busy
+        timeout, disk full) as StoreUnavailable: the store, not the request, failed."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"the SQLite job store {self.path} is unusable: {exc}") from exc
 
     def create(self, job: Job) -> None:
         try:
@@ -277,5 +289,7 @@ class SqliteJobStore:
     def check(self) -> None:
         try:
             self._rows("SELECT count(*) FROM jobs")
+        except StoreUnavailable as exc:
+            raise RuntimeError(str(exc)) from exc
         except sqlite3.Error as exc:
             raise RuntimeError(f"the SQLite job store {self.path} is unusable: {exc}") from exc

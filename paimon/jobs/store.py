@@ -21,6 +21,11 @@ class StateConflict(Exception):
     """The job was not in the state the caller expected (someone else moved it)."""
 
 
+class StoreUnavailable(Exception):
+    """The job store cannot be reached or written now (Redis down, the SQLite file
+    unusable or its disk full); the message says which, without secrets."""
+
+
 class LeaseLost(StateConflict):
     """A fenced write was refused: the writer no longer holds the job's lease with its
     token (another worker took it over), or the job is done already."""

@@ -7,12 +7,13 @@ restart), or stored by the backend when the client waited for the link.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from paimon.jobs.model import Job, JobState, new_job_id
-from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from paimon.jobs.store import JobNotFound, JobStore, StateConflict, StoreUnavailable
 from paimon.observability.jobs import (
     ABANDONED,
     record_received,
@@ -46,6 +47,35 @@ class UnknownService(UploadRefused):
         self.supported = supported
 
 
+STORE_DOWN = (
+    "The server cannot reach its job store right now; nothing of this request was kept. "
+    "Try again in a few seconds."
+)
+
+
+class RefusingStore:
+    """The job store as request handlers use it: when the store is unreachable
+    (StoreUnavailable) the request is refused as ``store_unavailable`` (503), not failed
+    as a server bug. The transfers' own threads use the store directly."""
+
+    def __init__(self, store: JobStore):
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except StoreUnavailable as exc:
+                raise UploadRefused("store_unavailable", STORE_DOWN) from exc
+
+        return call
+
+
 class Receipt:
     """One upload being received: its job, the spool file its bytes go to, and whether
     its transfer already runs alongside the body (pipelined)."""
@@ -69,7 +99,7 @@ class UploadService:
     ):
         self.storage = storage
         self.spool = spool
-        self.jobs = jobs
+        self.jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
         self.transfers = transfers
         self.min_free_bytes = min_free_bytes
 
@@ -110,7 +140,12 @@ class UploadService:
 
         writer = self.spool.new_writer(received, expected_size)
         job.spool_path = str(writer.path)
-        self.jobs.create(job)
+        try:
+            self.jobs.create(job)
+        except UploadRefused:  # the store is down: no job, so no spool file either
+            writer.close()
+            self.spool.discard(writer.path)
+            raise
         record_transition(job, None)
         pipelined = False
         if expected_size and isinstance(self.storage, StoresWhileReceiving):

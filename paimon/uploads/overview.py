@@ -19,6 +19,7 @@ from paimon.storage.base import (
     StorageUsage,
     served_file,
 )
+from paimon.uploads.intake import RefusingStore
 from paimon.uploads.readiness import (
     CheckResult,
     check_jobs,
@@ -79,7 +80,7 @@ class Overview:
 
     def __init__(self, storage: StorageBackend, jobs: JobStore, spool: Spool, min_free: int):
         self._storage = storage
-        self._jobs = jobs
+        self._jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
         self._spool = spool
         self._min_free = min_free
         self._usage = _LastAnswer(

@@ -36,6 +36,7 @@ STATUS = {
     "exceeds_upload_length": 413,
     "upload_locked": 423,
     "storage_failed": 502,
+    "store_unavailable": 503,
     "server_full": 507,
     "storage_full": 507,
 }
