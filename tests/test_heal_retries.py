@@ -15,6 +15,12 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
+from paimon.uploads.transfers import (
+    RETRY_FIRST_SECONDS,
+    RETRY_JITTER_SECONDS,
+    RETRY_MAX_SECONDS,
+    retry_delay,
+)
 from tests.conftest import ServerProcess, eventually
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.test_jobs_server import job, send_async, stored_content
@@ -133,3 +139,12 @@ def test_a_permanent_failure_is_not_retried(sim: MegaSim, server: ServerProcess)
     time.sleep(3)  # past the first automatic retry a temporary failure would get
     assert job(server, job_id)["attempts"] == 1
     assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
+
+
+def test_retry_delays_grow_with_jitter_and_stay_bounded() -> None:
+    delays = {n: [retry_delay(n) for _ in range(50)] for n in (1, 2, 3, 20)}
+    for n in (1, 2, 3):
+        low = RETRY_FIRST_SECONDS * 2 ** (n - 1)
+        assert all(low <= d <= low + RETRY_JITTER_SECONDS for d in delays[n])
+        assert len(set(delays[n])) > 1  # jitter: jobs of one outage spread out
+    assert all(d == RETRY_MAX_SECONDS for d in delays[20])

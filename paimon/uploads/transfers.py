@@ -20,8 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import RetryCallState, Retrying, wait_exponential_jitter
-
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.owners import lease_owner, release_dead_leases
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
@@ -43,17 +41,21 @@ PROGRESS_INTERVAL = 0.5  # seconds between bytes_stored updates in the store
 RETRY_FIRST_SECONDS = 2.0
 RETRY_MAX_SECONDS = 600.0
 RETRY_JITTER_SECONDS = 2.0
-_RETRY_WAIT = wait_exponential_jitter(
-    multiplier=RETRY_FIRST_SECONDS, max=RETRY_MAX_SECONDS, jitter=RETRY_JITTER_SECONDS
-)
 
 
 def retry_delay(attempts: int) -> float:
     """Seconds from the ``attempts``-th failed attempt to the next automatic one
-    (tenacity's wait, asked for one delay outside a retry loop)."""
+    (tenacity's wait, asked for one delay outside a retry loop). Imported here, not at
+    the top: a broken tenacity must not stop the app from importing, so that `paimon
+    doctor` can name it."""
+    from tenacity import RetryCallState, Retrying, wait_exponential_jitter
+
+    wait = wait_exponential_jitter(
+        multiplier=RETRY_FIRST_SECONDS, max=RETRY_MAX_SECONDS, jitter=RETRY_JITTER_SECONDS
+    )
     state = RetryCallState(Retrying(), None, (), {})
     state.attempt_number = max(attempts, 1)
-    return _RETRY_WAIT(state)
+    return wait(state)
 
 
 class TransferAborted(Exception):
@@ -225,12 +227,19 @@ class TransferRunner:
 
         started = time.monotonic()
         try:
-            if growing is None:
-                stored = self.storage.store(source, job.filename, progress)
+            if growing is None:  # a job tried before may have its object already
+                stored = self.storage.store(
+                    source, job.filename, progress, job_id=job.id, resumed=job.attempts > 1
+                )
             else:
                 assert isinstance(self.storage, StoresWhileReceiving)
                 stored = self.storage.store_growing(
-                    source, job.filename, growing.size, growing.wait_for_bytes, progress
+                    source,
+                    job.filename,
+                    growing.size,
+                    growing.wait_for_bytes,
+                    progress,
+                    job_id=job.id,
                 )
         except StorageError as exc:
             if isinstance(exc.__cause__, TransferAborted) or abort.is_set():
