@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Finished jobs and leftover spool files are purged after this long.",
     )
+    retry_hours: float = Field(
+        24.0,
+        ge=0,
+        description="A job that failed with a temporary error (storage unreachable) is "
+        "retried automatically, with growing pauses, for this long after it was "
+        "received; 0: only by hand.",
+    )
     job_lease_seconds: float = Field(
         30.0,
         gt=0,

@@ -14,11 +14,13 @@ the keyspace.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -26,7 +28,7 @@ from redis.commands.core import Script
 
 from paimon.jobs.codec import Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import JobNotFound, StateConflict
+from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 10.0
@@ -44,8 +46,9 @@ local args = cjson.decode(ARGV[1])
 local state_key = {}
 for i, state in ipairs(args.states) do state_key[state] = KEYS[2 + i] end
 """
-# Create (args.create) or update a job: 'exists', 'missing' or 'conflict:<state>' when
-# it may not, else the job's fields as HGETALL gives them.
+# Create (args.create) or update a job: 'exists', 'missing', 'fenced' (args.fence: the
+# job is done, or its lease is not that owner's with that token) or 'conflict:<state>'
+# when it may not, else the job's fields as HGETALL gives them.
 _WRITE = (
     _INDEX_PRELUDE
     + """
@@ -54,7 +57,13 @@ if args.create then
   if old_state then return 'exists' end
 elseif not old_state then
   return 'missing'
-elseif args.expect then
+end
+if args.fence and (old_state == 'done'
+    or redis.call('HGET', job_key, 'lease_owner') ~= args.fence.owner
+    or tonumber(redis.call('HGET', job_key, 'lease_token')) ~= args.fence.token) then
+  return 'fenced'
+end
+if args.expect then
   local allowed = false
   for _, state in ipairs(args.expect) do
     if state == old_state then allowed = true end
@@ -86,7 +95,8 @@ redis.call('DEL', job_key)
 return 0
 """
 )
-# KEYS: the job, the finished set. ARGV: id, owner, now, new expiry.
+# KEYS: the job, the finished set. ARGV: id, owner, now, new expiry. The new fencing
+# token, or 0 when refused.
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return 0
@@ -97,7 +107,7 @@ if holder and holder ~= ARGV[2]
   return 0
 end
 redis.call('HSET', KEYS[1], 'lease_owner', ARGV[2], 'lease_expires', ARGV[4])
-return 1
+return redis.call('HINCRBY', KEYS[1], 'lease_token', 1)
 """
 # KEYS: the job. ARGV: owner, new expiry.
 _RENEW = """
@@ -120,6 +130,24 @@ def _encode(value: str | int | float) -> str:
 
 
 _NO_LEASE_EXPIRY = _encode(Job.lease_expires)
+T = TypeVar("T")
+
+
+def _reachable(method: Callable[..., T]) -> Callable[..., T]:
+    """Redis's connection errors and timeouts as StoreUnavailable: the store, not the
+    request, failed. The URL is never quoted (it may hold a password)."""
+
+    @functools.wraps(method)
+    def call(self: RedisJobStore, *args: object, **kwargs: object) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(
+                f"the Redis job store at {_location(self._url)} is unreachable: "
+                f"{type(exc).__name__}"
+            ) from None
+
+    return call
 
 
 def _location(url: str) -> str:
@@ -205,6 +233,8 @@ class RedisJobStore:
             raise ValueError(f"a job with id {job_id!r} exists already")
         if result == "missing":
             raise JobNotFound(job_id)
+        if result == "fenced":
+            raise LeaseLost(f"job {job_id}: the lease with token {mode['fence']['token']} is lost")
         if isinstance(result, str):
             current = result.removeprefix("conflict:")
             raise StateConflict(f"job {job_id} is {current}, not one of {mode['expect']}")
@@ -225,44 +255,69 @@ class RedisJobStore:
             pipeline.hmget(self._job_key(job_id), names)
         return pipeline.execute()
 
+    @_reachable
     def create(self, job: Job) -> None:
         self._write(job.id, job_to_stored(job), create=True)
 
+    @_reachable
     def get(self, job_id: str) -> Job | None:
         fields = self._redis().client.hgetall(self._job_key(job_id))
         return job_from_stored(fields) if fields else None
 
+    @_reachable
     def update(
-        self, job_id: str, *, expect: Collection[JobState] | None = None, **changes: object
+        self,
+        job_id: str,
+        *,
+        expect: Collection[JobState] | None = None,
+        fence: Fence | None = None,
+        **changes: object,
     ) -> Job:
-        values = changes_to_stored(changes)
-        if expect is None:
-            return self._write(job_id, values)
-        return self._write(job_id, values, expect=sorted(JobState(s).value for s in expect))
+        mode: dict[str, object] = {}
+        if expect is not None:
+            mode["expect"] = sorted(JobState(s).value for s in expect)
+        if fence is not None:
+            mode["fence"] = {"owner": fence.owner, "token": fence.token}
+        return self._write(job_id, changes_to_stored(changes), **mode)
 
+    @_reachable
     def counts(self) -> dict[JobState, int]:
         pipeline = self._redis().client.pipeline(transaction=True)  # one consistent view
         for key in self._state_keys.values():
             pipeline.scard(key)
         return dict(zip(self._state_keys, pipeline.execute(), strict=True))
 
-    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+    @_reachable
+    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> int | None:
         now = time.time()
-        acquired = self._redis().acquire(
+        token = self._redis().acquire(
             keys=[self._job_key(job_id), self._finished_key],
             args=[job_id, owner, _encode(now), _encode(now + ttl)],
         )
-        return acquired == 1
+        return int(token) or None
 
+    @_reachable
     def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
         renewed = self._redis().renew(
             keys=[self._job_key(job_id)], args=[owner, _encode(time.time() + ttl)]
         )
         return renewed == 1
 
+    @_reachable
     def release_lease(self, job_id: str, owner: str) -> None:
         self._redis().release(keys=[self._job_key(job_id)], args=[owner, _NO_LEASE_EXPIRY])
 
+    @_reachable
+    def leases(self) -> dict[str, str]:
+        candidates = list(self._jobs_in(set(JobState) - FINISHED))
+        owners = self._fields_of(candidates, "lease_owner")
+        return {
+            job_id: owner
+            for job_id, (owner,) in zip(candidates, owners, strict=True)
+            if owner is not None
+        }
+
+    @_reachable
     def resumable(self, now: float) -> list[str]:
         candidates = list(self._jobs_in(RESUMABLE))
         fields = self._fields_of(candidates, "lease_owner", "lease_expires", "created_at")
@@ -274,11 +329,23 @@ class RedisJobStore:
         ]
         return [job_id for _, job_id in sorted(free)]
 
+    @_reachable
+    def awaiting_retry(self) -> dict[str, float]:
+        candidates = list(self._jobs_in([JobState.FAILED]))
+        stamps = self._fields_of(candidates, "next_retry_at")
+        return {
+            job_id: float(at)
+            for job_id, (at,) in zip(candidates, stamps, strict=True)
+            if at is not None
+        }
+
+    @_reachable
     def finished_before(self, cutoff: float) -> list[Job]:
         client = self._redis().client
         job_ids = client.zrangebyscore(self._finished_key, "-inf", f"({_encode(cutoff)}")
         return self._jobs(job_ids)
 
+    @_reachable
     def stale_receiving(self, cutoff: float) -> list[Job]:
         candidates = list(self._jobs_in([JobState.RECEIVING]))
         stamps = self._fields_of(candidates, "updated_at")
@@ -296,10 +363,12 @@ class RedisJobStore:
             pipeline.hgetall(self._job_key(job_id))
         return [job_from_stored(fields) for fields in pipeline.execute() if fields]
 
+    @_reachable
     def active_spool_paths(self) -> set[str]:
         job_ids = self._jobs_in(set(JobState) - {JobState.DONE})
         return {path for (path,) in self._fields_of(job_ids, "spool_path") if path is not None}
 
+    @_reachable
     def delete(self, job_id: str) -> None:
         self._redis().delete(keys=self._index_keys(job_id), args=self._index_args(job_id))
 

@@ -12,16 +12,17 @@ to moving the upload itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import JobNotFound, StateConflict
+from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _SQL_TYPES = {str: "TEXT", JobState: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
@@ -32,6 +33,12 @@ def _column(name: str) -> str:
     spec = JOB_FIELDS[name]
     key = " PRIMARY KEY" if name == "id" else ""
     return f"{name} {_SQL_TYPES[spec.kind]}{key}{'' if spec.nullable else ' NOT NULL'}"
+
+
+def _added_column(name: str) -> str:
+    """A column added to a file an older version made: its rows get the field's default."""
+    default = job_to_stored(Job(id="", filename="", backend=""))[name]
+    return f"{_column(name)} DEFAULT {'NULL' if default is None else repr(default)}"
 
 
 # One column per Job field, typed after it; BEGIN IMMEDIATE: workers starting at once
@@ -95,6 +102,7 @@ class SqliteJobStore:
             connection.execute("PRAGMA synchronous = FULL")
             self._enable_wal(connection)
             connection.executescript(_SCHEMA)
+            self._add_new_columns(connection)
         except BaseException:
             connection.close()
             raise
@@ -115,13 +123,38 @@ class SqliteJobStore:
                     raise
                 time.sleep(0.02)
 
+    @staticmethod
+    def _add_new_columns(connection: sqlite3.Connection) -> None:
+        """Give a jobs table made by an older version the fields added since (workers
+        starting at once: the first adds a column, the others find it there)."""
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
+            for name in JOB_FIELDS.keys() - present:
+                connection.execute(f"ALTER TABLE jobs ADD COLUMN {_added_column(name)}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
     def _rows(self, sql: str, params: Iterable[Stored] = ()) -> list[sqlite3.Row]:
         """Run a statement to its end (which commits it) and return its rows."""
-        return self._db().execute(sql, tuple(params)).fetchall()
+        with self._usable():
+            return self._db().execute(sql, tuple(params)).fetchall()
 
     def _changed(self, sql: str, params: Iterable[Stored]) -> bool:
         """Run a single-row UPDATE; whether it matched."""
-        return self._db().execute(sql, tuple(params)).rowcount == 1
+        with self._usable():
+            return self._db().execute(sql, tuple(params)).rowcount == 1
+
+    @contextlib.contextmanager
+    def _usable(self) -> Iterator[None]:
+        """SQLite's operational errors (cannot open, I/O error, locked past the busy
+        timeout, disk full) as StoreUnavailable: the store, not the request, failed."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"the SQLite job store {self.path} is unusable: {exc}") from exc
 
     def create(self, job: Job) -> None:
         try:
@@ -134,7 +167,12 @@ class SqliteJobStore:
         return job_from_stored(dict(rows[0])) if rows else None
 
     def update(
-        self, job_id: str, *, expect: Collection[JobState] | None = None, **changes: object
+        self,
+        job_id: str,
+        *,
+        expect: Collection[JobState] | None = None,
+        fence: Fence | None = None,
+        **changes: object,
     ) -> Job:
         values = changes_to_stored(changes)
         assignments = ", ".join(f"{name} = ?" for name in values)
@@ -144,27 +182,40 @@ class SqliteJobStore:
             in_expected, expected = _in(expect)
             sql += f" AND state {in_expected}"
             params += expected
+        if fence is not None:  # in the same statement: checked and written atomically
+            sql += " AND lease_owner = ? AND lease_token = ? AND state != ?"
+            params += [fence.owner, fence.token, JobState.DONE.value]
         rows = self._rows(f"{sql} RETURNING {_COLUMNS}", params)
         if rows:
             return job_from_stored(dict(rows[0]))
-        current = self._rows("SELECT state FROM jobs WHERE id = ?", [job_id])
+        current = self._rows(
+            "SELECT state, lease_owner, lease_token FROM jobs WHERE id = ?", [job_id]
+        )
         if not current:
             raise JobNotFound(job_id)
+        now_in, owner, token = current[0]
+        if fence is not None and (
+            now_in == JobState.DONE or (owner, token) != (fence.owner, fence.token)
+        ):
+            raise LeaseLost(f"job {job_id}: the lease with token {fence.token} is lost")
         wanted = sorted(JobState(state).value for state in expect or ())
-        raise StateConflict(f"job {job_id} is {current[0]['state']}, not one of {wanted}")
+        raise StateConflict(f"job {job_id} is {now_in}, not one of {wanted}")
 
     def counts(self) -> dict[JobState, int]:
         rows = self._rows("SELECT state, count(*) FROM jobs GROUP BY state")
         return {state: 0 for state in JobState} | {JobState(state): n for state, n in rows}
 
-    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> int | None:
         now = time.time()
-        return self._changed(
-            "UPDATE jobs SET lease_owner = ?, lease_expires = ?"  # noqa: S608
+        rows = self._rows(
+            "UPDATE jobs SET lease_owner = ?, lease_expires = ?,"  # noqa: S608
+            " lease_token = lease_token + 1"
             f" WHERE id = ? AND state NOT {_IN_FINISHED}"
-            " AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires <= ?)",
+            " AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires <= ?)"
+            " RETURNING lease_token",
             [owner, now + ttl, job_id, *_FINISHED, owner, now],
         )
+        return rows[0]["lease_token"] if rows else None
 
     def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
         return self._changed(
@@ -179,6 +230,14 @@ class SqliteJobStore:
             [job_id, owner],
         )
 
+    def leases(self) -> dict[str, str]:
+        rows = self._rows(
+            f"SELECT id, lease_owner FROM jobs WHERE state NOT {_IN_FINISHED}"  # noqa: S608
+            " AND lease_owner IS NOT NULL",
+            _FINISHED,
+        )
+        return {row["id"]: row["lease_owner"] for row in rows}
+
     def resumable(self, now: float) -> list[str]:
         rows = self._rows(
             f"SELECT id FROM jobs WHERE state {_IN_RESUMABLE}"  # noqa: S608
@@ -186,6 +245,13 @@ class SqliteJobStore:
             [*_RESUMABLE, now],
         )
         return [row["id"] for row in rows]
+
+    def awaiting_retry(self) -> dict[str, float]:
+        rows = self._rows(
+            "SELECT id, next_retry_at FROM jobs WHERE state = ? AND next_retry_at IS NOT NULL",
+            [JobState.FAILED.value],
+        )
+        return {row["id"]: row["next_retry_at"] for row in rows}
 
     def finished_before(self, cutoff: float) -> list[Job]:
         rows = self._rows(
@@ -223,5 +289,7 @@ class SqliteJobStore:
     def check(self) -> None:
         try:
             self._rows("SELECT count(*) FROM jobs")
+        except StoreUnavailable as exc:
+            raise RuntimeError(str(exc)) from exc
         except sqlite3.Error as exc:
             raise RuntimeError(f"the SQLite job store {self.path} is unusable: {exc}") from exc

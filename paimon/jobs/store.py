@@ -7,6 +7,7 @@ wall-clock seconds (time.time()), since several processes and hosts compare them
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
 from paimon.jobs.model import Job, JobState
@@ -20,6 +21,24 @@ class StateConflict(Exception):
     """The job was not in the state the caller expected (someone else moved it)."""
 
 
+class StoreUnavailable(Exception):
+    """The job store cannot be reached or written now (Redis down, the SQLite file
+    unusable or its disk full); the message says which, without secrets."""
+
+
+class LeaseLost(StateConflict):
+    """A fenced write was refused: the writer no longer holds the job's lease with its
+    token (another worker took it over), or the job is done already."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Who may write: the lease's owner and the fencing token its acquisition gave."""
+
+    owner: str
+    token: int
+
+
 class JobStore(Protocol):
     def create(self, job: Job) -> None:
         """Store a new job (its id must be new)."""
@@ -28,12 +47,20 @@ class JobStore(Protocol):
     def get(self, job_id: str) -> Job | None: ...
 
     def update(
-        self, job_id: str, *, expect: Collection[JobState] | None = None, **changes: object
+        self,
+        job_id: str,
+        *,
+        expect: Collection[JobState] | None = None,
+        fence: Fence | None = None,
+        **changes: object,
     ) -> Job:
         """Change fields of a job atomically and set ``updated_at``; return the new job.
 
         With ``expect``, the change happens only if the job's state is one of those,
-        else StateConflict. JobNotFound when there is no such job.
+        else StateConflict. With ``fence``, only if the job is not done and its lease is
+        held by ``fence.owner`` with ``fence.token``, else LeaseLost: a worker that
+        stalled past its lease can never overwrite what the next one wrote. JobNotFound
+        when there is no such job.
         """
         ...
 
@@ -41,9 +68,12 @@ class JobStore(Protocol):
         """How many jobs are in each state (every state present, zeros included)."""
         ...
 
-    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+    def acquire_lease(self, job_id: str, owner: str, ttl: float) -> int | None:
         """Take the job's lease for ``ttl`` seconds if it is free, expired or already
-        ``owner``'s, and the job is not finished. Atomic: of many callers, one wins."""
+        ``owner``'s, and the job is not finished. Atomic: of many callers, one wins.
+
+        Returns the lease's fencing token (the job's counter, one more at every
+        acquisition, never 0) for fenced updates; None when refused."""
         ...
 
     def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
@@ -54,8 +84,16 @@ class JobStore(Protocol):
         """Give up a lease ``owner`` holds, so another worker can take the job at once."""
         ...
 
+    def leases(self) -> dict[str, str]:
+        """Unfinished jobs whose lease someone holds (expired or not): id -> owner."""
+        ...
+
     def resumable(self, now: float) -> list[str]:
         """Ids of queued or transferring jobs whose lease is free or expired at ``now``."""
+        ...
+
+    def awaiting_retry(self) -> dict[str, float]:
+        """Failed jobs with an automatic retry scheduled: id -> ``next_retry_at``."""
         ...
 
     def finished_before(self, cutoff: float) -> list[Job]:
@@ -77,4 +115,8 @@ class JobStore(Protocol):
 
     def check(self) -> None:
         """Raise an exception with a readable message when the store is unreachable."""
+        ...
+
+    def close(self) -> None:
+        """Close this process's connections (a later call opens new ones)."""
         ...

@@ -7,13 +7,37 @@ import prometheus_client at module level: the app's modules are imported late.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from paimon.observability import multiproc
 
+log = logging.getLogger(__name__)
+
 
 def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone (it exited, or was killed: SIGKILL, the OOM killer): its metrics
+    are folded in, and the leases it held are given back at once, so its transfers are
+    resumed and its tus uploads accept the next PATCH without waiting out the lease."""
     multiproc.worker_exited(worker.pid)
+    _release_leases_of_dead_workers()
+
+
+def _release_leases_of_dead_workers() -> None:
+    """In the master: a store of its own, closed again before gunicorn forks the
+    replacement worker (connections must not cross a fork)."""
+    from paimon.config import load_settings
+    from paimon.jobs import build_job_store
+    from paimon.jobs.owners import release_dead_leases
+
+    try:
+        store = build_job_store(load_settings())
+        try:
+            release_dead_leases(store)
+        finally:
+            store.close()
+    except Exception:  # the store may be unreachable: lease expiry still frees them
+        log.exception("could not release the leases of a dead worker")
 
 
 def on_exit(server: Any) -> None:

@@ -93,12 +93,20 @@ class StorageBackend(Protocol):
         source: Path,
         filename: str,
         on_progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
+        resumed: bool = False,
     ) -> StoredFile:
         """Keep the complete, fsynced spool file ``source``.
 
         The backend owns ``source`` afterwards only on success: it may move it (local
         disk) or leave it for the caller to delete (remote backends). On failure it
         raises StorageError and leaves ``source`` in place for a retry.
+
+        ``job_id``: the job the object is for. A remote backend records it with the
+        object and, when ``resumed`` (an earlier attempt of this job may have created
+        the object before it could be recorded), adopts an object of that job instead
+        of making a second one: one object per job.
         """
         ...
 
@@ -154,6 +162,9 @@ class StoresWhileReceiving(Protocol):
         size: int,
         wait_for_bytes: WaitForBytes,
         on_progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
     ) -> StoredFile:
-        """Like store(), reading ``source`` only as ``wait_for_bytes`` allows."""
+        """Like store(), reading ``source`` only as ``wait_for_bytes`` allows (a first
+        attempt: nothing to adopt)."""
         ...

@@ -33,7 +33,13 @@ class LocalStorage:
         source: Path,
         filename: str,
         on_progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
+        resumed: bool = False,
     ) -> StoredFile:
+        """The spool file renamed into the files directory: the rename is the object's
+        creation and moves the source away, so a later attempt has nothing to store
+        twice (``job_id`` and ``resumed`` need no record here)."""
         self.root.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(16)  # 128 random bits: the link is the secret
         size = source.stat().st_size

@@ -7,13 +7,14 @@ restart), or stored by the backend when the client waited for the link.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from paimon.jobs.model import Job, JobState, new_job_id
-from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from paimon.jobs.store import JobNotFound, JobStore, StateConflict, StoreUnavailable
 from paimon.observability.job_events import (
     ABANDONED,
     record_received,
@@ -70,6 +71,35 @@ class FloorChecked:
         return self._writer.write(data)
 
 
+STORE_DOWN = (
+    "The server cannot reach its job store right now; nothing of this request was kept. "
+    "Try again in a few seconds."
+)
+
+
+class RefusingStore:
+    """The job store as request handlers use it: when the store is unreachable
+    (StoreUnavailable) the request is refused as ``store_unavailable`` (503), not failed
+    as a server bug. The transfers' own threads use the store directly."""
+
+    def __init__(self, store: JobStore):
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except StoreUnavailable as exc:
+                raise UploadRefused("store_unavailable", STORE_DOWN) from exc
+
+        return call
+
+
 class IncomingUpload:
     """One upload being received: its job, the spool file its bytes go to, and whether
     its transfer already runs alongside the body (pipelined)."""
@@ -94,7 +124,7 @@ class UploadService:
     ):
         self.storage = storage
         self.spool = spool
-        self.jobs = jobs
+        self.jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
         self.transfers = transfers
         self.reservations = Reservations(spool, min_free_bytes, max_pending)
 
@@ -159,7 +189,12 @@ class UploadService:
                 self.spool.delete(writer.path)
                 raise
         job.spool_path = str(writer.path)
-        self.jobs.create(job)
+        try:
+            self.jobs.create(job)
+        except UploadRefused:  # the store is down: no job, so no spool file either
+            writer.close()
+            self.spool.delete(writer.path)
+            raise
         record_transition(job, None)
         pipelined = False
         if expected_size and isinstance(self.storage, StoresWhileReceiving):
@@ -282,16 +317,6 @@ class UploadService:
                 "spool_gone", "The received file is no longer kept; upload it again."
             )
         try:
-            job = self.jobs.update(
-                job_id,
-                expect={JobState.FAILED},
-                state=JobState.QUEUED,
-                error=None,
-                error_code=None,
-                retryable=None,
-            )
+            return self.transfers.requeue_failed(job_id)
         except StateConflict:
             raise UploadRefused("not_failed", "The upload is already being retried.") from None
-        record_transition(job, JobState.FAILED)
-        self.transfers.submit(job_id)
-        return job

@@ -3,6 +3,12 @@ locally stored files, each read from the parts that know it."""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 from paimon.jobs.model import JobState
 from paimon.jobs.store import JobStore
 from paimon.spool.writer import Spool
@@ -13,7 +19,59 @@ from paimon.storage.base import (
     StorageUsage,
     served_file,
 )
-from paimon.uploads.readiness import CheckResult, check_jobs, check_spool, check_storage
+from paimon.uploads.intake import RefusingStore
+from paimon.uploads.readiness import (
+    CheckResult,
+    check_jobs,
+    check_retries,
+    check_spool,
+    check_storage,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A storage backend that does not answer keeps retrying for seconds (MEGA's client backs
+# off up to six times), so GET /status and /readyz never wait for it: they show its
+# last answer, at most this old when it answers, and wait this long for a fresh one.
+USAGE_MAX_AGE_SECONDS = 30.0
+USAGE_WAIT_SECONDS = 0.05  # GET /status answers within 100 ms
+CHECK_MAX_AGE_SECONDS = 5.0  # a backend that is back is seen ready within seconds
+CHECK_WAIT_SECONDS = 3.0  # a first login takes a second or two
+
+
+class _LastAnswer(Generic[T]):
+    """The last answer to a slow question, asked on a thread of its own, one at a time."""
+
+    def __init__(self, ask: Callable[[], T], *, max_age: float, wait: float, name: str):
+        self._ask, self._max_age, self._wait, self._name = ask, max_age, wait, name
+        self._answer: T | None = None
+        self._answered_at = -max_age  # monotonic
+        self._idle = threading.Event()  # no question under way
+        self._idle.set()
+        self._lock = threading.Lock()
+
+    def get(self) -> T | None:
+        """A fresh answer if it comes within ``wait``, else the last one (None before
+        the first)."""
+        with self._lock:
+            stale = time.monotonic() - self._answered_at >= self._max_age
+            if stale and self._idle.is_set():
+                self._idle.clear()
+                threading.Thread(target=self._refresh, name=self._name, daemon=True).start()
+        if stale:
+            self._idle.wait(self._wait)
+        return self._answer
+
+    def _refresh(self) -> None:
+        try:
+            self._answer = self._ask()
+        except Exception:  # a bug in a backend must not leave the question asked forever
+            log.exception("%s failed", self._name)
+            self._answer = None
+        finally:
+            self._answered_at = time.monotonic()
+            self._idle.set()
 
 
 class Overview:
@@ -22,9 +80,21 @@ class Overview:
 
     def __init__(self, storage: StorageBackend, jobs: JobStore, spool: Spool, min_free: int):
         self._storage = storage
-        self._jobs = jobs
+        self._jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
         self._spool = spool
         self._min_free = min_free
+        self._usage = _LastAnswer(
+            self._ask_usage,
+            max_age=USAGE_MAX_AGE_SECONDS,
+            wait=USAGE_WAIT_SECONDS,
+            name="storage-usage",
+        )
+        self._check = _LastAnswer(
+            lambda: check_storage(storage),
+            max_age=CHECK_MAX_AGE_SECONDS,
+            wait=CHECK_WAIT_SECONDS,
+            name="storage-check",
+        )
 
     @property
     def storage_name(self) -> str:
@@ -34,19 +104,27 @@ class Overview:
         return self._jobs.counts()
 
     def storage_usage(self) -> StorageUsage | None:
-        """None when the backend does not track it or cannot answer now (/readyz names
-        the problem; status stays answerable)."""
+        """None when the backend does not track it, or has not answered (lately): /readyz
+        names the problem; status stays answerable at once."""
+        return self._usage.get()
+
+    def _ask_usage(self) -> StorageUsage | None:
         try:
             return self._storage.usage()
         except StorageError:
             return None
 
     def readiness(self) -> list[CheckResult]:
-        """The spool has room, the job store and the storage backend answer."""
+        """The spool has room, the job store and the storage backend answer (within
+        CHECK_WAIT_SECONDS), and the backend has not been failing transfers (jobs
+        waiting for an automatic retry)."""
+        storage = self._check.get() or CheckResult(
+            "storage", False, f"{self._storage.name} does not answer (checked in the background)"
+        )
         return [
             check_spool(self._spool, self._min_free),
             check_jobs(self._jobs),
-            check_storage(self._storage),
+            check_retries(self._storage.name, self._jobs) if storage.ok else storage,
         ]
 
     def download(self, key: str) -> ServedFile | None:

@@ -64,3 +64,21 @@ def check_jobs(store: JobStore) -> CheckResult:
     except Exception as exc:  # the store's own message says what is wrong
         return CheckResult("jobs", False, str(exc))
     return CheckResult("jobs", True, f"{type(store).__name__} answers")
+
+
+def check_retries(storage_name: str, store: JobStore) -> CheckResult:
+    """The storage backend counts as degraded while transfers it failed with a temporary
+    error wait for their automatic retry: its login and folder may answer while uploads
+    do not. Every worker sees it, since the job store is shared."""
+    try:
+        waiting = len(store.awaiting_retry())
+    except Exception:  # the job store's own check reports it
+        waiting = 0
+    if waiting:
+        return CheckResult(
+            "storage",
+            False,
+            f"{storage_name} is degraded: {waiting} upload(s) failed with a temporary "
+            "error and wait for an automatic retry",
+        )
+    return CheckResult("storage", True, f"{storage_name} ready")

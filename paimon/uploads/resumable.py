@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState
+from paimon.jobs.owners import lease_owner
 from paimon.jobs.store import StateConflict
 from paimon.spool.bodies import BodyTooLong, copy_body
 from paimon.spool.writer import AppendWriter, SpoolFull, file_sha256
@@ -202,7 +202,7 @@ class TusService:
 
     @contextmanager
     def _lease(self, job_id: str) -> Iterator[str]:
-        owner = f"tus:{secrets.token_hex(8)}"
+        owner = lease_owner("tus-")
         if not self.jobs.acquire_lease(job_id, owner, self.lease_seconds):
             raise Locked
         try:

@@ -2,18 +2,17 @@
 
 Each worker process has one TransferRunner. A job is run only under a lease in the
 job store; a maintenance thread renews the leases this worker holds (the heartbeat),
-takes over queued or transferring jobs whose lease ran out (their worker died), and
-purges what retention allows. So a job survives a killed worker, a deploy or a
-restart, and exactly one worker resumes it.
+takes over queued or transferring jobs whose lease ran out (their worker died), queues
+again the failed jobs whose automatic retry is due, and purges what retention allows.
+So a job survives a killed worker, a deploy, a restart or a storage outage, and exactly
+one worker resumes it. Every write a transfer makes to its job is fenced with the
+lease's token: a worker that stalled past its lease cannot undo its successor's work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from concurrent import futures
@@ -22,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from paimon.jobs.owners import lease_owner, release_dead_leases
+from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
 from paimon.observability.job_events import record_transition
+from paimon.observability.logs import reference
 from paimon.spool.writer import ReceiveAborted, Spool
 from paimon.storage.base import (
     StorageBackend,
@@ -36,6 +37,27 @@ from paimon.storage.base import (
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.5  # seconds between bytes_stored updates in the store
+# Automatic retries of failed jobs: the first after about RETRY_FIRST_SECONDS, each later
+# one twice as far, never more than RETRY_MAX_SECONDS apart; the jitter spreads jobs
+# that failed together (one outage) so they do not all come back at the same moment.
+RETRY_FIRST_SECONDS = 2.0
+RETRY_MAX_SECONDS = 600.0
+RETRY_JITTER_SECONDS = 2.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds from the ``attempts``-th failed attempt to the next automatic one
+    (tenacity's wait, asked for one delay outside a retry loop). Imported here, not at
+    the top: a broken tenacity must not stop the app from importing, so that `paimon
+    doctor` can name it."""
+    from tenacity import RetryCallState, Retrying, wait_exponential_jitter
+
+    wait = wait_exponential_jitter(
+        multiplier=RETRY_FIRST_SECONDS, max=RETRY_MAX_SECONDS, jitter=RETRY_JITTER_SECONDS
+    )
+    state = RetryCallState(Retrying(), None, (), {})
+    state.attempt_number = max(attempts, 1)
+    return wait(state)
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class Growing:
 @dataclass(frozen=True)
 class _Running:
     future: Future
+    fence: Fence
     abort: threading.Event
     # Set as soon as the job is finished, before its spool file is deleted and its lease
     # released (deleting a large file takes tens of ms); also when the run ends anyhow.
@@ -68,13 +91,15 @@ class TransferRunner:
         concurrency: int,
         lease_seconds: float,
         retention_seconds: float,
+        retry_seconds: float,
     ):
         self.store = store
         self.storage = storage
         self.spool = spool
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.retry_seconds = retry_seconds
+        self.owner = lease_owner()
         self.concurrency = concurrency
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="transfer")
         self._running: dict[str, _Running] = {}
@@ -99,16 +124,18 @@ class TransferRunner:
             busy = sum(not entry.settled.is_set() for entry in self._running.values())
             if growing is not None and busy >= self.concurrency - 1:
                 return False  # (a settled job's thread is only cleaning up: as good as free)
-            if not self.store.acquire_lease(job_id, self.owner, self.lease_seconds):
+            token = self.store.acquire_lease(job_id, self.owner, self.lease_seconds)
+            if token is None:
                 return False
+            fence = Fence(self.owner, token)
             abort, settled = threading.Event(), threading.Event()
             try:
-                future = self._executor.submit(self._run, job_id, abort, growing)
+                future = self._executor.submit(self._run, job_id, fence, abort, growing)
             except RuntimeError:  # the executor shut down in between
                 self.store.release_lease(job_id, self.owner)
                 return False
             future.add_done_callback(lambda _: settled.set())  # also if it never ran
-            self._running[job_id] = _Running(future, abort, settled)
+            self._running[job_id] = _Running(future, fence, abort, settled)
         return True
 
     def settle(self, job_id: str) -> Job | None:
@@ -129,35 +156,42 @@ class TransferRunner:
 
     # One transfer --------------------------------------------------------------------
 
-    def _run(self, job_id: str, abort: threading.Event, growing: Growing | None) -> None:
+    def _run(
+        self, job_id: str, fence: Fence, abort: threading.Event, growing: Growing | None
+    ) -> None:
         try:
             job = self.store.get(job_id)
             if job is None or job.state in FINISHED:
                 return
-            self._transfer(job, abort, growing)
+            self._transfer(job, fence, abort, growing)
         except (ReceiveAborted, JobNotFound):
             pass  # pipelined, and the client went away: the upload is being dropped
-        except StoreCancelled:  # this worker gave the job up (stopping, or lease lost)
-            self._requeue(job_id)
+        except LeaseLost:  # another worker has the job now: leave everything to it
+            log.warning("job %s was taken over; this worker stops its transfer", reference(job_id))
+        except StoreCancelled:  # this worker gave the job up (stopping)
+            self._requeue(job_id, fence)
         except Exception:  # a bug must not leave the job looking alive forever
-            log.exception("transfer of job %s failed unexpectedly", job_id)
-            self._fail(job_id, "The transfer failed unexpectedly.", "internal_error", True)
+            log.exception("transfer of job %s failed unexpectedly", reference(job_id))
+            self._fail(job_id, fence, "The transfer failed unexpectedly.", "internal_error", True)
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
             self.store.release_lease(job_id, self.owner)
 
-    def _transfer(self, job: Job, abort: threading.Event, growing: Growing | None) -> None:
+    def _transfer(
+        self, job: Job, fence: Fence, abort: threading.Event, growing: Growing | None
+    ) -> None:
         assert job.spool_path is not None
         source = Path(job.spool_path)
         if not source.exists():
-            self._fail(job.id, "The received file is no longer on the server.", "spool_lost")
+            self._fail(job.id, fence, "The received file is no longer on the server.", "spool_lost")
             return
         if growing is None:
             previous = job.state
             job = self.store.update(
                 job.id,
                 expect=RESUMABLE,
+                fence=fence,
                 state=JobState.TRANSFERRING,
                 attempts=job.attempts + 1,
                 bytes_stored=0,
@@ -171,36 +205,49 @@ class TransferRunner:
             job = self.store.update(
                 job.id,
                 expect={JobState.RECEIVING, JobState.TRANSFERRING},
+                fence=fence,
                 attempts=job.attempts + 1,
                 bytes_stored=0,
             )
         reported = [0.0]
+        total = job.size if growing is None else growing.size
 
         def progress(acknowledged: int) -> None:
             if abort.is_set():
                 raise StoreCancelled
             now = time.monotonic()
-            if now - reported[0] >= PROGRESS_INTERVAL:
+            # The last report always goes to the store, fenced: a worker that stalled past
+            # its lease learns it here, before the backend makes the object (MEGA's `p`).
+            last = total is not None and acknowledged >= total
+            if last or now - reported[0] >= PROGRESS_INTERVAL:
                 reported[0] = now
-                self.store.update(job.id, bytes_stored=acknowledged)
+                self.store.update(job.id, fence=fence, bytes_stored=acknowledged)
 
         started = time.monotonic()
         try:
-            if growing is None:
-                stored = self.storage.store(source, job.filename, progress)
+            if growing is None:  # a job tried before may have its object already
+                stored = self.storage.store(
+                    source, job.filename, progress, job_id=job.id, resumed=job.attempts > 1
+                )
             else:
                 assert isinstance(self.storage, StoresWhileReceiving)
                 stored = self.storage.store_growing(
-                    source, job.filename, growing.size, growing.wait_for_bytes, progress
+                    source,
+                    job.filename,
+                    growing.size,
+                    growing.wait_for_bytes,
+                    progress,
+                    job_id=job.id,
                 )
         except StorageError as exc:
             if abort.is_set():  # failed because this worker was stopping it
                 raise StoreCancelled from exc
             seconds = time.monotonic() - started
-            self._fail(job.id, exc.message, exc.code, exc.retryable, seconds)
+            self._fail(job.id, fence, exc.message, exc.code, exc.retryable, seconds)
             return
         self._change(  # from `receiving` when a pipelined transfer beats the fsync
             job.id,
+            fence,
             seconds=time.monotonic() - started,
             state=JobState.DONE,
             bytes_stored=stored.size,
@@ -212,31 +259,47 @@ class TransferRunner:
     def _fail(
         self,
         job_id: str,
+        fence: Fence,
         message: str,
         code: str,
         retryable: bool = False,
         seconds: float | None = None,
     ) -> None:
-        """Record a failure; the spool file stays for a retry until retention.
+        """Record a failure; the spool file stays for a retry until retention, and a
+        retryable one gets its automatic retry while PAIMON_RETRY_HOURS allow.
         ``seconds``: how long the failed transfer attempt ran, when there was one."""
         self._change(
             job_id,
+            fence,
             seconds=seconds,
             state=JobState.FAILED,
             error=message,
             error_code=code,
             retryable=retryable,
+            next_retry_at=self._next_retry_at(job_id) if retryable else None,
         )
 
-    def _requeue(self, job_id: str) -> None:
-        with contextlib.suppress(StateConflict):  # finished meanwhile: nothing to hand back
-            self._change(job_id, expect=RESUMABLE, state=JobState.QUEUED)
+    def _next_retry_at(self, job_id: str) -> float | None:
+        """When to try a job again that just failed, or None once retries are over."""
+        job = self.store.get(job_id)
+        if job is None:
+            return None
+        at = time.time() + retry_delay(job.attempts)
+        return at if at <= job.created_at + self.retry_seconds else None
 
-    def _change(self, job_id: str, *, seconds: float | None = None, **changes: object) -> None:
-        """Update a job whose current state this thread does not know, and record the
-        transition (the extra read is for the log line; these paths are rare)."""
+    def _requeue(self, job_id: str, fence: Fence) -> None:
+        # Finished meanwhile, or taken over (LeaseLost): nothing to hand back.
+        with contextlib.suppress(StateConflict):
+            self._change(job_id, fence, expect=RESUMABLE, state=JobState.QUEUED)
+
+    def _change(
+        self, job_id: str, fence: Fence, *, seconds: float | None = None, **changes: object
+    ) -> None:
+        """Update a job whose current state this thread does not know, under its lease,
+        and record the transition (the extra read is for the log line; these paths are
+        rare)."""
         before = self.store.get(job_id)
-        job = self.store.update(job_id, **changes)
+        job = self.store.update(job_id, fence=fence, **changes)
         record_transition(job, before.state if before else None, seconds=seconds)
         running = self._running.get(job_id)
         if running is not None and job.state in FINISHED:
@@ -255,10 +318,15 @@ class TransferRunner:
     def _maintain(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
         next_purge = 0.0
+        try:  # a worker that died on this host (crash, OOM kill) left leases: not for long
+            release_dead_leases(self.store)
+        except Exception:
+            log.exception("could not release the leases of dead workers")
         while not self._stopping.is_set():
             try:
                 self.heartbeat()
                 self.take_over_orphans()
+                self.retry_due()
                 if time.monotonic() >= next_purge:
                     self.purge_expired()
                     next_purge = time.monotonic() + min(self.retention_seconds / 4, 600)
@@ -272,7 +340,7 @@ class TransferRunner:
             running = list(self._running.items())
         for job_id, entry in running:
             if not self.store.renew_lease(job_id, self.owner, self.lease_seconds):
-                log.warning("lost the lease of job %s; giving it up", job_id)
+                log.warning("lost the lease of job %s; giving it up", reference(job_id))
                 entry.abort.set()
 
     def take_over_orphans(self) -> None:
@@ -283,7 +351,38 @@ class TransferRunner:
         for job_id in self.store.resumable(time.time()):
             job = self.store.get(job_id)
             if job and job.spool_path and Path(job.spool_path).exists() and self.submit(job_id):
-                log.info("took over job %s", job_id)
+                log.info("took over job %s", reference(job_id))
+
+    def retry_due(self) -> None:
+        """Queue again the failed jobs whose automatic retry is due, oldest first; of
+        all workers, the one whose requeue lands runs it. Only jobs whose spool file is
+        on this machine can be retried here."""
+        now = time.time()
+        due = sorted((at, job_id) for job_id, at in self.store.awaiting_retry().items())
+        for at, job_id in due:
+            if at > now:
+                break
+            job = self.store.get(job_id)
+            if job and job.spool_path and Path(job.spool_path).exists():
+                with contextlib.suppress(StateConflict):  # another worker was first
+                    self.requeue_failed(job_id)
+                    log.info("retrying job %s automatically", reference(job_id))
+
+    def requeue_failed(self, job_id: str) -> Job:
+        """Queue a failed job again and start it here if a slot is free (by hand through
+        POST /status/<id>/retry, or automatically). StateConflict when it is not failed."""
+        job = self.store.update(
+            job_id,
+            expect={JobState.FAILED},
+            state=JobState.QUEUED,
+            error=None,
+            error_code=None,
+            retryable=None,
+            next_retry_at=None,
+        )
+        record_transition(job, JobState.FAILED)
+        self.submit(job_id)
+        return job
 
     def purge_expired(self) -> None:
         """Forget finished jobs, receives that stalled (their worker died mid-body, or
@@ -313,6 +412,6 @@ class TransferRunner:
         for job_id, entry in running.items():
             entry.abort.set()
             if entry.future.cancelled():
-                self._requeue(job_id)
+                self._requeue(job_id, entry.fence)
                 self.store.release_lease(job_id, self.owner)
         futures.wait([entry.future for entry in running.values()], timeout=wait_seconds)

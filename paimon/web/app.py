@@ -79,6 +79,7 @@ def build_app(settings: Settings) -> Flask:
         concurrency=settings.transfer_concurrency,
         lease_seconds=settings.job_lease_seconds,
         retention_seconds=settings.retention_hours * 3600,
+        retry_seconds=settings.retry_hours * 3600,
     )
     limits = UploadLimits(settings)
     uploads = UploadService(

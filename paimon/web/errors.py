@@ -37,9 +37,14 @@ STATUS = {
     "upload_locked": 423,
     "too_many_pending": 429,
     "storage_failed": 502,
+    "store_unavailable": 503,
     "server_full": 507,
     "storage_full": 507,
 }
+
+
+#: How soon a client may try again after a 503 (the job store unreachable).
+UNAVAILABLE_RETRY_SECONDS = 5
 
 
 def status_of(error: str | None) -> int:
@@ -86,7 +91,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(UploadRefused)
     def _refused(exc: UploadRefused):
         extra = {"supported_services": exc.supported} if isinstance(exc, UnknownService) else {}
-        return error_response(status_of(exc.error), exc.error, exc.message, **extra)
+        body, status = error_response(status_of(exc.error), exc.error, exc.message, **extra)
+        if status == 503:  # the job store is down for a moment: say when to come back
+            body.headers["Retry-After"] = str(UNAVAILABLE_RETRY_SECONDS)
+        return body, status
 
     @app.errorhandler(SpoolFull)
     def _spool_full(exc: SpoolFull):

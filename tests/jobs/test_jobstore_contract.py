@@ -8,7 +8,7 @@ import time
 import pytest
 
 from paimon.jobs.model import FINISHED, Job, JobState
-from paimon.jobs.store import JobNotFound, JobStore, StateConflict
+from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
 from tests.jobs.support import make_job
 
 TTL = 60.0
@@ -30,9 +30,11 @@ def every_field_set() -> Job:
         error="MEGA said: over quota",
         error_code="storage_full",
         retryable=False,
+        next_retry_at=1_700_000_000.5,
         spool_path="/data/spool/abc.part",
         lease_owner="host-1:1234:7",
         lease_expires=1_700_000_000.123_456_7,
+        lease_token=7,
         created_at=0.1 + 0.2,  # 0.30000000000000004: must not come back as 0.3
         updated_at=1_700_000_001.000_001,
     )
@@ -479,3 +481,114 @@ def test_close_then_use_again(store: JobStore) -> None:
     store.close()
     store.close()  # twice is fine
     assert store.get(job.id) == job
+
+
+# --- fencing tokens -------------------------------------------------------------------
+
+
+def test_every_acquisition_gives_a_greater_token(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED)
+    store.create(job)
+    first = store.acquire_lease(job.id, "worker-a", -1)  # expired at once
+    second = store.acquire_lease(job.id, "worker-b", TTL)
+    again = store.acquire_lease(job.id, "worker-b", TTL)
+    assert first is not None and second is not None and again is not None
+    assert 0 < first < second < again
+    assert store.get(job.id).lease_token == again
+
+
+def test_refused_acquisition_gives_no_token(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED)
+    store.create(job)
+    token = store.acquire_lease(job.id, "worker-a", TTL)
+    assert store.acquire_lease(job.id, "worker-b", TTL) is None
+    assert store.acquire_lease("no-such-job", "worker-b", TTL) is None
+    assert store.get(job.id).lease_token == token
+
+
+def test_fenced_update_by_the_holder(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED)
+    store.create(job)
+    token = store.acquire_lease(job.id, "worker-a", TTL)
+    updated = store.update(job.id, fence=Fence("worker-a", token), bytes_stored=10)
+    assert updated.bytes_stored == 10
+
+
+@pytest.mark.parametrize("field", ["bytes_stored", "state", "link"])
+def test_fenced_update_refused_after_a_takeover_changes_nothing(
+    store: JobStore, field: str
+) -> None:
+    """A worker that stalled past its lease: its successor's token is the only valid
+    one, whatever the stale worker tries to write (progress, done, failed, link)."""
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    stale = store.acquire_lease(job.id, "worker-a", -1)
+    store.acquire_lease(job.id, "worker-b", TTL)
+    before = store.get(job.id)
+    change = {"bytes_stored": 99, "state": JobState.FAILED, "link": "https://stale"}[field]
+    with pytest.raises(LeaseLost):
+        store.update(job.id, fence=Fence("worker-a", stale), **{field: change})
+    assert store.get(job.id) == before
+
+
+def test_fenced_update_refused_to_the_same_owner_with_an_old_token(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    old = store.acquire_lease(job.id, "worker-a", TTL)
+    store.acquire_lease(job.id, "worker-a", TTL)
+    with pytest.raises(LeaseLost):
+        store.update(job.id, fence=Fence("worker-a", old), bytes_stored=1)
+
+
+def test_fenced_update_refused_once_released(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    token = store.acquire_lease(job.id, "worker-a", TTL)
+    store.release_lease(job.id, "worker-a")
+    with pytest.raises(LeaseLost):
+        store.update(job.id, fence=Fence("worker-a", token), bytes_stored=1)
+
+
+def test_a_done_job_never_changes_its_link(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    fence = Fence("worker-a", store.acquire_lease(job.id, "worker-a", TTL))
+    store.update(job.id, fence=fence, state=JobState.DONE, link="https://first")
+    with pytest.raises(LeaseLost):
+        store.update(job.id, fence=fence, link="https://second")
+    assert store.get(job.id).link == "https://first"
+
+
+def test_fenced_update_with_expect_still_checks_the_state(store: JobStore) -> None:
+    job = make_job(state=JobState.QUEUED)
+    store.create(job)
+    fence = Fence("worker-a", store.acquire_lease(job.id, "worker-a", TTL))
+    with pytest.raises(StateConflict) as refused:
+        store.update(job.id, expect={JobState.RECEIVING}, fence=fence, bytes_stored=1)
+    assert not isinstance(refused.value, LeaseLost)
+    with pytest.raises(JobNotFound):
+        store.update("no-such-job", fence=fence, bytes_stored=1)
+
+
+# --- automatic retries ----------------------------------------------------------------
+
+
+def test_awaiting_retry_lists_failed_jobs_with_a_retry_time(store: JobStore) -> None:
+    scheduled = make_job(state=JobState.FAILED, retryable=True, next_retry_at=123.5)
+    permanent = make_job(state=JobState.FAILED, retryable=False)
+    queued = make_job(state=JobState.QUEUED, next_retry_at=99.0)  # not failed: ignored
+    for job in (scheduled, permanent, queued):
+        store.create(job)
+    assert store.awaiting_retry() == {scheduled.id: 123.5}
+    store.update(scheduled.id, expect={JobState.FAILED}, state=JobState.QUEUED, next_retry_at=None)
+    assert store.awaiting_retry() == {}
+
+
+def test_leases_lists_held_leases_of_unfinished_jobs(store: JobStore) -> None:
+    held = make_job(state=JobState.TRANSFERRING)
+    free = make_job(state=JobState.QUEUED)
+    done = make_job(state=JobState.DONE, lease_owner="worker-x")
+    for job in (held, free, done):
+        store.create(job)
+    store.acquire_lease(held.id, "worker-a", -1)  # expired still counts: someone holds it
+    assert store.leases() == {held.id: "worker-a"}

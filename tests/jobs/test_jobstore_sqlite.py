@@ -44,6 +44,33 @@ def test_schema_has_one_typed_column_per_job_field_and_indexes(tmp_path: Path, a
     assert {"id", "state", "updated_at"} <= indexed
 
 
+def test_a_file_from_before_retries_and_fencing_gets_their_columns(
+    tmp_path: Path, autoclose
+) -> None:
+    """A data directory of an older version keeps its jobs: the fields added since get
+    their columns, with the defaults, on first open."""
+    path = tmp_path / "jobs.sqlite3"
+    autoclose(SqliteJobStore(path)).check()
+    job = make_job(state=JobState.QUEUED)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("ALTER TABLE jobs DROP COLUMN next_retry_at")
+        connection.execute("ALTER TABLE jobs DROP COLUMN lease_token")
+        old_columns = [row[1] for row in connection.execute("PRAGMA table_info(jobs)")]
+        connection.execute(
+            f"INSERT INTO jobs ({', '.join(old_columns)})"
+            f" VALUES ({', '.join('?' * len(old_columns))})",
+            [
+                getattr(job, name).value if name == "state" else getattr(job, name)
+                for name in old_columns
+            ],
+        )
+        connection.commit()
+    store = autoclose(SqliteJobStore(path))
+    loaded = store.get(job.id)
+    assert (loaded.next_retry_at, loaded.lease_token) == (None, 0)
+    assert store.acquire_lease(job.id, "worker-a", 60) == 1
+
+
 def test_rows_are_plain_columns(tmp_path: Path, autoclose) -> None:
     """Other tools (sqlite3 on the shell) can read the jobs: no JSON, no pickles."""
     path = tmp_path / "jobs.sqlite3"

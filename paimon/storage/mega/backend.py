@@ -114,24 +114,50 @@ class MegaStorage:
                 self._folder = self._client.find_or_create_folder(self._folder_name)
             return self._folder
 
-    def _create_file(self, completion_handle: str, filename: str, key: NodeKey) -> str:
+    def _create_file(
+        self, completion_handle: str, filename: str, key: NodeKey, job_id: str | None
+    ) -> str:
         folder = self._folder_handle()
         try:
-            return self._client.create_file_node(folder, completion_handle, filename, key)
+            return self._client.create_file_node(folder, completion_handle, filename, key, job_id)
         except MegaApiError as exc:
             if exc.code != ENOENT:
                 raise
         folder = self._folder_handle(stale=folder)
-        return self._client.create_file_node(folder, completion_handle, filename, key)
+        return self._client.create_file_node(folder, completion_handle, filename, key, job_id)
+
+    def _adopt(self, job_id: str) -> StoredFile | None:
+        """The file node an earlier attempt of this job created in the upload folder
+        (its encrypted attributes carry the job id), as a StoredFile; None if there is
+        none. A node exists only once MEGA had the whole file (``p`` comes after the
+        upload), so adopting it never adopts a partial object."""
+        node = self._client.find_job_node(self._folder_handle(), job_id)
+        if node is None:
+            return None
+        handle, filename, size, key = node
+        link = make_link(self._client.public_handle(handle), key)
+        log.info("Adopted MEGA node %s, created by an earlier attempt of this job", handle)
+        return StoredFile(key=handle, filename=filename, size=size, link=link)
 
     def store(
         self,
         source: Path,
         filename: str,
         on_progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
+        resumed: bool = False,
     ) -> StoredFile:
-        """Upload ``source`` as ``filename``; ``source`` is left for the caller to delete."""
-        return self._store(source, filename, on_progress)
+        """Upload ``source`` as ``filename``; ``source`` is left for the caller to delete.
+        A resumed job adopts the node an earlier attempt created (see ``_adopt``)."""
+        if resumed and job_id is not None:
+            with _storage_errors():
+                adopted = self._adopt(job_id)
+            if adopted is not None:
+                if on_progress:
+                    on_progress(adopted.size)
+                return adopted
+        return self._store(source, filename, on_progress, job_id)
 
     def store_growing(
         self,
@@ -140,15 +166,18 @@ class MegaStorage:
         size: int,
         wait_for_bytes: WaitForBytes,
         on_progress: ProgressCallback | None = None,
+        *,
+        job_id: str | None = None,
     ) -> StoredFile:
         """Upload ``source`` while it is still being received (pipelining)."""
-        return self._store(source, filename, on_progress, size, wait_for_bytes)
+        return self._store(source, filename, on_progress, job_id, size, wait_for_bytes)
 
     def _store(
         self,
         source: Path,
         filename: str,
         on_progress: ProgressCallback | None,
+        job_id: str | None,
         size: int | None = None,
         wait_for_bytes: WaitForBytes | None = None,
     ) -> StoredFile:
@@ -157,7 +186,7 @@ class MegaStorage:
             upload = self._uploader.upload(
                 source, on_progress, size=size, wait_for_bytes=wait_for_bytes
             )
-            handle = self._create_file(upload.completion_handle, filename, upload.node_key)
+            handle = self._create_file(upload.completion_handle, filename, upload.node_key, job_id)
             link = make_link(self._client.public_handle(handle), upload.node_key)
         log.info("Stored %d bytes in MEGA as node %s", upload.size, handle)
         return StoredFile(key=handle, filename=filename, size=upload.size, link=link)

@@ -52,6 +52,7 @@ T = TypeVar("T")
 API_TIMEOUT = (10.0, 160.0)
 FILE = 0
 FOLDER = 1
+JOB_ATTRIBUTE = "paimon_job"  # in a file node's encrypted attributes: the job it is for
 #: Challenges answered for one request before giving up (MEGA sends one per request).
 MAX_CHALLENGES = 3
 
@@ -275,11 +276,34 @@ class MegaClient(Mega):
         return handle
 
     def create_file_node(
-        self, parent: str, completion_handle: str, name: str, key: tuple[int, ...]
+        self,
+        parent: str,
+        completion_handle: str,
+        name: str,
+        key: tuple[int, ...],
+        job_id: str | None = None,
     ) -> str:
-        """Turn an uploaded blob into a file node named ``name``; its handle."""
+        """Turn an uploaded blob into a file node named ``name``, carrying ``job_id`` in
+        its encrypted attributes (other clients ignore the extra field); its handle."""
         attribute_key = tuple(key[i] ^ key[i + 4] for i in range(4))
-        return self._put_node(parent, completion_handle, FILE, name, attribute_key, key)
+        extra = {JOB_ATTRIBUTE: job_id} if job_id is not None else {}
+        return self._put_node(parent, completion_handle, FILE, name, attribute_key, key, extra)
+
+    def find_job_node(
+        self, parent: str, job_id: str
+    ) -> tuple[str, str, int, tuple[int, ...]] | None:
+        """The file node under ``parent`` whose attributes carry ``job_id``: its handle,
+        name, size and node key; None if there is none."""
+        nodes = self.with_session(self.get_files)  # decrypts attributes and keys
+        for handle, node in nodes.items():
+            attributes = node.get("a") or {}
+            if (
+                node["t"] == FILE
+                and node["p"] == parent
+                and attributes.get(JOB_ATTRIBUTE) == job_id
+            ):
+                return handle, attributes.get("n", ""), node["s"], tuple(node["key"])
+        return None
 
     def _put_node(
         self,
@@ -289,12 +313,14 @@ class MegaClient(Mega):
         name: str,
         attribute_key: tuple[int, ...],
         key: tuple[int, ...],
+        extra: dict[str, str] | None = None,
     ) -> str:
-        """The ``p`` command: a new node under ``parent``, key wrapped with the master key."""
+        """The ``p`` command: a new node under ``parent``, key wrapped with the master key;
+        ``extra`` attributes are encrypted with the name."""
         node = {
             "h": source,
             "t": node_type,
-            "a": base64_url_encode(encrypt_attr({"n": name}, attribute_key)),
+            "a": base64_url_encode(encrypt_attr({"n": name, **(extra or {})}, attribute_key)),
             "k": a32_to_base64(encrypt_key(key, self.master_key)),
         }
         reply = self.call({"a": "p", "t": parent, "n": [node]})

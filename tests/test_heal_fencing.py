@@ -1,0 +1,91 @@
+"""Fencing: a worker stalled past its lease (SIGSTOP, as a GC pause or a swapping host
+would) cannot write to the job its successor finished, through a real gunicorn with
+two workers into the emulator, with either job store.
+
+Before fencing, the stalled worker's upload completed meanwhile (its bytes were in the
+socket buffers), and when it woke up it created a second MEGA node and overwrote the
+`done` job's link with its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from paimon.jobs.redis import RedisJobStore
+from paimon.jobs.sqlite import SqliteJobStore
+from paimon.jobs.store import JobStore
+from tests.conftest import ServerProcess, eventually
+from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.test_jobs_server import job, send_async, stored_content, worker_pids
+
+LEASE_SECONDS = 2
+THROTTLE = 80_000  # bytes/s the emulator reads: the upload takes a few seconds
+SIZE = 240_000  # small enough to sit whole in the socket buffers of a stopped worker
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
+    with MegaSim.start(tmp_path_factory.mktemp("fencing-megasim")) as sim:
+        yield sim
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def setup(
+    request: pytest.FixtureRequest, sim: MegaSim, server_factory
+) -> Iterator[tuple[ServerProcess, JobStore]]:
+    sim.reset(nodes=False)
+    store = {"redis_url": request.getfixturevalue("redis_server").url}
+    server = server_factory(
+        mega_api_url=sim.url,
+        mega_email=V2_EMAIL,
+        mega_password=V2_PASSWORD,
+        job_lease_seconds=str(LEASE_SECONDS),
+        transfer_concurrency="2",
+        **(store if request.param == "redis" else {}),
+    )
+    if request.param == "redis":
+        jobs: JobStore = RedisJobStore(store["redis_url"])
+    else:
+        jobs = SqliteJobStore(server.data_dir / "jobs.sqlite3")
+    yield server, jobs
+    jobs.close()
+
+
+def file_nodes(sim: MegaSim) -> list[dict]:
+    return [node for node in sim.state()["nodes"] if node["t"] == 0]
+
+
+def test_a_worker_stopped_past_its_lease_changes_nothing(
+    sim: MegaSim, setup: tuple[ServerProcess, JobStore]
+) -> None:
+    server, jobs = setup
+    warm = requests.post(f"{server.url}/upload", files={"file": ("w.bin", b"w")}, timeout=60)
+    assert warm.status_code == 200, warm.text
+    nodes_before = len(file_nodes(sim))
+    sim.throttle(THROTTLE)
+    content = os.urandom(SIZE)
+    job_id = send_async(server, "fenced.bin", content)
+    assert eventually(lambda: jobs.get(job_id).state == "transferring", timeout=30, interval=0.01)
+    first = jobs.get(job_id)
+    stalled = next(pid for pid in worker_pids(server) if f":{pid}:" in first.lease_owner)
+    time.sleep(0.3)  # its bytes are on their way
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        assert eventually(lambda: job(server, job_id)["state"] == "done", timeout=60)
+        done = job(server, job_id)
+        assert jobs.get(job_id).lease_token > first.lease_token  # the other worker's
+        time.sleep(LEASE_SECONDS)  # the stalled worker's bytes have all arrived by now
+    finally:
+        os.kill(stalled, signal.SIGCONT)
+    time.sleep(3 * LEASE_SECONDS)  # it wakes up, and would make its node and write now
+
+    after = job(server, job_id)
+    assert (after["state"], after["link"]) == ("done", done["link"])
+    assert len(file_nodes(sim)) == nodes_before + 1
+    assert stored_content(sim, after["link"]) == content

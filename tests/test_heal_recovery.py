@@ -1,0 +1,169 @@
+"""Fast recovery: a SIGKILLed worker's jobs are resumed at once, not after its lease.
+
+The lease here is the default 30 s: before, the killed worker's job waited all of it.
+Now gunicorn's master gives the dead worker's leases back (child_exit), and a worker
+that starts gives back those of dead processes of its own host.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from paimon.jobs.redis import RedisJobStore
+from paimon.jobs.sqlite import SqliteJobStore
+from paimon.jobs.store import JobStore
+from tests.conftest import ServerProcess, eventually, start_server
+from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.rawhttp import request_bytes
+from tests.test_jobs_server import job, send_async, stored_content, worker_pids
+from tests.test_shutdown import MIB, PIECE, TUS, SlowBody
+
+LEASE_SECONDS = 30
+THROTTLE = 400_000  # bytes/s
+SIZE = 800_000  # two seconds of transfer
+RECOVERY_SECONDS = 5 + SIZE / THROTTLE + 1  # 5 s, the transfer, and a second of slack
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
+    with MegaSim.start(tmp_path_factory.mktemp("recovery-megasim")) as sim:
+        yield sim
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def settings(request: pytest.FixtureRequest, sim: MegaSim) -> dict[str, str]:
+    sim.reset(nodes=False)
+    store = {"redis_url": request.getfixturevalue("redis_server").url}
+    return {
+        "mega_api_url": sim.url,
+        "mega_email": V2_EMAIL,
+        "mega_password": V2_PASSWORD,
+        "job_lease_seconds": str(LEASE_SECONDS),
+        "transfer_concurrency": "2",
+        **(store if request.param == "redis" else {}),
+    }
+
+
+def open_store(server: ServerProcess, settings: dict[str, str]) -> JobStore:
+    if "redis_url" in settings:
+        return RedisJobStore(settings["redis_url"])
+    return SqliteJobStore(server.data_dir / "jobs.sqlite3")
+
+
+def holder_pid(server: ServerProcess, jobs: JobStore, job_id: str) -> int:
+    """The worker holding the job's lease (its owner name carries the pid)."""
+    owner = jobs.get(job_id).lease_owner
+    return next(pid for pid in worker_pids(server) if f":{pid}:" in owner)
+
+
+def test_a_killed_workers_job_finishes_within_5_s_plus_its_transfer(
+    sim: MegaSim, settings: dict[str, str], server_factory
+) -> None:
+    server = server_factory(**settings)
+    jobs = open_store(server, settings)
+    try:
+        warm = requests.post(f"{server.url}/upload", files={"file": ("w.bin", b"w")}, timeout=60)
+        assert warm.status_code == 200, warm.text
+        sim.throttle(THROTTLE)
+        content = os.urandom(SIZE)
+        job_id = send_async(server, "killed.bin", content)
+        assert eventually(lambda: jobs.get(job_id).state == "transferring", interval=0.01)
+        os.kill(holder_pid(server, jobs, job_id), signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert eventually(lambda: job(server, job_id)["state"] == "done", timeout=60)
+        assert time.monotonic() - killed_at < RECOVERY_SECONDS
+        view = job(server, job_id)
+        assert view["attempts"] == 2
+        assert stored_content(sim, view["link"]) == content
+    finally:
+        jobs.close()
+
+
+def test_a_killed_servers_jobs_resume_at_once_on_the_next_start(
+    sim: MegaSim, settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The whole server SIGKILLed (master too: no child_exit): the next start's workers
+    give back the leases of this host's dead processes."""
+    workdir = tmp_path_factory.mktemp("killed-server")
+    first = start_server(workdir, **settings)
+    jobs = open_store(first, settings)
+    try:
+        requests.post(f"{first.url}/upload", files={"file": ("w.bin", b"w")}, timeout=60)
+        sim.throttle(THROTTLE)
+        content = os.urandom(SIZE)
+        job_id = send_async(first, "crashed.bin", content)
+        assert eventually(lambda: jobs.get(job_id).state == "transferring", interval=0.01)
+        holder = holder_pid(first, jobs, job_id)
+        for pid in {first.process.pid, holder}:
+            os.kill(pid, signal.SIGKILL)
+        first.process.wait()
+        assert eventually(lambda: not os.path.exists(f"/proc/{holder}"), timeout=10)
+        second = start_server(workdir, **settings)
+        try:
+            restarted_at = time.monotonic()
+            assert eventually(lambda: job(second, job_id)["state"] == "done", timeout=60)
+            assert time.monotonic() - restarted_at < RECOVERY_SECONDS
+            assert stored_content(sim, job(second, job_id)["link"]) == content
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        jobs.close()
+
+
+def test_a_tus_patch_cut_off_by_a_sigkill_is_resumed_within_5_s(server_factory) -> None:
+    """Before, the dead PATCH held the upload's lease (30 s here): every PATCH was told
+    423 for longer than tus-js-client's retry schedule (0, 1, 3, 5, 10 s) lasts."""
+    server = server_factory(job_lease_seconds=str(LEASE_SECONDS))
+    jobs = SqliteJobStore(server.data_dir / "jobs.sqlite3")
+    content = os.urandom(2 * MIB)
+    created = requests.post(
+        f"{server.url}/tus/", headers={**TUS, "Upload-Length": str(len(content))}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    tus_path = urlsplit(created.headers["Location"]).path
+    tus_id = tus_path.rsplit("/", 1)[1]
+    head = request_bytes(
+        "PATCH",
+        tus_path,
+        headers={
+            **TUS,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "Content-Length": str(len(content)),
+        },
+    )
+    slow = SlowBody(server.url, head, content, pause=0.1)
+    slow.start()
+    try:
+        assert eventually(lambda: slow.sent >= 4 * PIECE and jobs.get(tus_id).lease_owner)
+        os.kill(holder_pid(server, jobs, tus_id), signal.SIGKILL)
+        killed_at = time.monotonic()
+        slow.join(timeout=30)
+
+        def patched() -> bool:
+            offset = requests.head(f"{server.url}{tus_path}", headers=TUS, timeout=10)
+            kept = int(offset.headers["Upload-Offset"])
+            reply = requests.patch(
+                f"{server.url}{tus_path}",
+                data=content[kept:],
+                headers={
+                    **TUS,
+                    "Upload-Offset": str(kept),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                timeout=30,
+            )
+            return reply.status_code == 204
+
+        assert eventually(patched, timeout=LEASE_SECONDS, interval=0.5)
+        assert time.monotonic() - killed_at < 5
+    finally:
+        jobs.close()
