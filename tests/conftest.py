@@ -7,6 +7,7 @@ wraps it in fixtures and registers every server log for the end-of-run secret sc
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,3 +99,22 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     server = start_server(tmp_path_factory.mktemp("local-server"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
+    """Mount a small tmpfs of that many MiB: a disk that fills up for real (CI runs as
+    root). Unmounted at teardown."""
+    mounts: list[Path] = []
+
+    def mount(mib: int) -> Path:
+        point = tmp_path / f"disk-{len(mounts)}"
+        point.mkdir()
+        command = ["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(point)]
+        subprocess.run(command, check=True)
+        mounts.append(point)
+        return point
+
+    yield mount
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], check=True)

@@ -4,8 +4,7 @@ process's writes move the free space under it (CI runs as root)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,10 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def spool(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
-    (mount / "spool").mkdir()
-    yield mount / "spool"
-    subprocess.run(["umount", "-l", str(mount)], check=True)
+def spool(tmpfs: Callable[[int], Path]) -> Path:
+    spool = tmpfs(16) / "spool"
+    spool.mkdir()
+    return spool
 
 
 def with_room(spool: Path, room: int, max_pending: int = 0) -> Reservations:

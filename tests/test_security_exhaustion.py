@@ -8,10 +8,9 @@ import contextlib
 import hashlib
 import json
 import shutil
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -290,13 +289,9 @@ def test_an_unset_host_list_is_advised_against_at_start(server_factory) -> None:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 MiB tmpfs, so the free-space floor is crossed for real (CI runs as root)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
+def small_disk(tmpfs: Callable[[int], Path]) -> Path:
+    """A 64 MiB disk, so the free-space floor is crossed for real."""
+    return tmpfs(64)
 
 
 def floor_server(small_disk: Path, tmp_path: Path, **settings: str) -> ServerProcess:
