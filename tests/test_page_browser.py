@@ -187,3 +187,28 @@ def test_token_field_keyboard_picker_and_failures_in_words(
     page.reload()
     assert page.get_by_label("Upload token").input_value() == "page-token"  # localStorage
     page.close()
+
+
+def test_the_plain_form_works_without_javascript(
+    browser: Browser, local_server: ServerProcess, files: dict[str, Path]
+) -> None:
+    """JavaScript off: the page's <noscript> form posts to /upload, and the browser lands
+    on the upload's own page (303 to /status/<id>), whose link downloads the file."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(local_server.url + "/")
+        page.set_input_files("#plain-file", str(files["notes.txt"]))
+        with page.expect_navigation():
+            page.click(".plain-form button[type=submit]")
+        assert "/status/" in page.url
+        assert page.locator("strong").first.inner_text() == "done"
+        link = page.locator("#download").get_attribute("href")
+        assert link == page.locator("#link").input_value()
+        page.screenshot(path=str(OUTPUT / "plain-form.png"))
+    finally:
+        context.close()
+    assert requests.get(link, timeout=30).content == files["notes.txt"].read_bytes()
+    # Scripts and libcurl programs still get the JSON they always had.
+    reply = requests.post(f"{local_server.url}/upload", files={"file": ("a.txt", b"a")}, timeout=30)
+    assert reply.status_code == 200 and reply.json()["status"] == "success"

@@ -39,6 +39,13 @@ def status_url(job: Job) -> str:
     return absolute(url_for("status.job_status", job_id=job.id))
 
 
+def prefers_html() -> bool:
+    """A browser's own request (a form, a link): Accept prefers HTML to JSON. curl's
+    ``*/*`` and fetch's default get JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
 def prefers_async() -> bool:
     """RFC 7240: `Prefer: respond-async` asks for 202 now instead of waiting."""
     preferences = request.headers.get("Prefer", "").split(",")

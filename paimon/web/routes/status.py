@@ -3,12 +3,12 @@ and the status of single upload jobs."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template
 
 from paimon import __version__
 from paimon.web.auth import require_token
 from paimon.web.context import services
-from paimon.web.replies import accepted, job_view
+from paimon.web.replies import accepted, job_view, prefers_html
 
 bp = Blueprint("status", __name__)
 
@@ -38,7 +38,7 @@ def job_status(job_id: str):
         abort(404, description="No upload with that id.")
     view = job_view(job)
     # A browser (Accept prefers HTML) gets a small page; everyone else the JSON.
-    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+    if prefers_html():
         return render_template("status.html", job=view), {"Vary": "Accept"}
     return view, {"Vary": "Accept"}
 

@@ -3,12 +3,12 @@ now backed by a durable job; `Prefer: respond-async` answers 202 at once."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, redirect, request, url_for
 
 from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.headers import require_media_type
-from paimon.web.replies import accepted, finished, prefers_async
+from paimon.web.replies import accepted, finished, prefers_async, prefers_html
 
 bp = Blueprint("upload", __name__)
 
@@ -27,4 +27,6 @@ def upload():
     waits = not prefers_async()
     with request.spooled_upload(FIELD) as incoming:
         job = uploads.complete(incoming, wait=waits)
+    if prefers_html():  # a plain <form> in a browser: its page, not raw JSON (303: GET it)
+        return redirect(url_for("status.job_status", job_id=job.id), 303)
     return finished(job) if waits else accepted(job)
