@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         "PAIMON_PUBLIC_URL is unset (links are built from the Host header); a name "
         "starting with '.' also allows its subdomains; empty: any host.",
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins (e.g. https://app.example.com) whose pages may "
+        "upload with fetch or XHR (CORS); empty: no CORS headers at all.",
+    )
     max_upload_bytes: ByteSize = Field(
         ByteSize(5 * 1024**3),
         ge=0,
@@ -200,7 +205,7 @@ class Settings(BaseSettings):
         "json", description="Log lines as JSON objects, or 'text' for reading by eye."
     )
 
-    @field_validator("auth_tokens", "allowed_hosts", mode="before")
+    @field_validator("auth_tokens", "allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, Response, request
+from flask_cors import CORS
 from werkzeug.wsgi import host_is_trusted
 
 from paimon.config import Settings
@@ -70,7 +71,44 @@ def host_guard(allowed: list[str]) -> Callable[[], None]:
     return check_host
 
 
+#: What a page on an allowed origin may send and read: the token headers, Prefer, and
+#: tus's headers, as tus-js-client sends and reads them.
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "X-Auth-Token",
+    "Content-Type",
+    "Prefer",
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Metadata",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = [
+    "Location",
+    "Preference-Applied",
+    "Retry-After",
+    "X-Request-ID",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Expires",
+]
+
+
 def register(app: Flask, settings: Settings, limits: UploadLimits) -> None:
+    if settings.cors_origins:
+        CORS(
+            app,
+            origins=settings.cors_origins,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            max_age=600,
+        )
     if settings.allowed_hosts and not settings.public_url:
         # Before the limiter's hook, so a refused host spends no rate limit.
         app.before_request(host_guard(settings.allowed_hosts))
