@@ -177,7 +177,9 @@ def check_downloads(example: Example, scene: Scene, written: list[Path]) -> None
     under its original name when ``-J`` names it from Content-Disposition."""
     if not written:
         return
-    assert scene.linked is not None, f"wrote {written} without downloading"
+    if scene.linked is None:  # not an uploaded file: a file the server itself offers
+        check_served_files(example, scene, written)
+        return
     name, content = scene.linked
     if span := re.search(r"-r (\d+)-(\d+)", example.command):
         content = content[int(span.group(1)) : int(span.group(2)) + 1]
@@ -185,6 +187,17 @@ def check_downloads(example: Example, scene: Scene, written: list[Path]) -> None
         assert path.read_bytes() == content, f"{path.name} is not the linked file"
         if re.search(r"\s-\w*J", example.command):
             assert path.name == name, f"{path.name} is not named {name}"
+
+
+def check_served_files(example: Example, scene: Scene, written: list[Path]) -> None:
+    """Each file written is what the server answers for the URL the example fetched,
+    under the name its Content-Disposition gives."""
+    (url,) = re.findall(r"https?://\S+", scene.host(example.command))
+    reply = requests.get(url.strip("'\""), timeout=30)
+    assert reply.status_code == 200, f"{url}: {reply.status_code}"
+    for path in written:
+        assert path.read_bytes() == reply.content, f"{path.name} is not what {url} serves"
+        assert f'filename="{path.name}"' in reply.headers.get("Content-Disposition", "")
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.where for e in EXAMPLES])

@@ -5,11 +5,31 @@ from __future__ import annotations
 from flask import Flask
 
 from paimon.web import errors
-from paimon.web.routes import files, health, metrics, page, put, status, tus, upload
+from paimon.web.routes import (
+    files,
+    health,
+    metrics,
+    page,
+    put,
+    status,
+    tus,
+    upload,
+    uploaders,
+)
 
 
 def register(app: Flask) -> None:
-    blueprints = (page.bp, upload.bp, put.bp, tus.bp, files.bp, status.bp, health.bp, metrics.bp)
+    blueprints = (
+        page.bp,
+        upload.bp,
+        put.bp,
+        tus.bp,
+        files.bp,
+        status.bp,
+        health.bp,
+        metrics.bp,
+        uploaders.bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     errors.register(app)
