@@ -129,8 +129,9 @@ class NetworkShape:
 
 
 class TransferCounters:
-    """Upload POSTs being received at once (and the peak since reset) and how many TCP
-    connections carried them: what tests of several connections per upload look at."""
+    """Upload POSTs being handled at once, from headers to answer (and the peak since
+    reset), and how many TCP connections carried them: what tests of several connections
+    per upload look at."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -138,6 +138,14 @@ class MegaSimHandler(BaseHTTPRequestHandler):
         self._send_json(200, self.server.cloud.execute(sid, commands, self._base_url()))
 
     def _upload(self, token: str, offset: int, length: int) -> None:
+        """One range, counted in ``transfers`` from its headers to its answer."""
+        self.server.transfers.started(self.connection_number)
+        try:
+            self._upload_range(token, offset, length)
+        finally:
+            self.server.transfers.finished()
+
+    def _upload_range(self, token: str, offset: int, length: int) -> None:
         cloud = self.server.cloud
         fault = self.server.faults.take("upload")
         if fault is not None:
@@ -151,12 +159,8 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self._discard(length)
             self._send_json(200, error.code)
             return
-        self.server.transfers.started(self.connection_number)
-        try:
-            with blob:
-                received_all = self._receive_into(blob, offset, length)
-        finally:
-            self.server.transfers.finished()
+        with blob:
+            received_all = self._receive_into(blob, offset, length)
         if not received_all:
             self.close_connection = True  # the client went away mid-body: record nothing
             return

@@ -2,11 +2,19 @@
 
 The file is read one POST at a time into a reusable buffer; its MEGA chunks are MACed with
 one bulk CBC call each and the whole POST is CTR-encrypted in place with one call, so the
-bytes are never copied. While one POST is on the wire (in a sender thread, over the
-client's keep-alive session) the next is read and encrypted: with OpenSSL releasing
-the GIL, crypto and network overlap. Memory stays at two POSTs (``2 * max_post_bytes``)
-whatever the file's size. A failed POST is retried alone with bounded backoff; an expired
-upload URL (``-8``) gets a fresh one and the upload starts over.
+bytes are never copied. Up to ``connections`` POSTs are on the wire at once, each from a
+sender thread with a keep-alive connection of its own (a long path to MEGA gives each
+connection only a share of the link, which is why MEGA's own clients send several), while
+the next POST is read and sealed: with OpenSSL releasing the GIL, crypto and network
+overlap. MEGA takes ranges in any order; the chunk MACs are computed in file order as the
+POSTs are sealed, and progress is the answered prefix of the file.
+
+Memory is bounded whatever the file's size: ``connections + 1`` buffers of at most
+``MAX_BUFFER_BYTES / (connections + 1)`` each (more connections, smaller POSTs). A failed
+POST is retried alone with bounded backoff; an answer that says MEGA is overloaded (-3,
+-4, -6, -18, -19, 5xx, a timeout or a dropped connection) also halves the POSTs allowed on
+the wire, which grow back by one after as many answered POSTs. An expired upload URL
+(``-8``) gets a fresh one and the upload starts over.
 
 The file may still be growing: with ``size`` and ``wait_for_bytes`` the uploader sends
 each POST as soon as its bytes have arrived (the caller's spool decides when that is).
@@ -20,11 +28,14 @@ import functools
 import logging
 import os
 import re
+import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+import requests
 
 from paimon.storage.base import (
     BodySizeChanged,
@@ -44,7 +55,7 @@ from paimon.storage.mega.crypto import (
     node_key,
     seal,
 )
-from paimon.storage.mega.errors import MegaApiError, ServerError
+from paimon.storage.mega.errors import MegaApiError, ServerError, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +63,13 @@ DEFAULT_MAX_POST = 8 * MAX_CHUNK
 #: (connect, read) seconds for one POST of ciphertext.
 UPLOAD_TIMEOUT = (10.0, 120.0)
 _ERROR_REPLY = re.compile(r"-\d+")
-#: POST buffers per upload: one on the wire while the next is read and encrypted.
-BUFFERS = 2
+#: Buffers of one transfer together, whatever its size and connection count: one
+#: connection keeps 8 MiB POSTs (two buffers, as before), 8 connections send 2 MiB POSTs
+#: (9 buffers, 18 MiB), which on a path of 3 MB/s per connection and 50 ms per request
+#: still spend 0.7 s sending for each 0.05 s waiting.
+MAX_BUFFER_BYTES = 20 * MAX_CHUNK
+#: POSTs on the wire at once per upload (PAIMON_MEGA_UPLOAD_CONNECTIONS; docs/mega.md).
+DEFAULT_CONNECTIONS = 8
 
 #: Threads sealing one POST together (the caller's and pool threads), one per core.
 SEAL_THREADS = os.cpu_count() or 1
@@ -107,6 +123,110 @@ class _Progress:
             self._callback(total)
 
 
+class _Window:
+    """How many POSTs may be on the wire: halved when MEGA says it is overloaded, grown
+    back by one after as many answered POSTs, never above ``most``. Thread-safe."""
+
+    def __init__(self, most: int):
+        self.most = most
+        self.limit = most
+        self._answered = 0
+        self._lock = threading.Lock()
+
+    def overloaded(self) -> None:
+        with self._lock:
+            self.limit = max(1, self.limit // 2)
+            self._answered = 0
+
+    def answered(self) -> None:
+        with self._lock:
+            self._answered += 1
+            if self.limit < self.most and self._answered >= self.limit:
+                self.limit += 1
+                self._answered = 0
+
+
+class _Connections:
+    """A keep-alive ``requests.Session`` per sender thread, so each POST on the wire has a
+    TCP connection of its own; all closed with the transfer."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+
+
+class _InFlight:
+    """The POSTs on the wire, answered in any order: each answer frees its buffer, and
+    progress is reported (in the caller's thread) for the answered prefix of the file."""
+
+    def __init__(self, capacity: int, most_buffers: int, progress: _Progress):
+        self._capacity = capacity
+        self._most_buffers = most_buffers
+        self._buffers: list[memoryview] = []  # allocated only when needed
+        self._free: list[memoryview] = []
+        self._running: dict[Future[str], memoryview] = {}
+        self._order: deque[tuple[PostRange, Future[str]]] = deque()
+        self._progress = progress
+        self.completion = ""  # the reply of the POST that completed the file
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def buffer(self) -> memoryview:
+        """A buffer no POST is using, waiting for an answer if all are taken."""
+        if not self._free and len(self._buffers) < self._most_buffers:
+            self._buffers.append(memoryview(bytearray(self._capacity)))
+            self._free.append(self._buffers[-1])
+        while not self._free:
+            self._wait()
+        return self._free.pop()
+
+    def add(self, post: PostRange, buffer: memoryview, answer: Future[str]) -> None:
+        self._running[answer] = buffer
+        self._order.append((post, answer))
+
+    def wait_below(self, limit: int) -> None:
+        while len(self._running) >= max(limit, 1):
+            self._wait()
+
+    def drain(self) -> None:
+        while self._running:
+            self._wait()
+
+    def meanwhile(self, other: Future[None]) -> None:
+        """Take answers until ``other`` is done; its result (or its exception)."""
+        while not other.done():
+            self._wait(other)
+        other.result()
+
+    def _wait(self, other: Future[None] | None = None) -> None:
+        """Block until a POST (or ``other``) is answered; take every answer there is."""
+        done, _ = wait([*self._running, *([other] if other else [])], return_when=FIRST_COMPLETED)
+        for answer in done:
+            if answer is other:
+                continue
+            self._free.append(self._running.pop(answer))
+            self.completion = answer.result() or self.completion  # raises a failed POST's
+        while self._order and self._order[0][1] not in self._running:
+            post, _ = self._order.popleft()
+            self._progress.acknowledged(post.offset + post.length)
+
+
 class Uploader:
     """Uploads spool files through a logged-in ``MegaClient``; thread-safe, no state."""
 
@@ -116,9 +236,12 @@ class Uploader:
         *,
         max_post_bytes: int = DEFAULT_MAX_POST,
         max_restarts: int = 3,
+        connections: int = DEFAULT_CONNECTIONS,
     ):
         self._client = client
-        self.max_post_bytes = max_post_bytes
+        self.connections = max(1, connections)
+        # One buffer per connection plus the one being sealed, within MAX_BUFFER_BYTES.
+        self.max_post_bytes = min(max_post_bytes, MAX_BUFFER_BYTES // (self.connections + 1))
         self.max_restarts = max_restarts
 
     def upload(
@@ -165,42 +288,63 @@ class Uploader:
     ) -> tuple[str, list[bytes]]:
         """One pass over the file; the completion handle and the chunk MACs in order.
 
-        POST ``n`` is sent by the sender thread while POST ``n + 1`` is read and sealed
-        into the other buffer; a buffer is reused only once its POST was answered.
+        Each POST is sealed into a free buffer while the others are on the wire, then sent
+        once fewer than the window's limit are; a buffer is reused only once its POST was
+        answered (after its retries). On any failure the POSTs not yet sending are
+        cancelled and those sending are waited for: no POST outlives the transfer.
         """
         posts = plan_posts(size, self.max_post_bytes)
         capacity = max(post.length for post in posts)
-        buffers = [memoryview(bytearray(capacity)) for _ in range(min(BUFFERS, len(posts)))]
+        window = _Window(min(self.connections, len(posts)))
+        in_flight = _InFlight(capacity, window.most + 1, progress)
         # While the body still arrives, the thread receiving it needs a core of its own:
         # sealing on every core then slowed the whole upload down (5% here).
         seal_threads = 1 if wait_for_bytes else SEAL_THREADS
         scratches = [mac_scratch(min(capacity, MAX_CHUNK)) for _ in range(seal_threads)]
         macs: list[bytes] = []
-        completion = ""
-        in_flight: deque[tuple[PostRange, Future[str]]] = deque()
-        with (
-            source.open("rb", buffering=0) as stream,
-            ThreadPoolExecutor(1, thread_name_prefix="mega-post") as sender,
-        ):
-            for number, post in enumerate(posts):
-                completion = _collect(in_flight, progress, keep=len(buffers) - 1) or completion
-                if wait_for_bytes:
-                    wait_for_bytes(post.offset + post.length)
-                body = buffers[number % len(buffers)][: post.length]
-                _read_into(stream, body)
-                macs += _seal_in_parallel(key, post, body, scratches)
-                target = f"{url}/{post.offset}"
-                in_flight.append(
-                    (post, sender.submit(self._client.retry.call, self._post, target, body))
-                )
-            completion = _collect(in_flight, progress, keep=0) or completion
-        if not completion:
+        connections = _Connections()
+        sender = ThreadPoolExecutor(window.most, thread_name_prefix="mega-post")
+        # Waits for a growing file's bytes, so that answers are taken meanwhile.
+        body_waiter = ThreadPoolExecutor(1, thread_name_prefix="mega-body")
+        try:
+            with source.open("rb", buffering=0) as stream:
+                for post in posts:
+                    if wait_for_bytes:
+                        end = post.offset + post.length
+                        in_flight.meanwhile(body_waiter.submit(wait_for_bytes, end))
+                    buffer = in_flight.buffer()
+                    body = buffer[: post.length]
+                    _read_into(stream, body)
+                    macs += _seal_in_parallel(key, post, body, scratches)
+                    in_flight.wait_below(window.limit)
+                    target = f"{url}/{post.offset}"
+                    answer = sender.submit(
+                        self._client.retry.call, self._post, connections, window, target, body
+                    )
+                    in_flight.add(post, buffer, answer)
+                in_flight.drain()
+        finally:
+            body_waiter.shutdown(wait=False)  # returns once the body grows or ends
+            sender.shutdown(wait=True, cancel_futures=True)
+            connections.close()
+        if not in_flight.completion:
             raise StorageError("MEGA accepted every byte but did not confirm the upload.")
-        return completion, macs
+        return in_flight.completion, macs
 
-    def _post(self, url: str, body: memoryview) -> str:
+    def _post(self, connections: _Connections, window: _Window, url: str, body: memoryview) -> str:
         """One attempt at one range; the reply text (empty until the file is complete)."""
-        response = self._client.session.post(url, data=body, timeout=UPLOAD_TIMEOUT)
+        try:
+            reply = self._attempt(connections.session(), url, body)
+        except Exception as exc:
+            if is_transient(exc):
+                window.overloaded()
+            raise
+        window.answered()
+        return reply
+
+    @staticmethod
+    def _attempt(session: requests.Session, url: str, body: memoryview) -> str:
+        response = session.post(url, data=body, timeout=UPLOAD_TIMEOUT)
         if response.status_code >= 500:
             raise ServerError(response.status_code)
         response.raise_for_status()
@@ -208,22 +352,6 @@ class Uploader:
         if _ERROR_REPLY.fullmatch(reply):
             raise MegaApiError(int(reply))
         return reply
-
-
-def _collect(
-    in_flight: deque[tuple[PostRange, Future[str]]], progress: _Progress, keep: int
-) -> str:
-    """Report answered POSTs in order, waiting for the oldest while more than ``keep`` are
-    in flight; the last reply (the completion handle once the file is complete).
-
-    Progress is reported here, in the caller's thread, never in the sender's.
-    """
-    reply = ""
-    while in_flight and (len(in_flight) > keep or in_flight[0][1].done()):
-        post, answer = in_flight.popleft()
-        reply = answer.result()
-        progress.acknowledged(post.offset + post.length)
-    return reply
 
 
 @functools.cache
