@@ -126,11 +126,11 @@ class Settings(BaseSettings):
     mega_folder: str = Field("Paimon", min_length=1, description="MEGA folder for uploads.")
     mega_api_url: str = Field(MEGA_API_URL, description="MEGA API base URL.")
     mega_upload_connections: int = Field(
-        8,
+        16,
         ge=1,
-        le=16,
-        description="Upload POSTs on the wire at once per transfer, each on its own "
-        "connection; fewer while MEGA says it is overloaded.",
+        le=32,
+        description="Most upload POSTs on the wire at once per transfer, each on its own "
+        "connection; fewer when sealing is the bottleneck or MEGA says it is overloaded.",
     )
 
     # Jobs.

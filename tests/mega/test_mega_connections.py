@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from paimon.spool.writer import ReceiveAborted, Spool
 from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import EAGAIN, ETOOMANYCONNECTIONS
 from paimon.storage.mega.errors import RetryPolicy
-from paimon.storage.mega.uploader import MAX_BUFFER_BYTES, Uploader, _Window
+from paimon.storage.mega.uploader import Uploader, _Arena, _Window
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.mega.support import FAST_RETRY, download, spool
 from tests.mega.test_mega_uploader import publish
@@ -45,11 +46,17 @@ def test_posts_fly_on_their_own_connections_and_macs_stay_in_order(
     assert download(megasim, publish(client, result)) == payload
 
 
-def test_buffers_stay_within_the_bound_whatever_the_connection_count(megasim: MegaSim) -> None:
-    client = client_for(megasim)
-    for connections in (1, 2, 8, 16):
-        uploader = Uploader(client, connections=connections)
-        assert (connections + 1) * uploader.max_post_bytes <= MAX_BUFFER_BYTES
+def test_the_arena_hands_out_slices_as_a_ring_and_never_overlaps_a_busy_one() -> None:
+    arena = _Arena(10)
+    first, second = Future[str](), Future[str]()
+    assert arena.take(6) == (0, 6)
+    arena.hold(first, (0, 6))
+    assert arena.take(6) is None  # would wrap onto the busy slice
+    assert arena.take(4) == (6, 10)
+    arena.hold(second, (6, 10))
+    arena.release(first)
+    assert arena.take(6) == (0, 6)  # wrapped, the slice answered
+    assert len(arena.view((0, 6))) == 6
 
 
 @pytest.mark.parametrize("code", [ETOOMANYCONNECTIONS, EAGAIN])
@@ -65,6 +72,8 @@ def test_a_storm_of_slow_down_answers_does_not_fail_the_upload(
 
 
 def test_the_window_halves_when_overloaded_and_grows_back() -> None:
+    """Without rates the window is its ceiling: halved on overload, grown back by one
+    after as many answers."""
     window = _Window(8)
     window.overloaded()
     window.overloaded()
@@ -78,6 +87,15 @@ def test_the_window_halves_when_overloaded_and_grows_back() -> None:
     for _ in range(10):
         window.overloaded()
     assert window.limit == 1
+
+
+def test_the_window_wishes_for_as_many_posts_as_keep_up_with_sealing() -> None:
+    window = _Window(8)
+    window.sealed(1000, 1.0)  # 1000 B/s of sealing
+    window.answered(250, 1.0)  # one POST moves 250 B/s: 4 keep up
+    assert window.limit == 4
+    window.answered(1, 1.0)  # a slow path (smoothed): as many as allowed
+    assert window.limit == 8
 
 
 def test_a_growing_file_whose_client_goes_away_stops_cleanly(

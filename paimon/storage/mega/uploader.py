@@ -9,12 +9,15 @@ the next POST is read and sealed: with OpenSSL releasing the GIL, crypto and net
 overlap. MEGA takes ranges in any order; the chunk MACs are computed in file order as the
 POSTs are sealed, and progress is the answered prefix of the file.
 
-Memory is bounded whatever the file's size: ``connections + 1`` buffers of at most
-``MAX_BUFFER_BYTES / (connections + 1)`` each (more connections, smaller POSTs). A failed
-POST is retried alone with bounded backoff; an answer that says MEGA is overloaded (-3,
--4, -6, -18, -19, 5xx, a timeout or a dropped connection) also halves the POSTs allowed on
-the wire, which grow back by one after as many answered POSTs. An expired upload URL
-(``-8``) gets a fresh one and the upload starts over.
+Memory is bounded whatever the file's size: one arena of ``MAX_BUFFER_BYTES`` per
+transfer (touched only as used), each POST a slice of it no larger than
+``arena / (POSTs allowed on the wire + 1)``: more connections, smaller POSTs. How many
+are allowed adapts (``_Window``): as many as it takes for the network to keep up with
+sealing, measured as the upload goes (on loopback a few big POSTs; on a long path all
+``connections``), halved when MEGA says it is overloaded (-3, -4, -6, -18, -19, 5xx, a
+timeout or a dropped connection) and grown back by one after as many answered POSTs. A
+failed POST is retried alone with bounded backoff. An expired upload URL (``-8``) gets a
+fresh one and the upload starts over.
 
 The file may still be growing: with ``size`` and ``wait_for_bytes`` the uploader sends
 each POST as soon as its bytes have arrived (the caller's spool decides when that is).
@@ -26,10 +29,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import mmap
 import os
 import re
 import threading
+import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +71,12 @@ DEFAULT_MAX_POST = 8 * MAX_CHUNK
 UPLOAD_TIMEOUT = (10.0, 120.0)
 _ERROR_REPLY = re.compile(r"-\d+")
 #: Buffers of one transfer together, whatever its size and connection count: one
-#: connection keeps 8 MiB POSTs (two buffers, as before), 8 connections send 2 MiB POSTs
-#: (9 buffers, 18 MiB), which on a path of 3 MB/s per connection and 50 ms per request
-#: still spend 0.7 s sending for each 0.05 s waiting.
+#: connection keeps 8 MiB POSTs (and two of them, as before); 16 send 1.2 MiB POSTs,
+#: which on a path of 3 MB/s per connection and 50 ms per request still spend 0.4 s
+#: sending for each 0.05 s waiting.
 MAX_BUFFER_BYTES = 20 * MAX_CHUNK
 #: POSTs on the wire at once per upload (PAIMON_MEGA_UPLOAD_CONNECTIONS; docs/mega.md).
-DEFAULT_CONNECTIONS = 8
+DEFAULT_CONNECTIONS = 16
 
 #: Threads sealing one POST together (the caller's and pool threads), one per core.
 SEAL_THREADS = os.cpu_count() or 1
@@ -92,15 +99,19 @@ def plan_posts(size: int, max_post_bytes: int = DEFAULT_MAX_POST) -> list[PostRa
 
     An empty file is one empty POST at offset 0.
     """
-    posts: list[PostRange] = []
+    return list(_posts(size, lambda: max_post_bytes))
+
+
+def _posts(size: int, max_post_bytes: Callable[[], int]) -> Iterator[PostRange]:
+    """``plan_posts`` one POST at a time, each within the limit in force when it is
+    formed (the uploader's depends on how many POSTs may be on the wire by then)."""
     group: list[tuple[int, int]] = []
     for span in chunk_spans(size):
-        if group and sum(length for _, length in group) + span[1] > max_post_bytes:
-            posts.append(PostRange(group[0][0], tuple(group)))
+        if group and sum(length for _, length in group) + span[1] > max_post_bytes():
+            yield PostRange(group[0][0], tuple(group))
             group = []
         group.append(span)
-    posts.append(PostRange(group[0][0] if group else 0, tuple(group)))
-    return posts
+    yield PostRange(group[0][0] if group else 0, tuple(group))
 
 
 @dataclass(frozen=True)
@@ -124,26 +135,88 @@ class _Progress:
 
 
 class _Window:
-    """How many POSTs may be on the wire: halved when MEGA says it is overloaded, grown
-    back by one after as many answered POSTs, never above ``most``. Thread-safe."""
+    """How many POSTs may be on the wire: the fewer of two limits. MEGA's answers set a
+    ceiling, halved when it says it is overloaded and grown back by one after as many
+    answered POSTs; the measured rates set a wish, as many POSTs as it takes for the
+    network to keep up with sealing (``seal rate / one POST's rate``), since beyond
+    that more connections only make POSTs smaller. Both start at ``most``: on a long
+    path the first POSTs matter. Thread-safe."""
 
     def __init__(self, most: int):
         self.most = most
-        self.limit = most
+        self._ceiling = most
+        self._wish = most
         self._answered = 0
+        self._post_rate = 0.0  # bytes/s of one POST, smoothed
+        self._seal_rate = 0.0  # bytes/s of reading and sealing one POST, smoothed
         self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        return min(self._ceiling, self._wish)
 
     def overloaded(self) -> None:
         with self._lock:
-            self.limit = max(1, self.limit // 2)
+            self._ceiling = max(1, self._ceiling // 2)
             self._answered = 0
 
-    def answered(self) -> None:
+    def answered(self, byte_count: int = 0, seconds: float = 0.0) -> None:
         with self._lock:
             self._answered += 1
-            if self.limit < self.most and self._answered >= self.limit:
-                self.limit += 1
+            if self._ceiling < self.most and self._answered >= self._ceiling:
+                self._ceiling += 1
                 self._answered = 0
+            if byte_count and seconds > 0:
+                self._post_rate = _smooth(self._post_rate, byte_count / seconds)
+                self._rewish()
+
+    def sealed(self, byte_count: int, seconds: float) -> None:
+        if byte_count and seconds > 0:
+            with self._lock:
+                self._seal_rate = _smooth(self._seal_rate, byte_count / seconds)
+                self._rewish()
+
+    def _rewish(self) -> None:
+        if self._post_rate and self._seal_rate:
+            wish = math.ceil(self._seal_rate / self._post_rate)
+            self._wish = max(1, min(self.most, wish))
+
+
+def _smooth(average: float, sample: float) -> float:
+    return sample if not average else (average + sample) / 2
+
+
+class _Arena:
+    """The transfer's buffer memory, one block handed out in file order as a ring:
+    each POST takes the next free slice, given back once the POST was answered. The
+    block is anonymous ``mmap`` memory: pages cost nothing until a POST first uses them,
+    so a small file does not pay for the whole arena."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._memory = memoryview(mmap.mmap(-1, size))
+        self._head = 0
+        self._busy: dict[Future[str], tuple[int, int]] = {}
+
+    def take(self, length: int) -> tuple[int, int] | None:
+        """A free slice of ``length`` bytes, or None while POSTs still hold it."""
+        start = self._head if self._head + length <= self.size else 0
+        end = start + length
+        if any(
+            start < busy_end and busy_start < end for busy_start, busy_end in self._busy.values()
+        ):
+            return None
+        self._head = end
+        return start, end
+
+    def view(self, span: tuple[int, int]) -> memoryview:
+        return self._memory[span[0] : span[1]]
+
+    def hold(self, answer: Future[str], span: tuple[int, int]) -> None:
+        self._busy[answer] = span
+
+    def release(self, answer: Future[str]) -> None:
+        del self._busy[answer]
 
 
 class _Connections:
@@ -170,34 +243,26 @@ class _Connections:
 
 
 class _InFlight:
-    """The POSTs on the wire, answered in any order: each answer frees its buffer, and
-    progress is reported (in the caller's thread) for the answered prefix of the file."""
+    """The POSTs on the wire, answered in any order: each answer frees its slice of the
+    arena, and progress is reported (in the caller's thread) for the answered prefix of
+    the file."""
 
-    def __init__(self, capacity: int, most_buffers: int, progress: _Progress):
-        self._capacity = capacity
-        self._most_buffers = most_buffers
-        self._buffers: list[memoryview] = []  # allocated only when needed
-        self._free: list[memoryview] = []
-        self._running: dict[Future[str], memoryview] = {}
+    def __init__(self, arena: _Arena, progress: _Progress):
+        self.arena = arena
+        self._running: set[Future[str]] = set()
         self._order: deque[tuple[PostRange, Future[str]]] = deque()
         self._progress = progress
         self.completion = ""  # the reply of the POST that completed the file
 
-    @property
-    def running(self) -> int:
-        return len(self._running)
-
-    def buffer(self) -> memoryview:
-        """A buffer no POST is using, waiting for an answer if all are taken."""
-        if not self._free and len(self._buffers) < self._most_buffers:
-            self._buffers.append(memoryview(bytearray(self._capacity)))
-            self._free.append(self._buffers[-1])
-        while not self._free:
+    def buffer(self, length: int) -> tuple[int, int]:
+        """A slice of the arena no POST is using, waiting for answers until there is."""
+        while (span := self.arena.take(length)) is None:
             self._wait()
-        return self._free.pop()
+        return span
 
-    def add(self, post: PostRange, buffer: memoryview, answer: Future[str]) -> None:
-        self._running[answer] = buffer
+    def add(self, post: PostRange, span: tuple[int, int], answer: Future[str]) -> None:
+        self.arena.hold(answer, span)
+        self._running.add(answer)
         self._order.append((post, answer))
 
     def wait_below(self, limit: int) -> None:
@@ -220,7 +285,8 @@ class _InFlight:
         for answer in done:
             if answer is other:
                 continue
-            self._free.append(self._running.pop(answer))
+            self._running.discard(answer)
+            self.arena.release(answer)
             self.completion = answer.result() or self.completion  # raises a failed POST's
         while self._order and self._order[0][1] not in self._running:
             post, _ = self._order.popleft()
@@ -240,8 +306,7 @@ class Uploader:
     ):
         self._client = client
         self.connections = max(1, connections)
-        # One buffer per connection plus the one being sealed, within MAX_BUFFER_BYTES.
-        self.max_post_bytes = min(max_post_bytes, MAX_BUFFER_BYTES // (self.connections + 1))
+        self.max_post_bytes = max_post_bytes
         self.max_restarts = max_restarts
 
     def upload(
@@ -288,19 +353,24 @@ class Uploader:
     ) -> tuple[str, list[bytes]]:
         """One pass over the file; the completion handle and the chunk MACs in order.
 
-        Each POST is sealed into a free buffer while the others are on the wire, then sent
-        once fewer than the window's limit are; a buffer is reused only once its POST was
-        answered (after its retries). On any failure the POSTs not yet sending are
-        cancelled and those sending are waited for: no POST outlives the transfer.
+        Each POST is formed at the size the window allows then (fewer connections, bigger
+        POSTs: per-request costs matter on a short path), sealed into a free slice of the
+        arena while the others are on the wire, and sent once fewer than the window's
+        limit are; a slice is reused only once its POST was answered (after its
+        retries). On any failure the POSTs not yet sending are cancelled and those
+        sending are waited for: no POST outlives the transfer.
         """
-        posts = plan_posts(size, self.max_post_bytes)
-        capacity = max(post.length for post in posts)
-        window = _Window(min(self.connections, len(posts)))
-        in_flight = _InFlight(capacity, window.most + 1, progress)
+        window = _Window(self.connections)
+        arena = _Arena(MAX_BUFFER_BYTES)
+        in_flight = _InFlight(arena, progress)
+
+        def post_limit() -> int:
+            return min(self.max_post_bytes, arena.size // (window.limit + 1))
+
         # While the body still arrives, the thread receiving it needs a core of its own:
         # sealing on every core then slowed the whole upload down (5% here).
         seal_threads = 1 if wait_for_bytes else SEAL_THREADS
-        scratches = [mac_scratch(min(capacity, MAX_CHUNK)) for _ in range(seal_threads)]
+        scratches = [mac_scratch(min(size, MAX_CHUNK)) for _ in range(seal_threads)]
         macs: list[bytes] = []
         connections = _Connections()
         sender = ThreadPoolExecutor(window.most, thread_name_prefix="mega-post")
@@ -308,20 +378,22 @@ class Uploader:
         body_waiter = ThreadPoolExecutor(1, thread_name_prefix="mega-body")
         try:
             with source.open("rb", buffering=0) as stream:
-                for post in posts:
+                for post in _posts(size, post_limit):
                     if wait_for_bytes:
                         end = post.offset + post.length
                         in_flight.meanwhile(body_waiter.submit(wait_for_bytes, end))
-                    buffer = in_flight.buffer()
-                    body = buffer[: post.length]
+                    span = in_flight.buffer(post.length)
+                    body = arena.view(span)
+                    started = time.perf_counter()
                     _read_into(stream, body)
                     macs += _seal_in_parallel(key, post, body, scratches)
+                    window.sealed(post.length, time.perf_counter() - started)
                     in_flight.wait_below(window.limit)
                     target = f"{url}/{post.offset}"
                     answer = sender.submit(
                         self._client.retry.call, self._post, connections, window, target, body
                     )
-                    in_flight.add(post, buffer, answer)
+                    in_flight.add(post, span, answer)
                 in_flight.drain()
         finally:
             body_waiter.shutdown(wait=False)  # returns once the body grows or ends
@@ -333,13 +405,14 @@ class Uploader:
 
     def _post(self, connections: _Connections, window: _Window, url: str, body: memoryview) -> str:
         """One attempt at one range; the reply text (empty until the file is complete)."""
+        started = time.perf_counter()
         try:
             reply = self._attempt(connections.session(), url, body)
         except Exception as exc:
             if is_transient(exc):
                 window.overloaded()
             raise
-        window.answered()
+        window.answered(len(body), time.perf_counter() - started)
         return reply
 
     @staticmethod
