@@ -98,6 +98,15 @@ def test_the_window_wishes_for_as_many_posts_as_keep_up_with_sealing() -> None:
     assert window.limit == 8
 
 
+def test_the_window_wishes_for_one_post_when_one_moves_enough() -> None:
+    """Loopback: sealing at 2 GB/s, one POST at 300 MB/s; more connections would only
+    make POSTs smaller."""
+    window = _Window(16)
+    window.sealed(2 * 10**9, 1.0)
+    window.answered(300 * 10**6, 1.0)
+    assert window.limit == 1
+
+
 def test_a_growing_file_whose_client_goes_away_stops_cleanly(
     megasim: MegaSim, tmp_path: Path
 ) -> None:

@@ -78,6 +78,9 @@ MAX_BUFFER_BYTES = 20 * MAX_CHUNK
 #: POSTs on the wire at once per upload (PAIMON_MEGA_UPLOAD_CONNECTIONS; docs/mega.md).
 DEFAULT_CONNECTIONS = 16
 
+#: A gigabit uplink: a transfer that moves this much needs no more connections.
+ENOUGH_BYTES_PER_SECOND = 125e6
+
 #: Threads sealing one POST together (the caller's and pool threads), one per core.
 SEAL_THREADS = os.cpu_count() or 1
 
@@ -138,9 +141,10 @@ class _Window:
     """How many POSTs may be on the wire: the fewer of two limits. MEGA's answers set a
     ceiling, halved when it says it is overloaded and grown back by one after as many
     answered POSTs; the measured rates set a wish, as many POSTs as it takes for the
-    network to keep up with sealing (``seal rate / one POST's rate``), since beyond
-    that more connections only make POSTs smaller. Both start at ``most``: on a long
-    path the first POSTs matter. Thread-safe."""
+    network to keep up with sealing or to reach ``ENOUGH_BYTES_PER_SECOND``, whichever
+    is less (``that rate / one POST's rate``): beyond that more connections only make
+    POSTs smaller, and on a short path (loopback) CPU, not the path, is what runs out.
+    Both start at ``most``: on a long path the first POSTs matter. Thread-safe."""
 
     def __init__(self, most: int):
         self.most = most
@@ -178,7 +182,7 @@ class _Window:
 
     def _rewish(self) -> None:
         if self._post_rate and self._seal_rate:
-            wish = math.ceil(self._seal_rate / self._post_rate)
+            wish = math.ceil(min(self._seal_rate, ENOUGH_BYTES_PER_SECOND) / self._post_rate)
             self._wish = max(1, min(self.most, wish))
 
 
