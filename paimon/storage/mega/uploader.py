@@ -1,13 +1,13 @@
 """Paimon's own MEGA uploader (mega.py's ``upload()`` is slow and fragile).
 
-The file is read one POST at a time into a reusable buffer; its MEGA chunks are MACed with
-one bulk CBC call each and the whole POST is CTR-encrypted in place with one call, so the
-bytes are never copied. Up to ``connections`` POSTs are on the wire at once, each from a
-sender thread with a keep-alive connection of its own (a long path to MEGA gives each
-connection only a share of the link, which is why MEGA's own clients send several), while
-the next POST is read and sealed: with OpenSSL releasing the GIL, crypto and network
-overlap. MEGA takes ranges in any order; the chunk MACs are computed in file order as the
-POSTs are sealed, and progress is the answered prefix of the file.
+The file is read one POST at a time into a slice of a reusable arena; its MEGA chunks
+are MACed with one bulk CBC call each and the whole POST is CTR-encrypted in place with
+one call, so the bytes are never copied. Up to ``connections`` POSTs are on the wire at
+once, each from a sender thread with a keep-alive connection of its own (a long path to
+MEGA gives each connection only a share of the link, which is why MEGA's own clients
+send several), while the next POST is read and sealed: with OpenSSL releasing the GIL,
+crypto and network overlap. MEGA takes ranges in any order; the chunk MACs are computed
+in file order as the POSTs are sealed, and progress is the answered prefix of the file.
 
 Memory is bounded whatever the file's size: one arena of ``MAX_BUFFER_BYTES`` per
 transfer (touched only as used), each POST a slice of it no larger than
