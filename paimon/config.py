@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     )
     mega_folder: str = Field("Paimon", min_length=1, description="MEGA folder for uploads.")
     mega_api_url: str = Field(MEGA_API_URL, description="MEGA API base URL.")
+    mega_upload_connections: int = Field(
+        16,
+        ge=1,
+        le=32,
+        description="Most upload POSTs on the wire at once per transfer, each on its own "
+        "connection; fewer when sealing is the bottleneck or MEGA says it is overloaded.",
+    )
 
     # Jobs.
     redis_url: SecretStr | None = Field(

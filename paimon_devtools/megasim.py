@@ -7,6 +7,8 @@ accounts, and a stock mega.py client aimed at it: for the tests and the benchmar
     ``.fault(target, error, count=1)`` queue a fault: target "api" | "upload" | "download",
     error a negative MEGA code (e.g. -3, -8, -17), "http500" or "drop";
     ``.throttle(bytes_per_second)`` limit upload bodies (0 lifts it);
+    ``.network(latency_ms=0, connection_bytes_per_second=0, bytes_per_second=0)`` a
+    long path: a delay before each answer, upload bodies capped per connection and in all;
     ``.hashcash(easiness, all_requests=False)`` demand a proof of work (HTTP 402) for
     logins, or every ``/cs`` request; ``None`` turns it off (so does ``reset``);
     ``.set_quota(email, quota_bytes)``; ``.reset(nodes=True, quotas=True, sessions=False)``;
@@ -149,6 +151,19 @@ class MegaSim(StopsOnExit):
     def throttle(self, bytes_per_second: int) -> None:
         self._control("throttle", {"bytes_per_second": bytes_per_second})
 
+    def network(
+        self, latency_ms: int = 0, connection_bytes_per_second: int = 0, bytes_per_second: int = 0
+    ) -> dict[str, object]:
+        """Shape the path to the emulator as ``/_sim/network`` does (0 lifts a limit)."""
+        return self._control(
+            "network",
+            {
+                "latency_ms": latency_ms,
+                "connection_bytes_per_second": connection_bytes_per_second,
+                "bytes_per_second": bytes_per_second,
+            },
+        )
+
     def hashcash(self, easiness: int | None, all_requests: bool = False) -> dict[str, object]:
         """Make logins (or, with ``all_requests``, every API request) prove work."""
         return self._control("hashcash", {"easiness": easiness, "all": all_requests})
@@ -157,7 +172,7 @@ class MegaSim(StopsOnExit):
         self._control("quota", {"email": email, "bytes": quota_bytes})
 
     def reset(self, *, nodes: bool = True, quotas: bool = True, sessions: bool = False) -> None:
-        """Clear faults and throttle, and by default every file, folder and quota change."""
+        """Clear faults and network shaping, and by default every file, folder and quota change."""
         self._control("reset", {"nodes": nodes, "quotas": quotas, "sessions": sessions})
 
     def keep_ciphertext(self, keep: bool) -> None:

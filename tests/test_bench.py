@@ -24,7 +24,18 @@ FIGURES = {
         "paimon_over_limit",
         "paimon_put_over_stock",
         "paimon_put_over_limit",
+        "shaped_paimon_over_path",
+        "shaped_paimon_put_over_path",
+        "shaped_paimon_over_stock",
+        "shaped_paimon_put_over_stock",
     ],
+    "shaped": ["shape", "path_mb_per_s", "paimon", "paimon_put", "stock"],
+}
+#: The shaped path's own figures, one upload each (paimon_devtools/bench/network.py).
+SHAPED = {
+    "paimon": ["mb_per_s", "seconds", "bytes", "last_byte_to_link_s"],
+    "paimon_put": ["mb_per_s", "seconds", "bytes", "last_byte_to_link_s"],
+    "stock": ["mb_per_s", "seconds", "bytes"],
 }
 
 
@@ -64,6 +75,15 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     for section, names in FIGURES.items():
         for name in names:
             assert name in results[section], f"{section}.{name} missing"
+    for section, names in SHAPED.items():
+        for name in names:
+            assert name in results["shaped"][section], f"shaped.{section}.{name} missing"
+    assert results["shaped"]["shape"] == {
+        "latency_ms": 50,
+        "connection_bytes_per_second": 3_000_000,
+        "bytes_per_second": 24_000_000,
+    }
+    assert "shaped path" in run.stdout
     assert sorted(results["concurrency"], key=int) == ["1", "2", "4", "8"]
     assert all(figure["mb_per_s"] > 0 for figure in results["concurrency"].values())
     assert results["peak_rss"]["workers"] >= 1

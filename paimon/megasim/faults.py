@@ -1,4 +1,4 @@
-"""Faults and bandwidth limits that tests switch on to hurt the emulator on purpose."""
+"""Faults and network shaping that tests switch on to hurt the emulator on purpose."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ class FaultQueue:
 
 
 class Throttle:
-    """A shared byte budget for upload bodies: all connections together get N bytes/s."""
+    """A byte budget shared by whoever consumes it: all upload bodies together (the
+    server's), or one TCP connection's (each connection has its own)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -115,3 +116,48 @@ class Throttle:
             delay = self._next_free - now
         if delay > 0:
             time.sleep(delay)
+
+
+@dataclass(frozen=True)
+class NetworkShape:
+    """A long path to MEGA: ``latency_ms`` before each answer, and upload bodies capped
+    per connection and in all (0 lifts a limit)."""
+
+    latency_ms: int = 0
+    connection_bytes_per_second: int = 0
+    bytes_per_second: int = 0
+
+
+class TransferCounters:
+    """Upload POSTs being handled at once, from headers to answer (and the peak since
+    reset), and how many TCP connections carried them: what tests of several connections
+    per upload look at."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._receiving = 0
+        self._peak = 0
+        self._connections: set[int] = set()
+
+    def started(self, connection: int) -> None:
+        with self._lock:
+            self._receiving += 1
+            self._peak = max(self._peak, self._receiving)
+            self._connections.add(connection)
+
+    def finished(self) -> None:
+        with self._lock:
+            self._receiving -= 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self._peak = self._receiving
+            self._connections.clear()
+
+    def view(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "receiving": self._receiving,
+                "receiving_peak": self._peak,
+                "connections": len(self._connections),
+            }

@@ -8,21 +8,33 @@ downloads sent with ``socket.sendfile``. Nothing here holds a file in memory.
 storing them: a benchmark then measures Paimon, not this process's page cache (which on
 a small VM costs more CPU than the encryption being measured). Downloads of such files
 are zeros; ``reset`` keeps ciphertext again.
+
+``POST /_sim/network`` makes it a long path to MEGA: a delay before each answer, and
+upload bodies capped per TCP connection and in all (docs/megasim.md).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import socket
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from paimon.megasim.cloud import Cloud
 from paimon.megasim.errors import ApiError
-from paimon.megasim.faults import FaultError, FaultQueue, Throttle, validate_fault
+from paimon.megasim.faults import (
+    FaultError,
+    FaultQueue,
+    NetworkShape,
+    Throttle,
+    TransferCounters,
+    validate_fault,
+)
 from paimon.megasim.proofs import HashcashGate
 from paimon.storage.mega.codes import EARGS, EEXPIRED
 
@@ -45,7 +57,10 @@ class MegaSimServer(ThreadingHTTPServer):
         super().__init__((host, port), MegaSimHandler)
         self.cloud = cloud
         self.faults = FaultQueue()
-        self.throttle = Throttle()
+        self.throttle = Throttle()  # all upload bodies together
+        self.network = NetworkShape()
+        self.transfers = TransferCounters()
+        self.connection_numbers = itertools.count()
         self.hashcash = HashcashGate()
         self.keep_ciphertext = True
         bound_port = self.server_address[1]
@@ -62,6 +77,11 @@ class MegaSimHandler(BaseHTTPRequestHandler):
     # the client's delayed ACK of the headers, 40 ms on every request. MEGA's latency is
     # the network's; the emulator adds none of its own (``throttle`` models a slow link).
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection_number = next(self.server.connection_numbers)
+        self.connection_throttle = Throttle()  # this TCP connection's share of the path
 
     # ---- routing ---------------------------------------------------------------------
 
@@ -118,6 +138,14 @@ class MegaSimHandler(BaseHTTPRequestHandler):
         self._send_json(200, self.server.cloud.execute(sid, commands, self._base_url()))
 
     def _upload(self, token: str, offset: int, length: int) -> None:
+        """One range, counted in ``transfers`` from its headers to its answer."""
+        self.server.transfers.started(self.connection_number)
+        try:
+            self._upload_range(token, offset, length)
+        finally:
+            self.server.transfers.finished()
+
+    def _upload_range(self, token: str, offset: int, length: int) -> None:
         cloud = self.server.cloud
         fault = self.server.faults.take("upload")
         if fault is not None:
@@ -145,20 +173,23 @@ class MegaSimHandler(BaseHTTPRequestHandler):
 
     def _receive_into(self, blob: BinaryIO, offset: int, length: int) -> bool:
         """Stream the body into ``blob`` at ``offset``; False if it ended early."""
-        throttle = self.server.throttle
+        throttles = (self.server.throttle, self.connection_throttle)
+        self.connection_throttle.set(self.server.network.connection_bytes_per_second)
+        piece_size = min(throttle.piece_size(PIECE_BYTES) for throttle in throttles)
         keep = self.server.keep_ciphertext
         buffer = memoryview(bytearray(min(length, PIECE_BYTES)))
         blob.seek(offset)
         remaining = length
         while remaining:
-            piece = buffer[: min(remaining, throttle.piece_size(PIECE_BYTES))]
+            piece = buffer[: min(remaining, piece_size)]
             try:
                 received = self.rfile.readinto(piece)
             except OSError:
                 return False
             if not received:
                 return False
-            throttle.consume(received)
+            for throttle in throttles:
+                throttle.consume(received)
             if keep:
                 blob.write(piece[:received])
             remaining -= received
@@ -185,6 +216,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
                 return
             start, end = requested
         count = end - start + 1
+        self._delay_answer()
         fault = self.server.faults.take("download")
         if fault == "http500":
             self._send(500, b"megasim: injected HTTP 500\n", "text/plain")
@@ -243,7 +275,24 @@ class MegaSimHandler(BaseHTTPRequestHandler):
         if name == "throttle":
             rate = _non_negative_int(request, "bytes_per_second")
             server.throttle.set(rate)
+            server.network = NetworkShape(
+                server.network.latency_ms, server.network.connection_bytes_per_second, rate
+            )
             return {"bytes_per_second": rate}
+        if name == "network":
+            self._shape(
+                NetworkShape(
+                    *(
+                        _non_negative_int(request, field, absent=0)
+                        for field in (
+                            "latency_ms",
+                            "connection_bytes_per_second",
+                            "bytes_per_second",
+                        )
+                    )
+                )
+            )
+            return vars(server.network)
         if name == "ciphertext":
             keep = request.get("keep")
             if not isinstance(keep, bool):
@@ -257,7 +306,8 @@ class MegaSimHandler(BaseHTTPRequestHandler):
         if name == "reset":
             flags = {flag: bool(request.get(flag)) for flag in ("nodes", "quotas", "sessions")}
             server.faults.clear()
-            server.throttle.set(0)
+            self._shape(NetworkShape())
+            server.transfers.reset()
             server.keep_ciphertext = True
             server.hashcash.configure(None, False)
             server.cloud.reset(**flags)
@@ -278,11 +328,30 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             **self.server.cloud.snapshot(),
             "faults": self.server.faults.pending(),
             "throttle_bytes_per_second": self.server.throttle.bytes_per_second,
+            "network": vars(self.server.network),
+            "transfers": self.server.transfers.view(),
             "keep_ciphertext": self.server.keep_ciphertext,
             "hashcash": self.server.hashcash.view(),
         }
 
+    def _shape(self, shape: NetworkShape) -> None:
+        self.server.network = shape
+        self.server.throttle.set(shape.bytes_per_second)
+        logger.info(
+            "network: %d ms per request, %d B/s per connection, %d B/s in all",
+            shape.latency_ms,
+            shape.connection_bytes_per_second,
+            shape.bytes_per_second,
+        )
+
     # ---- plumbing --------------------------------------------------------------------
+
+    def _delay_answer(self) -> None:
+        """The path's latency, before each answer to MEGA's API or transfer URLs (never
+        to ``/_sim``, so tests configure a slow path quickly)."""
+        latency_ms = self.server.network.latency_ms
+        if latency_ms and not urlsplit(self.path).path.startswith("/_sim/"):
+            time.sleep(latency_ms / 1000)
 
     def _suffer(self, fault: FaultError, length: int) -> None:
         """Answer an injected fault instead of serving the request."""
@@ -335,6 +404,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
         content_type: str,
         extra_headers: dict[str, str] | None = None,
     ) -> None:
+        self._delay_answer()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -354,8 +424,9 @@ class MegaSimHandler(BaseHTTPRequestHandler):
         logger.warning("%s: %s", self.address_string(), fmt % args)
 
 
-def _non_negative_int(request: dict[str, object], name: str) -> int:
-    value = request.get(name)
+def _non_negative_int(request: dict[str, object], name: str, absent: int | None = None) -> int:
+    """``request[name]``, checked; ``absent`` when missing, if that is allowed."""
+    value = request.get(name, absent)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer")
     return value

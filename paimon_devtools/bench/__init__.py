@@ -5,7 +5,9 @@ stock mega.py's ``Mega.upload()``; Paimon end to end (a client sends the file to
 ``POST /upload`` and waits for the link, plus the time from the last byte sent to the
 link); Paimon's uploader alone; the one-core crypto limit; the handling worker's peak RSS
 against its idle RSS; ``/healthz`` latency with 4 uploads in flight; aggregate throughput
-with 1, 2, 4 and 8 concurrent uploads. Prints a table; ``--json PATH`` writes every figure.
+with 1, 2, 4 and 8 concurrent uploads; and over the emulator shaped like a long path to
+MEGA (50 ms per request, 3 MB/s per connection, 24 MB/s in all), Paimon through both doors
+and stock mega.py. Prints a table; ``--json PATH`` writes every figure.
 
     .venv/bin/python scripts/bench [--quick] [--json PATH]
 
@@ -15,6 +17,6 @@ about speed. MB is 10^6 bytes, MiB 2^20. See docs/benchmarks.md.
 
 The parts: ``plan`` (file sizes and units), ``client`` (uploads as curl sends them),
 ``rig`` (the running emulator and server), one module per measurement (``crypto``,
-``stock``, ``throughput``, ``rss``, ``healthz``), ``report`` (the table and the ratios)
+``stock``, ``throughput``, ``rss``, ``healthz``, ``network``), ``report`` (the table and the ratios)
 and ``cli`` (the command line, the order of the run).
 """

@@ -30,13 +30,19 @@ def machine() -> dict[str, object]:
 
 def derived(results: dict[str, dict]) -> dict[str, float]:
     """The ratios the targets are stated in."""
-    paimon = results["paimon"]
+    paimon, shaped = results["paimon"], results["shaped"]
     return {
         "paimon_over_stock": paimon["mb_per_s"] / results["stock"]["mb_per_s"],
         "paimon_over_limit": paimon["mb_per_s"] / results["crypto_limit"]["mb_per_s"],
         "paimon_put_over_stock": results["paimon_put"]["mb_per_s"] / results["stock"]["mb_per_s"],
         "paimon_put_over_limit": (
             results["paimon_put"]["mb_per_s"] / results["crypto_limit"]["mb_per_s"]
+        ),
+        "shaped_paimon_over_path": shaped["paimon"]["mb_per_s"] / shaped["path_mb_per_s"],
+        "shaped_paimon_put_over_path": (shaped["paimon_put"]["mb_per_s"] / shaped["path_mb_per_s"]),
+        "shaped_paimon_over_stock": shaped["paimon"]["mb_per_s"] / shaped["stock"]["mb_per_s"],
+        "shaped_paimon_put_over_stock": (
+            shaped["paimon_put"]["mb_per_s"] / shaped["stock"]["mb_per_s"]
         ),
     }
 
@@ -75,6 +81,27 @@ def table(results: dict[str, dict]) -> str:
             f"/healthz with {r['healthz']['uploads']} uploads: p50 / p99",
             f"{r['healthz']['p50_ms']:.1f} / {r['healthz']['p99_ms']:.1f} ms "
             f"({r['healthz']['samples']} probes)",
+        ),
+    ]
+    shaped = r["shaped"]
+    path = (
+        f"{shaped['shape']['latency_ms']} ms, "
+        f"{shaped['shape']['connection_bytes_per_second'] / 1e6:g} MB/s per connection, "
+        f"{shaped['path_mb_per_s']:g} MB/s in all"
+    )
+    shaped_size = f"{shaped['paimon']['bytes'] // MIB} MiB"
+    rows += [
+        (f"shaped path ({path}), {shaped_size}:", ""),
+        ("  stock mega.py upload()", f"{shaped['stock']['mb_per_s']:8.1f} MB/s"),
+        ("  Paimon end to end, POST multipart", f"{shaped['paimon']['mb_per_s']:8.1f} MB/s"),
+        ("  Paimon end to end, PUT", f"{shaped['paimon_put']['mb_per_s']:8.1f} MB/s"),
+        (
+            "  Paimon / path: multipart, PUT",
+            f"{d['shaped_paimon_over_path']:8.2f}, {d['shaped_paimon_put_over_path']:.2f}",
+        ),
+        (
+            "  Paimon / stock: multipart, PUT",
+            f"{d['shaped_paimon_over_stock']:8.1f} x, {d['shaped_paimon_put_over_stock']:.1f} x",
         ),
     ]
     for count, figure in r["concurrency"].items():

@@ -3,22 +3,27 @@ its uploader alone (the transfer phase without HTTP)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from paimon.storage.mega.uploader import Uploader
 from paimon_devtools.bench.client import send_concurrently, send_file
 from paimon_devtools.bench.plan import make_file, throughput, timed
 from paimon_devtools.bench.rig import Rig
 
 
-def end_to_end(rig: Rig, door: str = "multipart") -> dict[str, object]:
-    """The best of the plan's runs, from the first byte sent to the link."""
-    runs = []
-    for _ in range(rig.plan.main_runs):
-        runs.append(send_file(rig.server.url, rig.main_file, door))
+def end_to_end(
+    rig: Rig, door: str = "multipart", path: Path | None = None, runs: int | None = None
+) -> dict[str, object]:
+    """The best of ``runs`` (the plan's) uploads of ``path`` (the main file), from the
+    first byte sent to the link."""
+    sent = []
+    for _ in range(rig.plan.main_runs if runs is None else runs):
+        sent.append(send_file(rig.server.url, path or rig.main_file, door))
         rig.forget_files()
-    best = min(runs, key=lambda sent: sent.seconds)
+    best = min(sent, key=lambda one: one.seconds)
     return throughput(best.size, best.seconds) | {
         "last_byte_to_link_s": best.after_last_byte,
-        "runs_s": [sent.seconds for sent in runs],
+        "runs_s": [one.seconds for one in sent],
     }
 
 

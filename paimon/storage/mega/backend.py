@@ -25,7 +25,7 @@ from paimon.storage.mega.codes import ENOENT
 from paimon.storage.mega.crypto import NodeKey, make_link
 from paimon.storage.mega.errors import MEGA_FAILURES, MegaApiError, RetryPolicy, storage_error
 from paimon.storage.mega.session import MIN_LOGIN_INTERVAL_SECONDS, SessionStore, session_dir
-from paimon.storage.mega.uploader import DEFAULT_MAX_POST, Uploader
+from paimon.storage.mega.uploader import DEFAULT_CONNECTIONS, DEFAULT_MAX_POST, Uploader
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class MegaAccount:
     folder: str
     session_dir: Path  # the instance's saved session, shared by its workers
     totp_secret: SecretStr | None = None
+    upload_connections: int = DEFAULT_CONNECTIONS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MegaAccount:
@@ -64,6 +65,7 @@ class MegaAccount:
             folder=settings.mega_folder,
             session_dir=session_dir(settings.data_dir),
             totp_secret=settings.mega_totp_secret,
+            upload_connections=settings.mega_upload_connections,
         )
 
 
@@ -93,7 +95,9 @@ class MegaStorage:
             totp_secret=account.totp_secret,
             store=SessionStore(account.session_dir, min_login_interval),
         )
-        self._uploader = Uploader(self._client, max_post_bytes=max_post_bytes)
+        self._uploader = Uploader(
+            self._client, max_post_bytes=max_post_bytes, connections=account.upload_connections
+        )
         self._folder_name = account.folder
         self._folder: str | None = None
         self._folder_lock = threading.Lock()

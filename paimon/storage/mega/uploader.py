@@ -1,12 +1,23 @@
 """Paimon's own MEGA uploader (mega.py's ``upload()`` is slow and fragile).
 
-The file is read one POST at a time into a reusable buffer; its MEGA chunks are MACed with
-one bulk CBC call each and the whole POST is CTR-encrypted in place with one call, so the
-bytes are never copied. While one POST is on the wire (in a sender thread, over the
-client's keep-alive session) the next is read and encrypted: with OpenSSL releasing
-the GIL, crypto and network overlap. Memory stays at two POSTs (``2 * max_post_bytes``)
-whatever the file's size. A failed POST is retried alone with bounded backoff; an expired
-upload URL (``-8``) gets a fresh one and the upload starts over.
+The file is read one POST at a time into a slice of a reusable arena; its MEGA chunks
+are MACed with one bulk CBC call each and the whole POST is CTR-encrypted in place with
+one call, so the bytes are never copied. Up to ``connections`` POSTs are on the wire at
+once, each from a sender thread with a keep-alive connection of its own (a long path to
+MEGA gives each connection only a share of the link, which is why MEGA's own clients
+send several), while the next POST is read and sealed: with OpenSSL releasing the GIL,
+crypto and network overlap. MEGA takes ranges in any order; the chunk MACs are computed
+in file order as the POSTs are sealed, and progress is the answered prefix of the file.
+
+Memory is bounded whatever the file's size: one arena of ``MAX_BUFFER_BYTES`` per
+transfer (touched only as used), each POST a slice of it no larger than
+``arena / (POSTs allowed on the wire + 1)``: more connections, smaller POSTs. How many
+are allowed adapts (``_Window``): as many as it takes for the network to keep up with
+sealing, measured as the upload goes (on loopback a few big POSTs; on a long path all
+``connections``), halved when MEGA says it is overloaded (-3, -4, -6, -18, -19, 5xx, a
+timeout or a dropped connection) and grown back by one after as many answered POSTs. A
+failed POST is retried alone with bounded backoff. An expired upload URL (``-8``) gets a
+fresh one and the upload starts over.
 
 The file may still be growing: with ``size`` and ``wait_for_bytes`` the uploader sends
 each POST as soon as its bytes have arrived (the caller's spool decides when that is).
@@ -18,13 +29,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import mmap
 import os
 import re
+import threading
+import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+import requests
 
 from paimon.storage.base import (
     BodySizeChanged,
@@ -44,7 +62,7 @@ from paimon.storage.mega.crypto import (
     node_key,
     seal,
 )
-from paimon.storage.mega.errors import MegaApiError, ServerError
+from paimon.storage.mega.errors import MegaApiError, ServerError, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +70,16 @@ DEFAULT_MAX_POST = 8 * MAX_CHUNK
 #: (connect, read) seconds for one POST of ciphertext.
 UPLOAD_TIMEOUT = (10.0, 120.0)
 _ERROR_REPLY = re.compile(r"-\d+")
-#: POST buffers per upload: one on the wire while the next is read and encrypted.
-BUFFERS = 2
+#: Buffers of one transfer together, whatever its size and connection count: one
+#: connection keeps 8 MiB POSTs (and two of them, as before); 16 send 1.2 MiB POSTs,
+#: which on a path of 3 MB/s per connection and 50 ms per request still spend 0.4 s
+#: sending for each 0.05 s waiting.
+MAX_BUFFER_BYTES = 20 * MAX_CHUNK
+#: POSTs on the wire at once per upload (PAIMON_MEGA_UPLOAD_CONNECTIONS; docs/mega.md).
+DEFAULT_CONNECTIONS = 16
+
+#: A gigabit uplink: a transfer that moves this much needs no more connections.
+ENOUGH_BYTES_PER_SECOND = 125e6
 
 #: Threads sealing one POST together (the caller's and pool threads), one per core.
 SEAL_THREADS = os.cpu_count() or 1
@@ -76,15 +102,19 @@ def plan_posts(size: int, max_post_bytes: int = DEFAULT_MAX_POST) -> list[PostRa
 
     An empty file is one empty POST at offset 0.
     """
-    posts: list[PostRange] = []
+    return list(_posts(size, lambda: max_post_bytes))
+
+
+def _posts(size: int, max_post_bytes: Callable[[], int]) -> Iterator[PostRange]:
+    """``plan_posts`` one POST at a time, each within the limit in force when it is
+    formed (the uploader's depends on how many POSTs may be on the wire by then)."""
     group: list[tuple[int, int]] = []
     for span in chunk_spans(size):
-        if group and sum(length for _, length in group) + span[1] > max_post_bytes:
-            posts.append(PostRange(group[0][0], tuple(group)))
+        if group and sum(length for _, length in group) + span[1] > max_post_bytes():
+            yield PostRange(group[0][0], tuple(group))
             group = []
         group.append(span)
-    posts.append(PostRange(group[0][0] if group else 0, tuple(group)))
-    return posts
+    yield PostRange(group[0][0] if group else 0, tuple(group))
 
 
 @dataclass(frozen=True)
@@ -107,6 +137,166 @@ class _Progress:
             self._callback(total)
 
 
+class _Window:
+    """How many POSTs may be on the wire: the fewer of two limits. MEGA's answers set a
+    ceiling, halved when it says it is overloaded and grown back by one after as many
+    answered POSTs; the measured rates set a wish, as many POSTs as it takes for the
+    network to keep up with sealing or to reach ``ENOUGH_BYTES_PER_SECOND``, whichever
+    is less (``that rate / one POST's rate``): beyond that more connections only make
+    POSTs smaller, and on a short path (loopback) CPU, not the path, is what runs out.
+    Both start at ``most``: on a long path the first POSTs matter. Thread-safe."""
+
+    def __init__(self, most: int):
+        self.most = most
+        self._ceiling = most
+        self._wish = most
+        self._answered = 0
+        self._post_rate = 0.0  # bytes/s of one POST, smoothed
+        self._seal_rate = 0.0  # bytes/s of reading and sealing one POST, smoothed
+        self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        return min(self._ceiling, self._wish)
+
+    def overloaded(self) -> None:
+        with self._lock:
+            self._ceiling = max(1, self._ceiling // 2)
+            self._answered = 0
+
+    def answered(self, byte_count: int = 0, seconds: float = 0.0) -> None:
+        with self._lock:
+            self._answered += 1
+            if self._ceiling < self.most and self._answered >= self._ceiling:
+                self._ceiling += 1
+                self._answered = 0
+            if byte_count and seconds > 0:
+                self._post_rate = _smooth(self._post_rate, byte_count / seconds)
+                self._rewish()
+
+    def sealed(self, byte_count: int, seconds: float) -> None:
+        if byte_count and seconds > 0:
+            with self._lock:
+                self._seal_rate = _smooth(self._seal_rate, byte_count / seconds)
+                self._rewish()
+
+    def _rewish(self) -> None:
+        if self._post_rate and self._seal_rate:
+            wish = math.ceil(min(self._seal_rate, ENOUGH_BYTES_PER_SECOND) / self._post_rate)
+            self._wish = max(1, min(self.most, wish))
+
+
+def _smooth(average: float, sample: float) -> float:
+    return sample if not average else (average + sample) / 2
+
+
+class _Arena:
+    """The transfer's buffer memory, one block handed out in file order as a ring:
+    each POST takes the next free slice, given back once the POST was answered. The
+    block is anonymous ``mmap`` memory: pages cost nothing until a POST first uses them,
+    so a small file does not pay for the whole arena."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._memory = memoryview(mmap.mmap(-1, size))
+        self._head = 0
+        self._busy: dict[Future[str], tuple[int, int]] = {}
+
+    def take(self, length: int) -> tuple[int, int] | None:
+        """A free slice of ``length`` bytes, or None while POSTs still hold it."""
+        start = self._head if self._head + length <= self.size else 0
+        end = start + length
+        if any(
+            start < busy_end and busy_start < end for busy_start, busy_end in self._busy.values()
+        ):
+            return None
+        self._head = end
+        return start, end
+
+    def view(self, span: tuple[int, int]) -> memoryview:
+        return self._memory[span[0] : span[1]]
+
+    def hold(self, answer: Future[str], span: tuple[int, int]) -> None:
+        self._busy[answer] = span
+
+    def release(self, answer: Future[str]) -> None:
+        del self._busy[answer]
+
+
+class _Connections:
+    """A keep-alive ``requests.Session`` per sender thread, so each POST on the wire has a
+    TCP connection of its own; all closed with the transfer."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+
+
+class _InFlight:
+    """The POSTs on the wire, answered in any order: each answer frees its slice of the
+    arena, and progress is reported (in the caller's thread) for the answered prefix of
+    the file."""
+
+    def __init__(self, arena: _Arena, progress: _Progress):
+        self.arena = arena
+        self._running: set[Future[str]] = set()
+        self._order: deque[tuple[PostRange, Future[str]]] = deque()
+        self._progress = progress
+        self.completion = ""  # the reply of the POST that completed the file
+
+    def buffer(self, length: int) -> tuple[int, int]:
+        """A slice of the arena no POST is using, waiting for answers until there is."""
+        while (span := self.arena.take(length)) is None:
+            self._wait()
+        return span
+
+    def add(self, post: PostRange, span: tuple[int, int], answer: Future[str]) -> None:
+        self.arena.hold(answer, span)
+        self._running.add(answer)
+        self._order.append((post, answer))
+
+    def wait_below(self, limit: int) -> None:
+        while len(self._running) >= max(limit, 1):
+            self._wait()
+
+    def drain(self) -> None:
+        while self._running:
+            self._wait()
+
+    def meanwhile(self, other: Future[None]) -> None:
+        """Take answers until ``other`` is done; its result (or its exception)."""
+        while not other.done():
+            self._wait(other)
+        other.result()
+
+    def _wait(self, other: Future[None] | None = None) -> None:
+        """Block until a POST (or ``other``) is answered; take every answer there is."""
+        done, _ = wait([*self._running, *([other] if other else [])], return_when=FIRST_COMPLETED)
+        for answer in done:
+            if answer is other:
+                continue
+            self._running.discard(answer)
+            self.arena.release(answer)
+            self.completion = answer.result() or self.completion  # raises a failed POST's
+        while self._order and self._order[0][1] not in self._running:
+            post, _ = self._order.popleft()
+            self._progress.acknowledged(post.offset + post.length)
+
+
 class Uploader:
     """Uploads spool files through a logged-in ``MegaClient``; thread-safe, no state."""
 
@@ -116,8 +306,10 @@ class Uploader:
         *,
         max_post_bytes: int = DEFAULT_MAX_POST,
         max_restarts: int = 3,
+        connections: int = DEFAULT_CONNECTIONS,
     ):
         self._client = client
+        self.connections = max(1, connections)
         self.max_post_bytes = max_post_bytes
         self.max_restarts = max_restarts
 
@@ -165,42 +357,71 @@ class Uploader:
     ) -> tuple[str, list[bytes]]:
         """One pass over the file; the completion handle and the chunk MACs in order.
 
-        POST ``n`` is sent by the sender thread while POST ``n + 1`` is read and sealed
-        into the other buffer; a buffer is reused only once its POST was answered.
+        Each POST is formed at the size the window allows then (fewer connections, bigger
+        POSTs: per-request costs matter on a short path), sealed into a free slice of the
+        arena while the others are on the wire, and sent once fewer than the window's
+        limit are; a slice is reused only once its POST was answered (after its
+        retries). On any failure the POSTs not yet sending are cancelled and those
+        sending are waited for: no POST outlives the transfer.
         """
-        posts = plan_posts(size, self.max_post_bytes)
-        capacity = max(post.length for post in posts)
-        buffers = [memoryview(bytearray(capacity)) for _ in range(min(BUFFERS, len(posts)))]
+        window = _Window(self.connections)
+        arena = _Arena(MAX_BUFFER_BYTES)
+        in_flight = _InFlight(arena, progress)
+
+        def post_limit() -> int:
+            return min(self.max_post_bytes, arena.size // (window.limit + 1))
+
         # While the body still arrives, the thread receiving it needs a core of its own:
         # sealing on every core then slowed the whole upload down (5% here).
         seal_threads = 1 if wait_for_bytes else SEAL_THREADS
-        scratches = [mac_scratch(min(capacity, MAX_CHUNK)) for _ in range(seal_threads)]
+        scratches = [mac_scratch(min(size, MAX_CHUNK)) for _ in range(seal_threads)]
         macs: list[bytes] = []
-        completion = ""
-        in_flight: deque[tuple[PostRange, Future[str]]] = deque()
-        with (
-            source.open("rb", buffering=0) as stream,
-            ThreadPoolExecutor(1, thread_name_prefix="mega-post") as sender,
-        ):
-            for number, post in enumerate(posts):
-                completion = _collect(in_flight, progress, keep=len(buffers) - 1) or completion
-                if wait_for_bytes:
-                    wait_for_bytes(post.offset + post.length)
-                body = buffers[number % len(buffers)][: post.length]
-                _read_into(stream, body)
-                macs += _seal_in_parallel(key, post, body, scratches)
-                target = f"{url}/{post.offset}"
-                in_flight.append(
-                    (post, sender.submit(self._client.retry.call, self._post, target, body))
-                )
-            completion = _collect(in_flight, progress, keep=0) or completion
-        if not completion:
+        connections = _Connections()
+        sender = ThreadPoolExecutor(window.most, thread_name_prefix="mega-post")
+        # Waits for a growing file's bytes, so that answers are taken meanwhile.
+        body_waiter = ThreadPoolExecutor(1, thread_name_prefix="mega-body")
+        try:
+            with source.open("rb", buffering=0) as stream:
+                for post in _posts(size, post_limit):
+                    if wait_for_bytes:
+                        end = post.offset + post.length
+                        in_flight.meanwhile(body_waiter.submit(wait_for_bytes, end))
+                    span = in_flight.buffer(post.length)
+                    body = arena.view(span)
+                    started = time.perf_counter()
+                    _read_into(stream, body)
+                    macs += _seal_in_parallel(key, post, body, scratches)
+                    window.sealed(post.length, time.perf_counter() - started)
+                    in_flight.wait_below(window.limit)
+                    target = f"{url}/{post.offset}"
+                    answer = sender.submit(
+                        self._client.retry.call, self._post, connections, window, target, body
+                    )
+                    in_flight.add(post, span, answer)
+                in_flight.drain()
+        finally:
+            body_waiter.shutdown(wait=False)  # returns once the body grows or ends
+            sender.shutdown(wait=True, cancel_futures=True)
+            connections.close()
+        if not in_flight.completion:
             raise StorageError("MEGA accepted every byte but did not confirm the upload.")
-        return completion, macs
+        return in_flight.completion, macs
 
-    def _post(self, url: str, body: memoryview) -> str:
+    def _post(self, connections: _Connections, window: _Window, url: str, body: memoryview) -> str:
         """One attempt at one range; the reply text (empty until the file is complete)."""
-        response = self._client.session.post(url, data=body, timeout=UPLOAD_TIMEOUT)
+        started = time.perf_counter()
+        try:
+            reply = self._attempt(connections.session(), url, body)
+        except Exception as exc:
+            if is_transient(exc):
+                window.overloaded()
+            raise
+        window.answered(len(body), time.perf_counter() - started)
+        return reply
+
+    @staticmethod
+    def _attempt(session: requests.Session, url: str, body: memoryview) -> str:
+        response = session.post(url, data=body, timeout=UPLOAD_TIMEOUT)
         if response.status_code >= 500:
             raise ServerError(response.status_code)
         response.raise_for_status()
@@ -208,22 +429,6 @@ class Uploader:
         if _ERROR_REPLY.fullmatch(reply):
             raise MegaApiError(int(reply))
         return reply
-
-
-def _collect(
-    in_flight: deque[tuple[PostRange, Future[str]]], progress: _Progress, keep: int
-) -> str:
-    """Report answered POSTs in order, waiting for the oldest while more than ``keep`` are
-    in flight; the last reply (the completion handle once the file is complete).
-
-    Progress is reported here, in the caller's thread, never in the sender's.
-    """
-    reply = ""
-    while in_flight and (len(in_flight) > keep or in_flight[0][1].done()):
-        post, answer = in_flight.popleft()
-        reply = answer.result()
-        progress.acknowledged(post.offset + post.length)
-    return reply
 
 
 @functools.cache
