@@ -26,6 +26,7 @@ def runner(backend: MegaStorage, tmp_path: Path, concurrency: int) -> TransferRu
         concurrency=concurrency,
         lease_seconds=30,
         retention_seconds=3600,
+        retry_seconds=3600,
     )
 
 
