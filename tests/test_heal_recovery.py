@@ -24,6 +24,7 @@ from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.rawhttp import request_bytes
 from tests.test_jobs_server import job, send_async, stored_content, worker_pids
 from tests.test_shutdown import MIB, PIECE, TUS, SlowBody
+from tests.test_tus import patch
 
 LEASE_SECONDS = 30
 THROTTLE = 400_000  # bytes/s
@@ -151,17 +152,7 @@ def test_a_tus_patch_cut_off_by_a_sigkill_is_resumed_within_5_s(server_factory) 
         def patched() -> bool:
             offset = requests.head(f"{server.url}{tus_path}", headers=TUS, timeout=10)
             kept = int(offset.headers["Upload-Offset"])
-            reply = requests.patch(
-                f"{server.url}{tus_path}",
-                data=content[kept:],
-                headers={
-                    **TUS,
-                    "Upload-Offset": str(kept),
-                    "Content-Type": "application/offset+octet-stream",
-                },
-                timeout=30,
-            )
-            return reply.status_code == 204
+            return patch(f"{server.url}{tus_path}", kept, content[kept:]).status_code == 204
 
         assert eventually(patched, timeout=LEASE_SECONDS, interval=0.5)
         assert time.monotonic() - killed_at < 5

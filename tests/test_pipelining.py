@@ -53,6 +53,15 @@ def open_upload(
     return connection
 
 
+def form_body(boundary: str, filename: str, content: bytes, closing: bytes) -> bytes:
+    """One file part framed as curl frames it, ending with ``--boundary`` and ``closing``."""
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    return head + content + f"\r\n--{boundary}".encode() + closing
+
+
 def chunk_posts(sim: MegaSim) -> int:
     return len(CHUNK_POST.findall(sim.log()))
 
@@ -87,11 +96,7 @@ def test_a_form_file_is_transferred_while_it_arrives(
     makes the transfer start over once the body is complete, never a cut-off file."""
     boundary = "paimon-test-" + os.urandom(8).hex()
     content = os.urandom(20 * MIB + 7)
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="form.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    body = head + content + f"\r\n--{boundary}".encode() + closing
+    body = form_body(boundary, "form.bin", content, closing)
     posts_before, logs_before = chunk_posts(sim), len(server.logs())
     form = f"multipart/form-data; boundary={boundary}"
     connection = open_upload(server, "POST", "/upload", len(body), form)
@@ -131,11 +136,7 @@ def test_an_async_form_upload_keeps_its_pipelined_transfer(
     werkzeug closing the request's files after a complete body must not abort it."""
     boundary = "paimon-test-" + os.urandom(8).hex()
     content = os.urandom(12 * MIB + 3)
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="async.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode()
-    body = head + content + f"\r\n--{boundary}--\r\n".encode()
+    body = form_body(boundary, "async.bin", content, b"--\r\n")
     sim.throttle(8 * MIB)  # the transfer is still running when the 202 goes out
     try:
         reply = requests.post(

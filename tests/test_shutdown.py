@@ -25,6 +25,7 @@ from tests.conftest import ServerProcess, eventually
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.rawhttp import connect, read_reply, request_bytes
 from tests.test_jobs_server import stored_content
+from tests.test_tus import patch
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -150,18 +151,7 @@ def test_graceful_time_runs_out_tus_resumes_and_the_rest_is_purged(server_factor
     resumed: list[requests.Response] = []
 
     def patched() -> bool:
-        resumed.append(
-            requests.patch(
-                f"{restarted.url}{tus_path}",
-                data=content[kept:],
-                headers={
-                    **TUS,
-                    "Upload-Offset": str(kept),
-                    "Content-Type": "application/offset+octet-stream",
-                },
-                timeout=30,
-            )
-        )
+        resumed.append(patch(f"{restarted.url}{tus_path}", kept, content[kept:]))
         return resumed[-1].status_code != 423
 
     assert eventually(patched, timeout=float(LEASE_SECONDS) + 10, interval=0.5)
