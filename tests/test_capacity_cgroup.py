@@ -194,8 +194,10 @@ def start_in_cgroup(group: Cgroup, workdir: Path, sim: MegaSim) -> ServerProcess
     def healthy() -> bool:
         assert process.poll() is None, f"gunicorn exited:\n{server.logs()}"
         try:
-            return requests.get(f"{server.url}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):
+            # Not listening yet, or the one worker still importing on half a CPU (CI
+            # saw a 2 s read time out here): ask again until the deadline.
             return False
 
     if not eventually(healthy, timeout=60, interval=0.2):

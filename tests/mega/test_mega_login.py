@@ -7,7 +7,6 @@ import os
 import stat
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from paimon import doctor
@@ -17,8 +16,9 @@ from paimon.storage.mega.session import session_dir
 from tests.fixtures.megasim import MFA_EMAIL, MFA_PASSWORD, MFA_SECRET, V2_PASSWORD, MegaSim
 from tests.mega.support import FAST_RETRY, download, mega_settings, spool
 
-#: A valid base32 secret that is not the account's.
-OTHER_SECRET = pyotp.random_base32()
+#: A valid base32 secret that is not the account's (fixed: it names a test case, and
+#: pytest-xdist's workers must collect the same names).
+OTHER_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 
 
 def mfa_backend(sim: MegaSim, data_dir: Path, secret: str | None) -> MegaStorage:
