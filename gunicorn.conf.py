@@ -26,9 +26,18 @@ bind = f"{_host}:{_settings.port}"
 workers, _workers_decided_by = capacity.choose_workers(_settings.workers)
 # gthread: a long upload holds one thread, not the worker, so health checks and other
 # requests keep being answered; the worker's heartbeat does not depend on requests.
-# Paimon's subclass only answers malformed HTTP as JSON, never quoting it (docs/security.md).
+# Paimon's subclass keeps idle and slow connections off the threads until they send
+# (docs/architecture.md, "Many slow clients") and answers malformed HTTP as JSON, never
+# quoting it (docs/security.md).
 worker_class = "paimon.server.worker.JsonErrorThreadWorker"
-threads = _settings.threads
+# One thread per upload slot (the app admits no more bodies than that), and
+# PAIMON_THREADS more, so health, status and downloads never wait behind uploads.
+threads = (
+    capacity.upload_slots_per_worker(_settings.max_concurrent_uploads, workers) + _settings.threads
+)
+# Connections held per worker: idle and kept-alive ones wait in the worker's poller and
+# cost no thread, only a file descriptor (the worker raises its limit to match).
+worker_connections = 4096
 # With gthread, `timeout` bounds a stuck worker's heartbeat, not a request: multi-minute
 # uploads are fine. graceful_timeout gives in-flight uploads time to finish on deploys;
 # it must end before the platform's SIGKILL (docs/deployment.md, "Shutdown window").

@@ -196,3 +196,9 @@ def choose_workers(configured: int | None, found: Capacity | None = None) -> tup
         return configured, "PAIMON_WORKERS / WEB_CONCURRENCY"
     found = found or detect()
     return found.workers, found.limited_by
+
+
+def upload_slots_per_worker(max_concurrent_uploads: int, workers: int) -> int:
+    """Each worker's share of PAIMON_MAX_CONCURRENT_UPLOADS: gunicorn.conf.py gives the
+    worker one thread per slot, and the app admits that many bodies at once."""
+    return max(1, math.ceil(max_concurrent_uploads / max(1, workers)))

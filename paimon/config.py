@@ -68,7 +68,32 @@ class Settings(BaseSettings):
         description="Gunicorn worker processes; default: what the CPU quota, CPU "
         "affinity and memory limit allow (paimon/capacity.py).",
     )
-    threads: int = Field(8, ge=1, description="Threads per gunicorn worker.")
+    threads: int = Field(
+        8,
+        ge=1,
+        description="Threads per gunicorn worker for requests without a body (health, "
+        "status, downloads); each worker has one more thread per upload slot.",
+    )
+    max_concurrent_uploads: int = Field(
+        1024,
+        ge=1,
+        description="Request bodies (uploads) this instance receives at once, shared "
+        "evenly by its workers; beyond it 503 with Retry-After, before the body is read.",
+    )
+    max_uploads_per_client: int = Field(
+        32,
+        ge=0,
+        description="Request bodies one token, or one client address without a valid "
+        "token, may send at once to one worker; beyond it 429 with Retry-After, before "
+        "the body is read; 0: no limit.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Longest wait for a request's head (its request line and headers) "
+        "once its first byte arrived, and for a new connection's first byte; a slower "
+        "head is answered 408, a silent connection closed.",
+    )
     graceful_timeout_seconds: int = Field(
         110,
         ge=1,

@@ -30,6 +30,7 @@ FIGURES = {
         "shaped_paimon_put_over_stock",
     ],
     "shaped": ["shape", "path_mb_per_s", "paimon", "paimon_put", "stock"],
+    "slow_clients": ["unloaded_fast_mb_per_s", "idle_server_mib", "crowds"],
 }
 #: The shaped path's own figures, one upload each (paimon_devtools/bench/network.py).
 SHAPED = {
@@ -39,11 +40,16 @@ SHAPED = {
 }
 
 
+#: Counts that are rightly zero on a healthy run: slow uploads the server refused.
+COUNTS = frozenset({"refused"})
+
+
 def numbers(value: object) -> Iterator[float]:
-    """Every number in a JSON document (booleans are not figures)."""
+    """Every number in a JSON document (booleans and COUNTS are not figures)."""
     if isinstance(value, dict):
-        for item in value.values():
-            yield from numbers(item)
+        for name, item in value.items():
+            if name not in COUNTS:
+                yield from numbers(item)
     elif isinstance(value, list):
         for item in value:
             yield from numbers(item)
@@ -87,6 +93,10 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert sorted(results["concurrency"], key=int) == ["1", "2", "4", "8"]
     assert all(figure["mb_per_s"] > 0 for figure in results["concurrency"].values())
     assert results["peak_rss"]["workers"] >= 1
+    (crowd,) = results["slow_clients"]["crowds"]  # --quick: one crowd of 50
+    assert crowd["slow_uploads"] == crowd["held"] == 50
+    assert crowd["refused"] == 0
+    assert "slow clients at 2 KiB/s" in run.stdout
     figures = list(numbers(results))
     assert figures
     assert all(math.isfinite(figure) and figure > 0 for figure in figures)

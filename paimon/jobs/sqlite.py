@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
@@ -64,33 +65,73 @@ _IN_FINISHED, _FINISHED = _in(FINISHED)
 _IN_RESUMABLE, _RESUMABLE = _in(RESUMABLE)
 
 
+#: Connections per process: SQLite runs one write at a time, and WAL lets a few
+#: readers go alongside.
+POOL_SIZE = 4
+
+
+class ConnectionPool:
+    """At most ``size`` connections, opened when needed and lent to one thread at a
+    time; a thread that finds all lent waits for one to come back."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], size: int):
+        self._connect = connect
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._room = threading.BoundedSemaphore(size)  # connections not lent out
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[sqlite3.Connection]:
+        self._room.acquire()
+        try:
+            try:
+                connection = self._idle.get_nowait()
+            except queue.Empty:
+                connection = self._connect()
+            try:
+                yield connection
+            finally:
+                self._idle.put(connection)
+        finally:
+            self._room.release()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
 class SqliteJobStore:
     """Jobs in one SQLite file, shared by every worker process of a machine."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        # Keyed by (pid, thread id): a forked worker opens its own connections and never
-        # touches (not even closes) the ones it inherited, as SQLite requires.
-        self._connections: dict[tuple[int, int], sqlite3.Connection] = {}
+        self._pools: dict[int, ConnectionPool] = {}  # by process id
 
     def __repr__(self) -> str:
         return f"SqliteJobStore({str(self.path)!r})"
 
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection in this process, opened on first use (a thread that
-        ends leaves it to the next thread given the same id)."""
-        key = (os.getpid(), threading.get_ident())
-        connection = self._connections.get(key)
-        if connection is None:
-            # No lock: only this thread writes this key, and a lock held by another
-            # thread at fork time would stay held forever in the child.
-            connection = self._connections[key] = self._connect()
-        return connection
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """One of this process's connections, lent for one statement.
+
+        Threads share at most POOL_SIZE connections: a connection costs about 130 KiB
+        (SQLite's lookaside and page cache), and one per thread cost 60 MiB for 500
+        threads receiving slow uploads, while SQLite writes one statement at a time
+        anyway. The pool is this process's own: a forked worker opens its connections
+        and never touches (not even closes) the ones it inherited, as SQLite requires.
+        """
+        pool = self._pools.get(os.getpid()) or self._pools.setdefault(
+            os.getpid(), ConnectionPool(self._connect, POOL_SIZE)
+        )
+        with pool.lent() as connection:
+            yield connection
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: each statement commits on its own (no implicit BEGIN).
-        # check_same_thread=False only so close() can run from any thread: _db() gives
-        # each connection to one thread.
+        # check_same_thread=False: _db() lends a connection to one thread at a time,
+        # not always the same one.
         connection = sqlite3.connect(
             self.path,
             timeout=BUSY_TIMEOUT_SECONDS,
@@ -139,13 +180,13 @@ class SqliteJobStore:
 
     def _rows(self, sql: str, params: Iterable[Stored] = ()) -> list[sqlite3.Row]:
         """Run a statement to its end (which commits it) and return its rows."""
-        with self._usable():
-            return self._db().execute(sql, tuple(params)).fetchall()
+        with self._usable(), self._db() as db:
+            return db.execute(sql, tuple(params)).fetchall()
 
     def _changed(self, sql: str, params: Iterable[Stored]) -> bool:
         """Run a single-row UPDATE; whether it matched."""
-        with self._usable():
-            return self._db().execute(sql, tuple(params)).rowcount == 1
+        with self._usable(), self._db() as db:
+            return db.execute(sql, tuple(params)).rowcount == 1
 
     @contextlib.contextmanager
     def _usable(self) -> Iterator[None]:
@@ -282,9 +323,9 @@ class SqliteJobStore:
     def close(self) -> None:
         """Close this process's connections, when no thread uses the store any more (a
         later call opens new ones)."""
-        pid = os.getpid()
-        for key in [key for key in self._connections if key[0] == pid]:
-            self._connections.pop(key).close()
+        pool = self._pools.pop(os.getpid(), None)
+        if pool is not None:
+            pool.close()
 
     def check(self) -> None:
         try:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -33,6 +33,12 @@ UPLOADS = Counter(
     "body was read), abandoned (the body never completed).",
     ["outcome", "backend"],
     registry=PROCESS_REGISTRY,
+)
+UPLOAD_SLOTS_IN_USE = Gauge(
+    "paimon_upload_slots_in_use",
+    "Request bodies being received now (upload slots taken), summed over live workers.",
+    registry=PROCESS_REGISTRY,
+    multiprocess_mode="livesum",
 )
 RECEIVED_BYTES = Counter(
     "paimon_received_bytes",

@@ -13,6 +13,7 @@ reply can still be sent; only reading stops.
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import threading
 import time
@@ -41,21 +42,22 @@ class BodyTimeout(RequestTimeout):
 class Watchdog:
     """One thread per worker process cuts off reads that pass their deadline.
 
-    Every deadline is "now + the same timeout", so a new one is never earlier than
-    those already watched: the thread only needs waking when it had nothing to watch.
+    The thread sleeps until the soonest deadline; a new one that is sooner (a body
+    whose 64 KiB window began a while ago) wakes it.
     """
 
     def __init__(self) -> None:
         self._deadlines: dict[GuardedInput, float] = {}
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._next_wake = math.inf  # the deadline the thread sleeps until
 
     def watch(self, stream: GuardedInput, deadline: float) -> None:
         with self._wake:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="body-watchdog", daemon=True)
                 self._thread.start()
-            if not self._deadlines:
+            if deadline < self._next_wake:
                 self._wake.notify()
             self._deadlines[stream] = deadline
 
@@ -71,8 +73,9 @@ class Watchdog:
                     if deadline <= now:
                         del self._deadlines[stream]
                         stream.cut()
-                soonest = min(self._deadlines.values(), default=None)
-                self._wake.wait(None if soonest is None else soonest - now)
+                self._next_wake = min(self._deadlines.values(), default=math.inf)
+                self._wake.wait(None if self._next_wake == math.inf else self._next_wake - now)
+                self._next_wake = -math.inf  # awake: whoever watches now need not wake it
 
 
 class GuardedInput:
@@ -97,6 +100,10 @@ class GuardedInput:
         self._dog = dog
         self._direct = direct
         self._cut = False
+        # The current 64 KiB of the body must arrive by window_start + timeout, however
+        # many reads (of whatever size the app asks for) it takes.
+        self._window_start: float | None = None
+        self._window_bytes = 0
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
@@ -121,11 +128,19 @@ class GuardedInput:
                 if not count:
                     break
                 filled += count
+        self._arrived(filled)
         return filled
 
     def readline(self, size: int | None = -1) -> bytes:
         with self._deadline():
-            return self._stream.readline(size)
+            line = self._stream.readline(size)
+        self._arrived(len(line))
+        return line
+
+    def _arrived(self, count: int) -> None:
+        self._window_bytes += count
+        if self._window_bytes >= READ_STEP:  # this 64 KiB arrived in time: a new window
+            self._window_start, self._window_bytes = None, 0
 
     def cut(self) -> None:
         """Called by the watchdog: end the blocked read by closing the receiving side."""
@@ -143,7 +158,9 @@ class GuardedInput:
     @contextlib.contextmanager
     def _deadline(self) -> Iterator[None]:
         """The reads inside must be done within the timeout, or the watchdog cuts them."""
-        self._dog.watch(self, time.monotonic() + self._timeout)
+        if self._window_start is None:
+            self._window_start = time.monotonic()
+        self._dog.watch(self, self._window_start + self._timeout)
         try:
             yield
         except Exception:

@@ -27,6 +27,10 @@ class SpoolFull(Exception):
 
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: How often a body's progress is reported (SpoolWriter._progress_due).
+PROGRESS_BYTES = 1024 * 1024
+PROGRESS_FAST_SECONDS = 0.5
+PROGRESS_SLOW_SECONDS = 5.0
 
 
 @contextlib.contextmanager
@@ -61,6 +65,7 @@ class SpoolWriter:
         self._sha256 = hashlib.sha256()
         self._on_progress = on_progress
         self._reported_at = 0.0
+        self._reported_bytes = 0
         self.bytes_written = 0
         self.path = Path(file.name)
         self.name = file.name  # werkzeug and FileStorage look for .name
@@ -79,10 +84,19 @@ class SpoolWriter:
             if any(count <= self.bytes_written for count in self._awaited):
                 self._grown.notify_all()  # only then: every wake-up costs a GIL hand-over
         now = time.monotonic()
-        if self._on_progress and now - self._reported_at >= 0.5:
-            self._reported_at = now
+        if self._on_progress and self._progress_due(now):
+            self._reported_at, self._reported_bytes = now, self.bytes_written
             self._on_progress(self.bytes_written)
         return written
+
+    def _progress_due(self, now: float) -> bool:
+        """Every 0.5 s while the body comes fast (1 MiB since the last report), every 5 s
+        while it trickles: each report is a job-store write, and hundreds of phones at
+        2 KiB/s must not make that hundreds of writes a second."""
+        waited = now - self._reported_at
+        if self.bytes_written - self._reported_bytes >= PROGRESS_BYTES:
+            return waited >= PROGRESS_FAST_SECONDS
+        return waited >= PROGRESS_SLOW_SECONDS
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self._file.seek(offset, whence)

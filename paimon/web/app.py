@@ -7,11 +7,13 @@ import logging
 
 from flask import Flask
 
+from paimon import capacity
 from paimon.config import Settings, load_settings_or_exit
 from paimon.jobs import build_job_store
 from paimon.observability.logs import configure_logging, set_reference_key
 from paimon.spool.writer import Spool
 from paimon.storage import build_storage
+from paimon.uploads.admission import UploadSlots
 from paimon.uploads.intake import UploadService
 from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
@@ -57,6 +59,16 @@ def services(app: Flask) -> Services:
     return app.extensions[EXTENSION_KEY]
 
 
+def upload_slots(settings: Settings) -> UploadSlots:
+    """This worker's share of the upload slots: the same count of workers gunicorn.conf.py
+    decides, from the same settings and the same container."""
+    workers, _ = capacity.choose_workers(settings.workers)
+    return UploadSlots(
+        capacity.upload_slots_per_worker(settings.max_concurrent_uploads, workers),
+        settings.max_uploads_per_client,
+    )
+
+
 def build_app(settings: Settings) -> Flask:
     """The app wired and ready for requests, with no thread started: what `paimon
     doctor` sends a probe download through, exactly as a server would."""
@@ -94,6 +106,7 @@ def build_app(settings: Settings) -> Flask:
         ),
         overview=Overview(storage, jobs, spool, settings.min_free_bytes),
         transfers=transfers,
+        upload_slots=upload_slots(settings),
         token_digests=token_digests(settings.auth_tokens),
         limits=limits,
         public_url=settings.public_url,

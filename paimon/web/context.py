@@ -8,6 +8,7 @@ from typing import Protocol
 
 from flask import current_app
 
+from paimon.uploads.admission import UploadSlots
 from paimon.uploads.intake import UploadService
 from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
@@ -38,6 +39,7 @@ class Services:
     resumable: TusService
     overview: Overview
     transfers: TransferRunner  # started by create_app, handed back by the server's hooks
+    upload_slots: UploadSlots  # the bodies this worker may receive at once
     token_digests: list[bytes]  # empty: uploads are open
     limits: ClientLimits
     public_url: str | None  # base of links; None: the request's own host

@@ -36,15 +36,18 @@ STATUS = {
     "exceeds_upload_length": 413,
     "upload_locked": 423,
     "too_many_pending": 429,
+    "too_many_uploads": 429,
     "storage_failed": 502,
+    "server_busy": 503,
     "store_unavailable": 503,
     "server_full": 507,
     "storage_full": 507,
 }
 
 
-#: How soon a client may try again after a 503 (the job store unreachable).
-UNAVAILABLE_RETRY_SECONDS = 5
+#: How soon a client may try again (Retry-After) after a refusal that passes by itself:
+#: the job store unreachable for a moment, every upload slot or the client's share taken.
+RETRY_AFTER_SECONDS = {"store_unavailable": 5, "server_busy": 5, "too_many_uploads": 5}
 
 
 def status_of(error: str | None) -> int:
@@ -92,8 +95,8 @@ def register(app: Flask) -> None:
     def _refused(exc: UploadRefused):
         extra = {"supported_services": exc.supported} if isinstance(exc, UnknownService) else {}
         body, status = error_response(status_of(exc.error), exc.error, exc.message, **extra)
-        if status == 503:  # the job store is down for a moment: say when to come back
-            body.headers["Retry-After"] = str(UNAVAILABLE_RETRY_SECONDS)
+        if exc.error in RETRY_AFTER_SECONDS:  # it passes by itself: say when to come back
+            body.headers["Retry-After"] = str(RETRY_AFTER_SECONDS[exc.error])
         return body, status
 
     @app.errorhandler(SpoolFull)

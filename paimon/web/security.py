@@ -1,9 +1,10 @@
 """The defences every request passes through, wired once by ``register``.
 
-Security headers on every response, rate limits on starting uploads
-(paimon/web/ratelimit.py), and, when links are built from the request's Host header
-(no PAIMON_PUBLIC_URL), only the hosts in PAIMON_ALLOWED_HOSTS answered: else
-`Host: evil.example` would get links to evil.example. The bound on slow bodies sits
+Security headers on every response, upload slots, so no client takes them all
+(paimon/web/admission.py), rate limits on starting uploads (paimon/web/ratelimit.py),
+and, when links are built from the request's Host header (no PAIMON_PUBLIC_URL), only
+the hosts in PAIMON_ALLOWED_HOSTS answered: else `Host: evil.example` would get links
+to evil.example. The bound on slow bodies sits
 below Flask, in the server package (paimon/server/bodyguard.py); paimon/web/errors.py
 answers what it raises. docs/security.md explains what each defends.
 """
@@ -17,6 +18,7 @@ from flask_cors import CORS
 from werkzeug.wsgi import host_is_trusted
 
 from paimon.config import Settings
+from paimon.web import admission
 from paimon.web.errors import ApiError
 from paimon.web.ratelimit import UploadLimits
 
@@ -112,5 +114,7 @@ def register(app: Flask, settings: Settings, limits: UploadLimits) -> None:
     if settings.allowed_hosts and not settings.public_url:
         # Before the limiter's hook, so a refused host spends no rate limit.
         app.before_request(host_guard(settings.allowed_hosts))
+    # Before the limiter's hook too: an upload refused for want of a slot spends none.
+    admission.register(app)
     limits.register(app)
     app.after_request(security_headers)

@@ -17,6 +17,7 @@ from paimon_devtools.bench.plan import FULL, QUICK, Plan
 from paimon_devtools.bench.report import derived, machine, table
 from paimon_devtools.bench.rig import running
 from paimon_devtools.bench.rss import peak_rss, workers_of
+from paimon_devtools.bench.slowclients import slow_clients
 from paimon_devtools.bench.stock import stock
 from paimon_devtools.bench.throughput import concurrency, end_to_end, uploader_alone
 
@@ -40,6 +41,7 @@ def run(plan: Plan) -> dict[str, object]:
             "peak_rss": peak_rss(rig),
             "shaped": shaped_path(rig),
         }
+        results["slow_clients"] = slow_clients(Path(scratch), plan.slow_clients)
     results["derived"] = derived(results)
     return results
 

@@ -111,5 +111,34 @@ def table(results: dict[str, dict]) -> str:
                 f"{figure['mb_per_s']:8.1f} MB/s",
             )
         )
+    slow = r["slow_clients"]
+    rows.append(
+        (
+            f"slow clients at 2 KiB/s, default local server "
+            f"(idle {slow['idle_server_mib']:.0f} MiB, 32 MiB PUT alone "
+            f"{slow['unloaded_fast_mb_per_s']:.0f} MB/s):",
+            "",
+        )
+    )
+    for crowd in slow["crowds"]:
+        rows += [
+            (
+                f"  {crowd['slow_uploads']} slow: held, refused",
+                f"{crowd['held']:8d}, {crowd['refused']}",
+            ),
+            (
+                "    /healthz p50 / p99",
+                f"{crowd['healthz_p50_ms']:8.1f} / {crowd['healthz_p99_ms']:.1f} ms "
+                f"({crowd['healthz_samples']} probes)",
+            ),
+            (
+                "    32 MiB PUT meanwhile / alone",
+                f"{crowd['fast_over_unloaded']:8.2f} ({crowd['fast_mb_per_s']:.0f} MB/s)",
+            ),
+            (
+                "    server memory, per held upload",
+                f"{crowd['server_mib']:8.0f} MiB, {crowd['kib_per_held_upload']:.0f} KiB",
+            ),
+        ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -17,10 +17,10 @@ from tests.jobs.support import StoreSpec, create_jobs, in_processes, make_job
 def test_connection_settings(tmp_path: Path, autoclose) -> None:
     store = autoclose(SqliteJobStore(tmp_path / "jobs.sqlite3"))
     store.check()
-    connection = store._db()
-    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+    with store._db() as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
 
 
 def test_schema_has_one_typed_column_per_job_field_and_indexes(tmp_path: Path, autoclose) -> None:
