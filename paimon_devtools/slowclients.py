@@ -37,13 +37,24 @@ def connect(url: str, timeout: float = 10, source: str | None = None) -> socket.
     )
 
 
+def metric(url: str, sample: str) -> float:
+    """One sample of the server's /metrics, e.g. ``paimon_jobs{state="receiving"}``; 0
+    when absent."""
+    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
+
+
 def slots_in_use(url: str) -> int:
-    """``paimon_upload_slots_in_use`` from the server's /metrics: bodies it is receiving."""
-    text = requests.get(f"{url}/metrics", timeout=10).text
-    for line in text.splitlines():
-        if line.startswith("paimon_upload_slots_in_use"):
-            return round(float(line.split()[-1]))
-    return 0
+    """Bodies the server is receiving: upload slots taken."""
+    return round(metric(url, "paimon_upload_slots_in_use"))
+
+
+def receiving_jobs(url: str) -> int:
+    """Uploads past admission whose job exists (disk reserved, job written)."""
+    return round(metric(url, 'paimon_jobs{state="receiving"}'))
 
 
 class SlowUploads:

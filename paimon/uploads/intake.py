@@ -25,6 +25,7 @@ from paimon.spool.bodies import copy_body
 from paimon.spool.writer import Spool, SpoolWriter
 from paimon.storage.base import StorageBackend, StoresWhileReceiving
 from paimon.uploads.names import clean_display_name
+from paimon.uploads.progress import ProgressWriter
 from paimon.uploads.reservations import ReservationRefused, Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
 
@@ -127,6 +128,7 @@ class UploadService:
         self.jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
         self.transfers = transfers
         self.reservations = Reservations(spool, min_free_bytes, max_pending)
+        self.progress = ProgressWriter(jobs)
 
     @property
     def supported_services(self) -> list[str]:
@@ -177,7 +179,7 @@ class UploadService:
         )
 
         def received(count: int) -> None:
-            self.jobs.update(job.id, bytes_received=count)
+            self.progress.report(job.id, count)
 
         writer = self.spool.new_writer(received, expected_size)
         if reserve is not None:

@@ -123,8 +123,8 @@ def table(results: dict[str, dict]) -> str:
     for crowd in slow["crowds"]:
         rows += [
             (
-                f"  {crowd['slow_uploads']} slow: held, refused",
-                f"{crowd['held']:8d}, {crowd['refused']}",
+                f"  {crowd['slow_uploads']} slow: held, refused; all started after",
+                f"{crowd['held']:8d}, {crowd['refused']}; {crowd['admitted_seconds']:.1f} s",
             ),
             (
                 "    /healthz p50 / p99",

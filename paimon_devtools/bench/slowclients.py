@@ -17,7 +17,7 @@ from paimon_devtools.bench.healthz import HEALTHZ_INTERVAL, percentile
 from paimon_devtools.bench.plan import MIB, make_file, rate
 from paimon_devtools.bench.rss import memory_kib, workers_of
 from paimon_devtools.servers import REPO_ROOT, ServerProcess, start_server
-from paimon_devtools.slowclients import connect, slots_in_use
+from paimon_devtools.slowclients import connect, receiving_jobs, slots_in_use
 
 FAST_BYTES = 32 * MIB
 HOLD_TIMEOUT = 60  # seconds for the crowd to be held; a server that cannot is reported
@@ -61,12 +61,18 @@ def held_crowd(server: ServerProcess, count: int, fast: Path, idle_kib: int) -> 
     try:
         if crowd.stdout.readline().strip() != "started":
             raise RuntimeError("the slow clients did not start")
-        deadline = time.monotonic() + HOLD_TIMEOUT
+        started = time.monotonic()
+        deadline = started + HOLD_TIMEOUT
         held, previous = slots_in_use(server.url), -1
         # All held, or as many as the server takes (the same count a second apart).
         while held < count and held != previous and time.monotonic() < deadline:
             time.sleep(1)
             previous, held = held, slots_in_use(server.url)
+        # Then every held upload past its disk reservation and job creation, which
+        # run one at a time across the workers (reservations.json): steady state.
+        while receiving_jobs(server.url) < held and time.monotonic() < deadline:
+            time.sleep(0.2)
+        admitted_seconds = time.monotonic() - started
         stop = threading.Event()
         latencies: list[float] = []
         prober = threading.Thread(target=lambda: latencies.extend(probe_healthz(server.url, stop)))
@@ -90,6 +96,7 @@ def held_crowd(server: ServerProcess, count: int, fast: Path, idle_kib: int) -> 
         "slow_uploads": count,
         "held": held,
         "refused": refused,
+        "admitted_seconds": admitted_seconds,
         "healthz_samples": len(latencies),
         "healthz_p50_ms": percentile(latencies, 0.50) * 1000,
         "healthz_p99_ms": percentile(latencies, 0.99) * 1000,
