@@ -25,6 +25,7 @@ def upload_as_sharex(config: dict, content: bytes, token: str | None = None) -> 
     )
     assert reply.status_code == 200, reply.text
     assert config["URL"] == "{json:link}"
+    assert config["DeletionURL"] == "{json:delete_url}"
     return reply.json()["link"]
 
 

@@ -110,6 +110,11 @@ class StorageBackend(Protocol):
         """
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object stored under ``key`` (a delete link, an expiry); one that
+        is gone already is not an error. StorageError if the backend cannot be reached."""
+        ...
+
     def check(self) -> None:
         """Raise StorageError when the backend cannot take uploads now (readiness)."""
         ...
@@ -135,10 +140,6 @@ class ServesDownloads(Protocol):
 
     def open(self, key: str) -> ServedFile | None:
         """The object stored under ``key``, or None when there is none."""
-        ...
-
-    def delete(self, key: str) -> None:
-        """Remove the object stored under ``key``, if any."""
         ...
 
 

@@ -8,12 +8,13 @@ restart), or stored by the backend when the client waited for the link.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from paimon.jobs.model import Job, JobState, new_job_id
+from paimon.jobs.model import FINISHED, Job, JobState, new_job_id
 from paimon.jobs.store import JobNotFound, JobStore, StateConflict, StoreUnavailable
 from paimon.observability.job_events import (
     ABANDONED,
@@ -21,13 +22,17 @@ from paimon.observability.job_events import (
     record_refusal,
     record_transition,
 )
+from paimon.observability.logs import reference
 from paimon.spool.bodies import copy_body
 from paimon.spool.writer import Spool, SpoolWriter
 from paimon.storage.base import StorageBackend, StoresWhileReceiving
+from paimon.uploads.deletion import new_delete_token, token_matches
 from paimon.uploads.names import clean_display_name
 from paimon.uploads.progress import ProgressWriter
 from paimon.uploads.reservations import ReservationRefused, Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
+
+log = logging.getLogger("paimon.jobs")
 
 
 class UploadRefused(Exception):
@@ -102,13 +107,17 @@ class RefusingStore:
 
 
 class IncomingUpload:
-    """One upload being received: its job, the spool file its bytes go to, and whether
-    its transfer already runs alongside the body (pipelined)."""
+    """One upload being received: its job, the spool file its bytes go to, whether its
+    transfer already runs alongside the body (pipelined), and its delete link's token,
+    which only the reply to this request tells."""
 
-    def __init__(self, job: Job, writer: SpoolWriter, pipelined: bool = False):
+    def __init__(
+        self, job: Job, writer: SpoolWriter, pipelined: bool = False, delete_token: str = ""
+    ):
         self.job = job
         self.writer = writer
         self.pipelined = pipelined
+        self.delete_token = delete_token
 
 
 class UploadService:
@@ -174,8 +183,12 @@ class UploadService:
         whole transfer later. A wrong guess costs a restart of the transfer, never a
         wrong object: the backend waits for the body's end before its last bytes.
         """
+        delete_token, delete_digest = new_delete_token()
         job = Job(
-            id=new_job_id(), filename=clean_display_name(raw_filename), backend=self.storage.name
+            id=new_job_id(),
+            filename=clean_display_name(raw_filename),
+            backend=self.storage.name,
+            delete_digest=delete_digest,
         )
 
         def received(count: int) -> None:
@@ -201,7 +214,7 @@ class UploadService:
         pipelined = False
         if expected_size and isinstance(self.storage, StoresWhileReceiving):
             pipelined = self.transfers.submit(job.id, Growing(expected_size, writer.wait_for_bytes))
-        return IncomingUpload(job, writer, pipelined)
+        return IncomingUpload(job, writer, pipelined, delete_token)
 
     def receive(
         self, body: BinaryIO, raw_filename: str | None, expected: int | None, owner: str = ""
@@ -300,6 +313,31 @@ class UploadService:
             self.spool.delete(job.spool_path)
         self.jobs.delete(job.id)
         record_transition(job, JobState.RECEIVING, ABANDONED)
+
+    def delete_stored(self, job_id: str, token: str) -> Job:
+        """What a delete link asks: the stored object (or the failed upload's spool
+        file) and the job removed. UploadRefused ``not_found`` for a wrong token, an
+        unknown or already deleted job, alike (nothing tells them apart);
+        ``upload_in_progress`` while the job is not finished."""
+        job = self.jobs.get(job_id)
+        if job is None or not token_matches(token, job.delete_digest):
+            raise UploadRefused(
+                "not_found",
+                "No upload has this delete link: it was deleted already, or the link is "
+                "not the one its upload's reply gave.",
+            )
+        if job.state not in FINISHED:
+            raise UploadRefused(
+                "upload_in_progress",
+                f"The upload is {job.state}: it can be deleted once it is done or failed.",
+            )
+        if job.state is JobState.DONE and job.storage_key:
+            self.storage.delete(job.storage_key)  # StorageError: kept, try the link again
+        if job.spool_path:
+            self.spool.delete(job.spool_path)
+        self.jobs.delete(job.id)
+        log.info("upload deleted", extra={"job_id": reference(job.id), "backend": job.backend})
+        return job
 
     def wait(self, job_id: str) -> Job:
         return self.transfers.wait(job_id)

@@ -12,6 +12,7 @@ requests (in any workers) never append to one file at once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,7 @@ class TusUpload:
     job: Job
     offset: int
     expires: float | None  # None once complete: it no longer expires as an upload
+    delete_token: str = ""  # only on creation: its reply is the one that tells it
 
 
 class LeaseLost(Exception):
@@ -98,10 +100,11 @@ class TusService:
         incoming.writer.close()  # PATCHes append to the file through AppendWriter
         job = self.jobs.update(incoming.job.id, size=length)
         try:
-            return self.append(job.id, 0, body, declared)
+            upload = self.append(job.id, 0, body, declared)
         except BaseException:
             self.uploads.delete_unqueued(job)
             raise
+        return dataclasses.replace(upload, delete_token=incoming.delete_token)
 
     def remove_idle(self) -> None:
         """Remove the unfinished tus uploads that received nothing for the expiry time,

@@ -30,6 +30,7 @@ STATUS = {
     "not_found": 404,
     "not_failed": 409,
     "offset_mismatch": 409,
+    "upload_in_progress": 409,
     "upload_complete": 409,
     "expired": 410,
     "spool_gone": 410,

@@ -39,6 +39,21 @@ def status_url(job: Job) -> str:
     return absolute(url_for("status.job_status", job_id=job.id))
 
 
+def delete_url(job: Job, token: str) -> str:
+    return absolute(url_for("delete.delete", job_id=job.id, token=token))
+
+
+def with_delete_link(body: dict[str, object], job: Job, token: str) -> Response:
+    """``body`` as JSON with ``delete_url``, and transfer.sh's ``X-Url-Delete`` header:
+    only the upload's own reply can tell them (the job keeps the token's digest)."""
+    if not token:
+        return jsonify(body)
+    url = delete_url(job, token)
+    response = jsonify({**body, "delete_url": url})
+    response.headers["X-Url-Delete"] = url
+    return response
+
+
 def prefers_html() -> bool:
     """A browser's own request (a form, a link): Accept prefers HTML to JSON. curl's
     ``*/*`` and fetch's default get JSON."""
@@ -52,9 +67,9 @@ def prefers_async() -> bool:
     return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences)
 
 
-def accepted(job: Job) -> Response:
+def accepted(job: Job, delete_token: str = "") -> Response:
     """202 with the job and where to follow it."""
-    response = jsonify(job_view(job))
+    response = with_delete_link(job_view(job), job, delete_token)
     response.status_code = 202
     response.headers["Location"] = url_for("status.job_status", job_id=job.id)
     if prefers_async():
@@ -62,10 +77,11 @@ def accepted(job: Job) -> Response:
     return response
 
 
-def finished(job: Job) -> Response | dict[str, object]:
-    """The earlier server's reply for a stored file, or an honest error for a failed one."""
+def finished(job: Job, delete_token: str = "") -> Response:
+    """The earlier server's reply for a stored file (with its delete link), or an honest
+    error for a failed one."""
     if job.state is JobState.DONE:
-        return {
+        body: dict[str, object] = {
             "status": "success",
             "message": "File uploaded successfully",
             "filename": job.filename,
@@ -75,6 +91,7 @@ def finished(job: Job) -> Response | dict[str, object]:
             "id": job.id,
             "sha256": job.sha256,
         }
+        return with_delete_link(body, job, delete_token)
     if job.state is JobState.FAILED:
         response = jsonify(
             {
@@ -87,4 +104,4 @@ def finished(job: Job) -> Response | dict[str, object]:
         )
         response.status_code = status_of(job.error_code)
         return response
-    return accepted(job)  # still running elsewhere (this worker is shutting down)
+    return accepted(job, delete_token)  # still running elsewhere (this worker stops)

@@ -91,6 +91,7 @@ CORS_EXPOSED_HEADERS = [
     "Preference-Applied",
     "Retry-After",
     "X-Request-ID",
+    "X-Url-Delete",
     "Tus-Resumable",
     "Tus-Version",
     "Tus-Extension",

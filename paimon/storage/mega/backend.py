@@ -195,6 +195,16 @@ class MegaStorage:
         log.info("Stored %d bytes in MEGA as node %s", upload.size, handle)
         return StoredFile(key=handle, filename=filename, size=upload.size, link=link)
 
+    def delete(self, key: str) -> None:
+        """Remove the file node ``key`` (MEGA's ``d`` command, as the SDK's
+        CommandDelNode sends it); a node already gone (-9, ENOENT) is not an error."""
+        with _storage_errors():
+            try:
+                self._client.call({"a": "d", "n": key})
+            except MegaApiError as exc:
+                if exc.code != ENOENT:
+                    raise
+
     def check(self) -> None:
         """Log in and find the folder (both once per process); StorageError if not possible."""
         with _storage_errors():

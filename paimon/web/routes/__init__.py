@@ -6,6 +6,7 @@ from flask import Flask
 
 from paimon.web import errors
 from paimon.web.routes import (
+    delete,
     files,
     health,
     metrics,
@@ -29,6 +30,7 @@ def register(app: Flask) -> None:
         health.bp,
         metrics.bp,
         uploaders.bp,
+        delete.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

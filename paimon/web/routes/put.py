@@ -3,7 +3,7 @@ spool and answers with the link and a newline, as transfer.sh does; JSON on requ
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, make_response, request
+from flask import Blueprint, Response, request
 
 from paimon.jobs.model import Job, JobState
 from paimon.web.auth import require_token
@@ -51,6 +51,6 @@ def put(filename: str) -> Response:
         request.stream, filename, request.content_length, owner=services().limits.key()
     )
     job = uploads.complete(incoming, wait=not prefers_async())
-    reply = make_response(finished(job))
+    reply = finished(job, incoming.delete_token)
     reply.vary.add("Accept")
     return reply if json_reply else as_text(reply, job)

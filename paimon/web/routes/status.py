@@ -3,12 +3,13 @@ and the status of single upload jobs."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, render_template, request
 
 from paimon import __version__
+from paimon.uploads.deletion import token_matches
 from paimon.web.auth import require_token
 from paimon.web.context import services
-from paimon.web.replies import accepted, job_view, prefers_html
+from paimon.web.replies import accepted, delete_url, job_view, prefers_html
 
 bp = Blueprint("status", __name__)
 
@@ -37,6 +38,11 @@ def job_status(job_id: str):
     if job is None:
         abort(404, description="No upload with that id.")
     view = job_view(job)
+    # A plain form's upload is redirected here with its delete token (the job keeps only
+    # the digest): the page, and the JSON, then show the delete link.
+    token = request.args.get("delete", "")
+    if token and token_matches(token, job.delete_digest):
+        view["delete_url"] = delete_url(job, token)
     # A browser (Accept prefers HTML) gets a small page; everyone else the JSON.
     if prefers_html():
         return render_template("status.html", job=view), {"Vary": "Accept"}

@@ -20,7 +20,7 @@ from paimon.web.auth import check_token, require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError, error_response
 from paimon.web.headers import header_int, require_media_type
-from paimon.web.replies import absolute
+from paimon.web.replies import absolute, delete_url
 
 bp = Blueprint("tus", __name__, url_prefix="/tus")
 
@@ -83,6 +83,8 @@ def reply(upload: TusUpload, status: int) -> Response:
     status_url = absolute(url_for("status.job_status", job_id=job.id))
     response.headers["Link"] = f'<{status_url}>; rel="monitor"'
     response.headers["Cache-Control"] = "no-store"
+    if upload.delete_token:  # the creation's reply: the one that can tell it
+        response.headers["X-Url-Delete"] = delete_url(job, upload.delete_token)
     return response
 
 

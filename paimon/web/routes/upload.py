@@ -27,6 +27,9 @@ def upload():
     waits = not prefers_async()
     with request.spooled_upload(FIELD) as incoming:
         job = uploads.complete(incoming, wait=waits)
+    token = incoming.delete_token
     if prefers_html():  # a plain <form> in a browser: its page, not raw JSON (303: GET it)
-        return redirect(url_for("status.job_status", job_id=job.id), 303)
-    return finished(job) if waits else accepted(job)
+        # The page shows the delete link when it is handed the token (the job has only
+        # its digest); Referrer-Policy: no-referrer keeps it from leaving with a click.
+        return redirect(url_for("status.job_status", job_id=job.id, delete=token), 303)
+    return finished(job, token) if waits else accepted(job, token)

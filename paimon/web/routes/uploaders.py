@@ -25,6 +25,7 @@ def sharex() -> Response:
         "Body": "MultipartFormData",
         "FileFormName": "file",
         "URL": "{json:link}",
+        "DeletionURL": "{json:delete_url}",
         "ErrorMessage": "{json:message}",
     }
     if services().token_digests:
