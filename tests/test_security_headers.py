@@ -63,10 +63,11 @@ PAGES = sorted((REPO_ROOT / "paimon").glob("**/*.html"))
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_pages_have_no_inline_script(page: Path) -> None:
-    """The policy forbids inline script; a page that had some would silently break."""
+    """The policy forbids inline script; a page that had some would silently break. A
+    page may have none (the delete page works without); what it has comes from files."""
     html = page.read_text()
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S | re.I)
-    assert scripts, "every page loads its behaviour from a file"
+    assert scripts or page.name == "delete.html", "a page loads its behaviour from a file"
     assert all("src=" in attrs and not body.strip() for attrs, body in scripts)
     assert not re.search(r"\son[a-z]+\s*=", html, re.I), "inline event handler"
     assert "javascript:" not in html.lower()
