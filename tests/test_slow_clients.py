@@ -183,3 +183,39 @@ def test_one_client_gets_429_and_a_full_server_503_before_the_body(limited) -> N
         one.close()
         two.close()
     assert eventually(lambda: slots_in_use(limited.url) == 0, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One worker, one body per client; 127.0.0.1 is a trusted proxy (the default)."""
+    server = start_server(
+        tmp_path_factory.mktemp("upload-slots-proxy"), workers="1", max_uploads_per_client="1"
+    )
+    yield server
+    server.stop()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(behind_proxy) -> None:
+    """Every request comes from the proxy's address; each client's share is counted by
+    the address the proxy forwards, as the rate limiter counts it."""
+    first = SlowUploads(
+        behind_proxy.url, 1, headers={"X-Forwarded-For": "203.0.113.7"}, same_client=True
+    ).start()
+    try:
+        assert eventually(lambda: slots_in_use(behind_proxy.url) == 1, timeout=30)
+        with connect(behind_proxy.url, timeout=10) as sock:
+            sock.sendall(
+                b"PUT /upload/more.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"X-Forwarded-For: 203.0.113.7\r\nContent-Length: 1000000\r\n\r\n"
+            )
+            reply = read_reply(sock)
+        assert (reply.status, reply.json()["error"]) == (429, "too_many_uploads")
+        other = requests.put(
+            f"{behind_proxy.url}/upload/other.bin",
+            data=b"another client",
+            headers={"X-Forwarded-For": "203.0.113.8"},
+            timeout=30,
+        )
+        assert other.status_code == 200, other.text
+    finally:
+        first.close()

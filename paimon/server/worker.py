@@ -1,7 +1,7 @@
 """Gunicorn's gthread worker, holding many slow clients and refusing malformed HTTP the
 way the app refuses the rest.
 
-Idle and slow connections cost no thread. Gunicorn hands a new connection to a thread,
+Idle connections cost no thread. Gunicorn hands a new connection to a thread,
 which waits up to 5 s for its first bytes: 16 silent sockets took every thread of a
 worker. Here a new connection waits in the worker's poller, as kept-alive ones already
 do, and reaches a thread only once it has sent something; one that sends nothing for
