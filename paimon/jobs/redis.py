@@ -4,7 +4,8 @@ Keys, all under the prefix:
 
 - ``job:<id>``: a hash, one field per Job field (an absent field is None);
 - ``state:<state>``: a set of the ids of the jobs in that state;
-- ``finished``: a sorted set of the done and failed ids, scored by ``updated_at``.
+- ``finished``: a sorted set of the ids retention may purge (failed, and done without a
+  delete link: see ``JobStore.purgeable_before``), scored by ``updated_at``.
 
 Every write that checks something or touches more than one key is a Lua script, which
 Redis runs atomically: the indexes always agree with the jobs, and ``expect`` and
@@ -77,7 +78,8 @@ if old_state and old_state ~= new_state then
   redis.call('SREM', state_key[old_state], args.id)
 end
 redis.call('SADD', state_key[new_state], args.id)
-if args.finished[new_state] then
+if args.finished[new_state] and not (new_state == 'done'
+    and redis.call('HEXISTS', job_key, 'delete_digest') == 1) then
   redis.call('ZADD', finished_key, redis.call('HGET', job_key, 'updated_at'), args.id)
 else
   redis.call('ZREM', finished_key, args.id)
@@ -340,7 +342,7 @@ class RedisJobStore:
         }
 
     @_reachable
-    def finished_before(self, cutoff: float) -> list[Job]:
+    def purgeable_before(self, cutoff: float) -> list[Job]:
         client = self._redis().client
         job_ids = client.zrangebyscore(self._finished_key, "-inf", f"({_encode(cutoff)}")
         return self._jobs(job_ids)

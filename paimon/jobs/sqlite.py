@@ -294,11 +294,12 @@ class SqliteJobStore:
         )
         return {row["id"]: row["next_retry_at"] for row in rows}
 
-    def finished_before(self, cutoff: float) -> list[Job]:
+    def purgeable_before(self, cutoff: float) -> list[Job]:
         rows = self._rows(
             f"SELECT {_COLUMNS} FROM jobs"  # noqa: S608
-            f" WHERE state {_IN_FINISHED} AND updated_at < ? ORDER BY updated_at",
-            [*_FINISHED, cutoff],
+            f" WHERE state {_IN_FINISHED} AND updated_at < ?"
+            " AND NOT (state = ? AND delete_digest IS NOT NULL) ORDER BY updated_at",
+            [*_FINISHED, cutoff, JobState.DONE.value],
         )
         return [job_from_stored(dict(row)) for row in rows]
 

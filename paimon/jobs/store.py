@@ -96,8 +96,11 @@ class JobStore(Protocol):
         """Failed jobs with an automatic retry scheduled: id -> ``next_retry_at``."""
         ...
 
-    def finished_before(self, cutoff: float) -> list[Job]:
-        """Done or failed jobs last updated before ``cutoff`` (for retention)."""
+    def purgeable_before(self, cutoff: float) -> list[Job]:
+        """Jobs retention forgets, last updated before ``cutoff``: failed ones, and done
+        ones without a delete link (made before delete links existed). A stored upload
+        with a delete link keeps its job for as long as it is stored: the link, and its
+        status page, must go on working."""
         ...
 
     def stale_receiving(self, cutoff: float) -> list[Job]:

@@ -388,7 +388,7 @@ class TransferRunner:
         """Forget finished jobs, receives that stalled (their worker died mid-body, or
         their client gave up), and spool files, older than retention."""
         cutoff = time.time() - self.retention_seconds
-        expired = self.store.finished_before(cutoff) + self.store.stale_receiving(cutoff)
+        expired = self.store.purgeable_before(cutoff) + self.store.stale_receiving(cutoff)
         for job in expired:
             if job.spool_path:
                 self.spool.delete(job.spool_path)

@@ -367,10 +367,10 @@ def test_resumable_follows_state_changes(store: JobStore) -> None:
     assert store.resumable(time.time()) == []
 
 
-# --- finished_before ------------------------------------------------------------------
+# --- purgeable_before ------------------------------------------------------------------
 
 
-def test_finished_before_returns_old_finished_jobs(store: JobStore) -> None:
+def test_purgeable_before_returns_old_finished_jobs(store: JobStore) -> None:
     old_done = make_job(state=JobState.DONE, updated_at=100.0)
     old_failed = make_job(state=JobState.FAILED, updated_at=50.0, retryable=True)
     recent_done = make_job(state=JobState.DONE, updated_at=300.0)
@@ -378,10 +378,10 @@ def test_finished_before_returns_old_finished_jobs(store: JobStore) -> None:
     old_queued = make_job(state=JobState.QUEUED, updated_at=10.0)
     for job in (old_done, old_failed, recent_done, at_cutoff, old_queued):
         store.create(job)
-    assert store.finished_before(200.0) == [old_failed, old_done]  # oldest first
+    assert store.purgeable_before(200.0) == [old_failed, old_done]  # oldest first
 
 
-def test_finished_before_follows_updates(store: JobStore) -> None:
+def test_purgeable_before_follows_updates(store: JobStore) -> None:
     retried = make_job(state=JobState.FAILED, updated_at=10.0)
     finished_now = make_job(state=JobState.TRANSFERRING, updated_at=10.0)
     touched = make_job(state=JobState.DONE, updated_at=10.0)
@@ -390,15 +390,27 @@ def test_finished_before_follows_updates(store: JobStore) -> None:
     store.update(retried.id, state=JobState.QUEUED, updated_at=10.0)  # back to work
     store.update(finished_now.id, state=JobState.DONE, updated_at=10.0)
     store.update(touched.id, link="https://example.test/f")  # updated_at is now
-    assert [job.id for job in store.finished_before(20.0)] == [finished_now.id]
-    assert {job.id for job in store.finished_before(time.time() + 1)} == {
+    assert [job.id for job in store.purgeable_before(20.0)] == [finished_now.id]
+    assert {job.id for job in store.purgeable_before(time.time() + 1)} == {
         finished_now.id,
         touched.id,
     }
 
 
-def test_finished_before_on_an_empty_store(store: JobStore) -> None:
-    assert store.finished_before(time.time()) == []
+def test_a_stored_upload_with_a_delete_link_is_never_purgeable(store: JobStore) -> None:
+    """Its link must go on deleting for as long as the file is stored; a failed one with
+    a link is forgotten as any failed job is."""
+    kept = make_job(state=JobState.DONE, updated_at=10.0, delete_digest="ab" * 32)
+    done_later = make_job(state=JobState.TRANSFERRING, updated_at=10.0, delete_digest="cd" * 32)
+    failed = make_job(state=JobState.FAILED, updated_at=10.0, delete_digest="ef" * 32)
+    for job in (kept, done_later, failed):
+        store.create(job)
+    store.update(done_later.id, state=JobState.DONE, updated_at=10.0)
+    assert [job.id for job in store.purgeable_before(time.time() + 1)] == [failed.id]
+
+
+def test_purgeable_before_on_an_empty_store(store: JobStore) -> None:
+    assert store.purgeable_before(time.time()) == []
 
 
 # --- stale_receiving --------------------------------------------------------------------
@@ -451,7 +463,7 @@ def test_delete_forgets_the_job_everywhere(store: JobStore) -> None:
     store.delete(job.id)
     store.delete(queued.id)
     assert store.get(job.id) is None
-    assert store.finished_before(time.time()) == []
+    assert store.purgeable_before(time.time()) == []
     assert store.resumable(time.time()) == []
     assert store.active_spool_paths() == set()
     assert store.counts() == dict.fromkeys(JobState, 0)

@@ -87,7 +87,7 @@ def test_prefixes_keep_stores_apart(redis_db: RedisServer, autoclose) -> None:
     assert ours.get(theirs_job.id) is None
     assert ours.counts()[JobState.FAILED] == 0 and theirs.counts()[JobState.QUEUED] == 0
     assert ours.resumable(time.time()) == [ours_job.id]
-    assert ours.finished_before(time.time()) == []
+    assert ours.purgeable_before(time.time()) == []
     assert theirs.active_spool_paths() == {"/spool/theirs"}
     theirs.delete(ours_job.id)
     assert ours.get(ours_job.id) == ours_job
@@ -124,7 +124,7 @@ def test_index_reads_never_scan_the_keyspace(redis_db: RedisServer, autoclose) -
         client.config_resetstat()
         assert sum(store.counts().values()) == len(JobState)
         assert len(store.resumable(time.time())) == 2
-        assert len(store.finished_before(time.time())) == 2
+        assert len(store.purgeable_before(time.time())) == 2
         assert len(store.active_spool_paths()) == len(JobState) - 1
         used = {name.removeprefix("cmdstat_") for name in client.info("commandstats")}
     assert used.isdisjoint({"keys", "scan", "hscan", "sscan"}), used
