@@ -102,12 +102,16 @@ def test_a_second_login_within_the_interval_waits_for_its_turn(
     assert megasim.state()["logins"] == logins + 1
 
 
-def test_session_refused_twice_is_an_error(logged_in: MegaStorage, megasim: MegaSim) -> None:
+def test_session_refused_twice_is_retryable_and_a_retry_works(
+    logged_in: MegaStorage, megasim: MegaSim
+) -> None:
+    """Issue 16: it was a permanent failure (retryable: false), though a retry works."""
     megasim.fault("api", -15, count=2)
-    with pytest.raises(StorageError) as raised:
+    with pytest.raises(StorageUnavailable) as raised:
         logged_in.usage()
-    assert not isinstance(raised.value, StorageUnavailable | StorageAuthError)
+    assert raised.value.retryable is True
     assert "ESID" in raised.value.message
+    assert logged_in.usage().total_bytes > 0  # the retry, on the session logged in anew
 
 
 @pytest.mark.parametrize("error", ["http500", "drop", -3, -4, -6, -18, -19])

@@ -28,6 +28,7 @@ from paimon.storage.mega.codes import (
     EBLOCKED,
     EEXPIRED,
     EOVERQUOTA,
+    ESID,
     TRANSIENT_CODES,
 )
 from paimon.storage.mega.hashcash import HashcashError
@@ -125,6 +126,10 @@ class RetryPolicy:
 
 
 UNAVAILABLE = "MEGA is not answering or keeps asking us to slow down; try again in a few minutes."
+SESSION_REFUSED = (
+    "MEGA refused the session twice in a row, right after a fresh login (ESID); the "
+    "upload is tried again later, with a new login."
+)
 BAD_CREDENTIALS = (
     "MEGA rejected the configured e-mail or password; check PAIMON_MEGA_EMAIL and "
     "PAIMON_MEGA_PASSWORD."
@@ -157,6 +162,10 @@ def storage_error(exc: Exception) -> StorageError:
     """The StorageError a person should see for one of ``MEGA_FAILURES``."""
     if is_transient(exc) or (isinstance(exc, MegaApiError) and exc.code == EEXPIRED):
         return StorageUnavailable(UNAVAILABLE)
+    if isinstance(exc, MegaApiError) and exc.code == ESID:
+        # Refused again right after a fresh login: MEGA's side, for now; the next
+        # attempt logs in again, and that has worked every time it was tried.
+        return StorageUnavailable(SESSION_REFUSED)
     if isinstance(exc, HashcashError):
         return StorageUnavailable(f"{exc}; try again in a few minutes.")
     if isinstance(exc, MegaApiError):
