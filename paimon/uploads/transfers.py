@@ -121,7 +121,7 @@ class TransferRunner:
         with self._lock:  # _run's cleanup waits for this lock: the entry is in first
             if job_id in self._running:
                 return True
-            busy = sum(not entry.settled.is_set() for entry in self._running.values())
+            busy = self._busy()
             if growing is not None and busy >= self.concurrency - 1:
                 return False  # (a settled job's thread is only cleaning up: as good as free)
             token = self.store.acquire_lease(job_id, self.owner, self.lease_seconds)
@@ -343,12 +343,20 @@ class TransferRunner:
                 log.warning("lost the lease of job %s; giving it up", reference(job_id))
                 entry.abort.set()
 
+    def _busy(self) -> int:
+        """Transfers running here (a settled one's thread is only cleaning up)."""
+        return sum(not entry.settled.is_set() for entry in self._running.values())
+
     def take_over_orphans(self) -> None:
-        """Resume queued or transferring jobs whose worker is gone.
+        """Resume queued or transferring jobs whose worker is gone, as many as this
+        worker has free transfer slots: the others take the rest on their next pass,
+        instead of one worker queueing them all while the others idle.
 
         Only jobs whose spool file is on this machine can be resumed here.
         """
         for job_id in self.store.resumable(time.time()):
+            if self._busy() >= self.concurrency:
+                return
             job = self.store.get(job_id)
             if job and job.spool_path and Path(job.spool_path).exists() and self.submit(job_id):
                 log.info("took over job %s", reference(job_id))

@@ -107,3 +107,42 @@ def test_a_waited_for_upload_given_up_mid_transfer_is_queued_for_any_worker(
         second.shutdown()
     assert done.state is JobState.DONE, done.error
     assert done.link is not None and download(megasim, done.link) == content
+
+
+def test_orphans_are_shared_by_free_transfer_slots(
+    megasim: MegaSim, backend: MegaStorage, tmp_path: Path
+) -> None:
+    """Issue 16: one worker used to queue every orphan while the others idled. Each
+    takes as many as it has free slots; the rest wait for the next pass, anywhere."""
+    first = runner(backend, tmp_path, concurrency=1)
+    second = runner(backend, tmp_path, concurrency=1)
+    contents = [os.urandom(400_000 + n) for n in range(3)]
+    orphans = []
+    for content in contents:  # queued by a worker that died before it ran them
+        job, body = receiving(first, len(content))
+        body.write(memoryview(content))
+        body.finish()
+        first.store.update(job.id, state=JobState.QUEUED, size=len(content))
+        orphans.append(job.id)
+    megasim.throttle(200_000)  # bytes per second: each transfer takes 2 s
+    try:
+        first.take_over_orphans()
+        second.take_over_orphans()
+        taken = [set(first._running), set(second._running)]
+        assert [len(ids) for ids in taken] == [1, 1], taken
+        assert taken[0] != taken[1]
+        megasim.throttle(0)
+
+        def next_passes() -> bool:  # as the maintenance threads would, until all are done
+            first.take_over_orphans()
+            second.take_over_orphans()
+            return all(first.store.get(job_id).state is JobState.DONE for job_id in orphans)
+
+        assert eventually(next_passes, timeout=60, interval=0.2)
+        for job_id, content in zip(orphans, contents, strict=True):
+            link = first.store.get(job_id).link
+            assert link is not None and download(megasim, link) == content
+    finally:
+        megasim.throttle(0)
+        first.shutdown()
+        second.shutdown()
