@@ -148,6 +148,10 @@ class MegaSim(StopsOnExit):
         """Make the next ``count`` requests to ``target`` fail with ``error``."""
         self._control("faults", {"target": target, "error": error, "count": count})
 
+    def pause(self, action: str, seconds: float) -> dict[str, object]:
+        """Carry out the next API request with ``action``, then hold its answer."""
+        return self._control("pause", {"action": action, "seconds": seconds})
+
     def throttle(self, bytes_per_second: int) -> None:
         self._control("throttle", {"bytes_per_second": bytes_per_second})
 

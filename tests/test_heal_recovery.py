@@ -20,7 +20,7 @@ from paimon.jobs.redis import RedisJobStore
 from paimon.jobs.sqlite import SqliteJobStore
 from paimon.jobs.store import JobStore
 from tests.conftest import ServerProcess, eventually, start_server
-from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim, stock_mega_client
 from tests.rawhttp import request_bytes
 from tests.test_jobs_server import job, send_async, stored_content, worker_pids
 from tests.test_shutdown import MIB, PIECE, TUS, SlowBody
@@ -156,5 +156,40 @@ def test_a_tus_patch_cut_off_by_a_sigkill_is_resumed_within_5_s(server_factory) 
 
         assert eventually(patched, timeout=LEASE_SECONDS, interval=0.5)
         assert time.monotonic() - killed_at < 5
+    finally:
+        jobs.close()
+
+
+def mega_files_named(sim: MegaSim, name: str) -> int:
+    """File nodes of that name in the account, as stock mega.py (another client) sees."""
+    files = stock_mega_client(sim.url).login(V2_EMAIL, V2_PASSWORD).get_files()
+    return sum(1 for node in files.values() if node["t"] == 0 and node["a"]["n"] == name)
+
+
+def test_a_worker_killed_between_p_and_the_job_update_leaves_one_node(
+    sim: MegaSim, settings: dict[str, str], server_factory
+) -> None:
+    """Issue 16: MEGA created the node (`p`), then the worker died before it recorded it.
+    The job's next attempt finds the node by the job id in its attributes and adopts it
+    instead of uploading again: one node, the link it carries, the right bytes."""
+    server = server_factory(**settings)
+    jobs = open_store(server, settings)
+    try:
+        warm = requests.post(f"{server.url}/upload", files={"file": ("w.bin", b"w")}, timeout=60)
+        assert warm.status_code == 200, warm.text
+        sim.pause("p", 15)  # the next node creation is carried out, its answer held
+        content = os.urandom(SIZE)
+        name = f"between-{'redis' if 'redis_url' in settings else 'sqlite'}.bin"
+        job_id = send_async(server, name, content)
+        # MEGA has the node; the job does not know it (its answer is held).
+        assert eventually(lambda: mega_files_named(sim, name) == 1, timeout=30)
+        assert sim.state()["pauses"]["holding"] >= 1
+        assert jobs.get(job_id).state == "transferring"
+        os.kill(holder_pid(server, jobs, job_id), signal.SIGKILL)
+        assert eventually(lambda: job(server, job_id)["state"] == "done", timeout=60)
+        view = job(server, job_id)
+        assert view["attempts"] == 2
+        assert stored_content(sim, view["link"]) == content
+        assert mega_files_named(sim, name) == 1
     finally:
         jobs.close()

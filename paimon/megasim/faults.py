@@ -161,3 +161,42 @@ class TransferCounters:
                 "receiving_peak": self._peak,
                 "connections": len(self._connections),
             }
+
+
+class AnswerPauses:
+    """Answers held back after the command was carried out (``/_sim/pause``): what a
+    client sees when it dies, or its answer is lost, right after MEGA acted on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[str, float]] = deque()  # (API command, seconds)
+        self.holding = 0  # answers being held now
+
+    def add(self, action: str, seconds: float) -> None:
+        with self._lock:
+            self._pending.append((action, seconds))
+
+    def take(self, actions: list[object]) -> float | None:
+        """Seconds to hold the answer to a request of ``actions``, if one is queued."""
+        with self._lock:
+            if self._pending and self._pending[0][0] in actions:
+                return self._pending.popleft()[1]
+        return None
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self.holding += 1
+        try:
+            time.sleep(seconds)
+        finally:
+            with self._lock:
+                self.holding -= 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+    def view(self) -> dict[str, object]:
+        with self._lock:
+            queued = [{"action": action, "seconds": seconds} for action, seconds in self._pending]
+            return {"queued": queued, "holding": self.holding}

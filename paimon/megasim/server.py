@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from paimon.megasim.cloud import Cloud
 from paimon.megasim.errors import ApiError
 from paimon.megasim.faults import (
+    AnswerPauses,
     FaultError,
     FaultQueue,
     NetworkShape,
@@ -57,6 +58,7 @@ class MegaSimServer(ThreadingHTTPServer):
         super().__init__((host, port), MegaSimHandler)
         self.cloud = cloud
         self.faults = FaultQueue()
+        self.pauses = AnswerPauses()
         self.throttle = Throttle()  # all upload bodies together
         self.network = NetworkShape()
         self.transfers = TransferCounters()
@@ -135,7 +137,11 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self._send(402, b"", "application/json", {"X-Hashcash": gate.challenge()})
             return
         logger.info("api %s", " ".join(str(action) for action in actions))
-        self._send_json(200, self.server.cloud.execute(sid, commands, self._base_url()))
+        answer = self.server.cloud.execute(sid, commands, self._base_url())
+        if (seconds := self.server.pauses.take(actions)) is not None:
+            logger.info("api %s: carried out, answer held for %g s", actions, seconds)
+            self.server.pauses.hold(seconds)
+        self._send_json(200, answer)
 
     def _upload(self, token: str, offset: int, length: int) -> None:
         """One range, counted in ``transfers`` from its headers to its answer."""
@@ -303,9 +309,18 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             reply = server.hashcash.configure(request.get("easiness"), request.get("all", False))
             logger.info("hashcash: easiness %s, all requests %s", reply["easiness"], reply["all"])
             return reply
+        if name == "pause":
+            action, seconds = request.get("action"), request.get("seconds")
+            if not isinstance(action, str) or not action:
+                raise ValueError('action must be an API command, e.g. "p"')
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+                raise ValueError("seconds must be a positive number")
+            server.pauses.add(action, float(seconds))
+            return server.pauses.view()
         if name == "reset":
             flags = {flag: bool(request.get(flag)) for flag in ("nodes", "quotas", "sessions")}
             server.faults.clear()
+            server.pauses.clear()
             self._shape(NetworkShape())
             server.transfers.reset()
             server.keep_ciphertext = True
@@ -327,6 +342,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
         return {
             **self.server.cloud.snapshot(),
             "faults": self.server.faults.pending(),
+            "pauses": self.server.pauses.view(),
             "throttle_bytes_per_second": self.server.throttle.bytes_per_second,
             "network": vars(self.server.network),
             "transfers": self.server.transfers.view(),

@@ -166,6 +166,25 @@ def test_fault_requests_are_validated(megasim: MegaSim) -> None:
     assert megasim.state()["faults"] == []
 
 
+def test_a_paused_answer_comes_after_the_command_was_carried_out(
+    megasim: MegaSim, v2_client: Mega
+) -> None:
+    """`/_sim/pause`: the next request with that command is carried out at once, and its
+    answer held back; other commands pass; bad requests are 400 and queue nothing."""
+    for bad in ({"action": "", "seconds": 1}, {"action": "ug", "seconds": 0}, {"action": "ug"}):
+        response = requests.post(f"{megasim.url}/_sim/pause", json=bad, timeout=10)
+        assert response.status_code == 400, bad
+    assert megasim.state()["pauses"] == {"queued": [], "holding": 0}
+    assert megasim.pause("ug", 1.5)["queued"] == [{"action": "ug", "seconds": 1.5}]
+    started = time.monotonic()
+    assert v2_client.get_quota() > 0  # "uq": not paused
+    assert time.monotonic() - started < 1
+    started = time.monotonic()
+    assert v2_client.get_user()["email"] == V2_EMAIL  # "ug": held 1.5 s
+    assert time.monotonic() - started >= 1.4
+    assert megasim.state()["pauses"] == {"queued": [], "holding": 0}
+
+
 def test_throttle_limits_upload_bodies(megasim: MegaSim, v2_client: Mega) -> None:
     body = b"x" * (384 * KIB)  # the first two chunks: 128 KiB + 256 KiB
     megasim.throttle(512 * KIB)
