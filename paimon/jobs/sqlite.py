@@ -23,7 +23,14 @@ from pathlib import Path
 
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
+from paimon.jobs.store import (
+    Fence,
+    JobNotFound,
+    LeaseLost,
+    StateConflict,
+    StoreDiskFull,
+    StoreUnavailable,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _SQL_TYPES = {str: "TEXT", JobState: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
@@ -195,6 +202,8 @@ class SqliteJobStore:
         try:
             yield
         except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise StoreDiskFull(f"the SQLite job store {self.path}: its disk is full") from exc
             raise StoreUnavailable(f"the SQLite job store {self.path} is unusable: {exc}") from exc
 
     def create(self, job: Job) -> None:

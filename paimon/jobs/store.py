@@ -26,6 +26,11 @@ class StoreUnavailable(Exception):
     unusable or its disk full); the message says which, without secrets."""
 
 
+class StoreDiskFull(StoreUnavailable):
+    """The job store's disk is full (SQLite's SQLITE_FULL): the server's disk, which
+    uploads fill, not a store that is down."""
+
+
 class LeaseLost(StateConflict):
     """A fenced write was refused: the writer no longer holds the job's lease with its
     token (another worker took it over), or the job is done already."""

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from paimon.jobs.model import FINISHED, Job, JobState, new_job_id
-from paimon.jobs.store import JobNotFound, JobStore, StateConflict, StoreUnavailable
+from paimon.jobs.store import (
+    JobNotFound,
+    JobStore,
+    StateConflict,
+    StoreDiskFull,
+    StoreUnavailable,
+)
 from paimon.observability.job_events import (
     ABANDONED,
     record_received,
@@ -81,6 +87,10 @@ STORE_DOWN = (
     "The server cannot reach its job store right now; nothing of this request was kept. "
     "Try again in a few seconds."
 )
+DISK_FULL = (
+    "The server's disk is full: nothing of this request was kept. Try again later (an "
+    "unfinished tus upload resumes from where it stands)."
+)
 
 
 class RefusingStore:
@@ -100,6 +110,8 @@ class RefusingStore:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return attribute(*args, **kwargs)
+            except StoreDiskFull as exc:  # the disk uploads fill: 507, as the spool's is
+                raise UploadRefused("server_full", DISK_FULL) from exc
             except StoreUnavailable as exc:
                 raise UploadRefused("store_unavailable", STORE_DOWN) from exc
 
