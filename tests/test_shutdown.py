@@ -162,15 +162,16 @@ def test_graceful_time_runs_out_tus_resumes_and_the_rest_is_purged(server_factor
     assert requests.get(view["link"], timeout=30).content == content
     restarted.stop()
 
-    # Retention bounds the receiving job no client can finish (here 1.8 s).
+    # Retention bounds the receiving job no client can finish (here 1.8 s); the stored
+    # tus upload keeps its job (its delete link), as every stored upload does.
     others = [job for job_id, job in jobs.items() if job_id != tus_id]
     purging = server_factory(data_dir=str(server.data_dir), retention_hours="0.0005")
-    assert eventually(lambda: not stored_jobs(server.data_dir), timeout=20), stored_jobs(
-        server.data_dir
+    assert eventually(lambda: set(stored_jobs(server.data_dir)) == {tus_id}, timeout=20), (
+        stored_jobs(server.data_dir)
     )
     for job in others:
         assert not Path(job["spool_path"]).exists()
-    assert requests.get(f"{purging.url}/status/{tus_id}", timeout=5).status_code == 404
+    assert requests.get(f"{purging.url}/status/{tus_id}", timeout=5).json()["state"] == "done"
 
 
 def finished(server: ServerProcess, job_id: str, timeout: float = 60) -> dict:
