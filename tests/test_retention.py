@@ -1,4 +1,5 @@
-"""Retention: finished jobs, stalled receives and stray spool files are purged."""
+"""Retention: failed jobs, stalled receives and stray spool files are purged; stored
+uploads keep their jobs."""
 
 from __future__ import annotations
 
