@@ -146,3 +146,36 @@ def test_a_plain_form_upload_shows_its_delete_link_once(local: ServerProcess) ->
     done = requests.post(delete_url, headers={"Accept": "text/html"}, timeout=10)
     assert done.status_code == 200
     assert 'id="deleted"' in done.text
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_server(
+        tmp_path_factory.mktemp("delete-tokens"), auth_tokens="alice-token,bob-token"
+    )
+    yield server
+    server.stop()
+
+
+def test_an_upload_token_deletes_what_was_uploaded_with_it(tokens: ServerProcess) -> None:
+    alice, bob = ({"Authorization": f"Bearer {t}"} for t in ("alice-token", "bob-token"))
+    reply = requests.put(
+        f"{tokens.url}/upload/mine.bin", data=b"alice's", headers={**alice, **JSON}, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    job_id, link = reply.json()["id"], reply.json()["link"]
+    status_url = f"{tokens.url}/status/{job_id}"
+    assert requests.delete(status_url, timeout=10).status_code == 401
+    other = requests.delete(status_url, headers=bob, timeout=10)
+    assert (other.status_code, other.json()["error"]) == (404, "not_found")
+    assert requests.get(link, timeout=10).content == b"alice's"
+    deleted = requests.delete(status_url, headers=alice, timeout=10)
+    assert (deleted.status_code, deleted.json()["status"]) == (200, "deleted")
+    assert requests.get(link, timeout=10).status_code == 404
+
+
+def test_without_tokens_deleting_by_id_is_refused(local: ServerProcess) -> None:
+    link, _, job_id = upload(local, "put", b"open server")
+    refused = requests.delete(f"{local.url}/status/{job_id}", timeout=10)
+    assert (refused.status_code, refused.json()["error"]) == (403, "delete_link_required")
+    assert requests.get(link, timeout=10).content == b"open server"

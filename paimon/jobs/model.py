@@ -45,13 +45,21 @@ class Job:
     next_retry_at: float | None = None  # when failed: the automatic retry's wall-clock time
     spool_path: str | None = None  # internal: never shown
     delete_digest: str | None = None  # internal: SHA-256 of the delete link's token
+    uploader: str | None = None  # internal: the client reference it was uploaded under
     lease_owner: str | None = None  # internal: the worker running it
     lease_expires: float = 0.0  # internal: wall-clock seconds
     lease_token: int = 0  # internal: the fencing token, one more at every acquisition
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
 
-    PRIVATE = ("spool_path", "delete_digest", "lease_owner", "lease_expires", "lease_token")
+    PRIVATE = (
+        "spool_path",
+        "delete_digest",
+        "uploader",
+        "lease_owner",
+        "lease_expires",
+        "lease_token",
+    )
 
     def public_view(self) -> dict[str, object]:
         """The job as /status/<id> shows it: no paths, no worker identities."""

@@ -201,6 +201,7 @@ class UploadService:
             filename=clean_display_name(raw_filename),
             backend=self.storage.name,
             delete_digest=delete_digest,
+            uploader=owner or None,
         )
 
         def received(count: int) -> None:
@@ -338,13 +339,24 @@ class UploadService:
                 "No upload has this delete link: it was deleted already, or the link is "
                 "not the one its upload's reply gave.",
             )
+        return self._delete(job)
+
+    def delete_uploaded_by(self, job_id: str, uploader: str) -> Job:
+        """The same, asked by the client that uploaded it (``uploader``: the reference
+        its upload was made under, a token's). ``not_found`` for anyone else's upload."""
+        job = self.jobs.get(job_id)
+        if job is None or job.uploader != uploader:
+            raise UploadRefused("not_found", "No upload with that id was made with this token.")
+        return self._delete(job)
+
+    def _delete(self, job: Job) -> Job:
         if job.state not in FINISHED:
             raise UploadRefused(
                 "upload_in_progress",
                 f"The upload is {job.state}: it can be deleted once it is done or failed.",
             )
         if job.state is JobState.DONE and job.storage_key:
-            self.storage.delete(job.storage_key)  # StorageError: kept, try the link again
+            self.storage.delete(job.storage_key)  # StorageError: kept, try again
         if job.spool_path:
             self.spool.delete(job.spool_path)
         self.jobs.delete(job.id)

@@ -33,6 +33,7 @@ def every_field_set() -> Job:
         next_retry_at=1_700_000_000.5,
         spool_path="/data/spool/abc.part",
         delete_digest="cd" * 32,
+        uploader="token:0123456789abcdef",
         lease_owner="host-1:1234:7",
         lease_expires=1_700_000_000.123_456_7,
         lease_token=7,

@@ -9,6 +9,7 @@ from paimon import __version__
 from paimon.uploads.deletion import token_matches
 from paimon.web.auth import require_token
 from paimon.web.context import services
+from paimon.web.errors import ApiError
 from paimon.web.replies import accepted, delete_url, job_view, prefers_html
 
 bp = Blueprint("status", __name__)
@@ -47,6 +48,27 @@ def job_status(job_id: str):
     if prefers_html():
         return render_template("status.html", job=view), {"Vary": "Accept"}
     return view, {"Vary": "Accept"}
+
+
+@bp.delete("/status/<job_id>")
+@require_token
+def delete_by_token(job_id: str):
+    """An upload token deletes what was uploaded with it (the delete link needs none)."""
+    wired = services()
+    if not wired.token_digests:
+        raise ApiError(
+            403,
+            "delete_link_required",
+            "This server has no upload tokens, so nothing was uploaded with one: delete an "
+            "upload with its delete link (X-Url-Delete, delete_url).",
+        )
+    job = wired.uploads.delete_uploaded_by(job_id, wired.limits.key())
+    return {
+        "status": "deleted",
+        "id": job.id,
+        "filename": job.filename,
+        "message": f"{job.filename} was deleted.",
+    }
 
 
 @bp.post("/status/<job_id>/retry")
