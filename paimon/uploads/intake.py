@@ -327,11 +327,9 @@ class UploadService:
         self.jobs.delete(job.id)
         record_transition(job, JobState.RECEIVING, ABANDONED)
 
-    def delete_stored(self, job_id: str, token: str) -> Job:
-        """What a delete link asks: the stored object (or the failed upload's spool
-        file) and the job removed. UploadRefused ``not_found`` for a wrong token, an
-        unknown or already deleted job, alike (nothing tells them apart);
-        ``upload_in_progress`` while the job is not finished."""
+    def find_by_delete_link(self, job_id: str, token: str) -> Job:
+        """The job a delete link names; UploadRefused ``not_found`` for a wrong token,
+        an unknown or an already deleted job, alike (nothing tells them apart)."""
         job = self.jobs.get(job_id)
         if job is None or not token_matches(token, job.delete_digest):
             raise UploadRefused(
@@ -339,7 +337,13 @@ class UploadService:
                 "No upload has this delete link: it was deleted already, or the link is "
                 "not the one its upload's reply gave.",
             )
-        return self._delete(job)
+        return job
+
+    def delete_stored(self, job_id: str, token: str) -> Job:
+        """What a delete link asks: the stored object (or the failed upload's spool
+        file) and the job removed (``find_by_delete_link`` says which);
+        ``upload_in_progress`` while the job is not finished."""
+        return self._delete(self.find_by_delete_link(job_id, token))
 
     def delete_uploaded_by(self, job_id: str, uploader: str) -> Job:
         """The same, asked by the client that uploaded it (``uploader``: the reference

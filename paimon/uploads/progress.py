@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from paimon.jobs.model import JobState
 from paimon.jobs.store import JobNotFound, JobStore, StateConflict
@@ -41,8 +42,8 @@ class ProgressWriter:
                 self._thread.start()
 
     def _run(self) -> None:
-        stop = threading.Event()  # never set: a daemon thread ends with its process
-        while not stop.wait(self._interval):
+        while True:  # a daemon thread: it ends with its process
+            time.sleep(self._interval)
             self.flush()
 
     def flush(self) -> None:

@@ -54,6 +54,16 @@ def with_delete_link(body: dict[str, object], job: Job, token: str) -> Response:
     return response
 
 
+def deleted(job: Job) -> dict[str, object]:
+    """The reply to a deletion, by delete link or by upload token."""
+    return {
+        "status": "deleted",
+        "id": job.id,
+        "filename": job.filename,
+        "message": f"{job.filename} was deleted.",
+    }
+
+
 def prefers_html() -> bool:
     """A browser's own request (a form, a link): Accept prefers HTML to JSON. curl's
     ``*/*`` and fetch's default get JSON."""

@@ -4,11 +4,10 @@ link previews and prefetchers send GETs."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 
-from paimon.uploads.deletion import token_matches
 from paimon.web.context import services
-from paimon.web.replies import job_view, prefers_html
+from paimon.web.replies import deleted, job_view, prefers_html
 
 bp = Blueprint("delete", __name__)
 RULE = "/delete/<job_id>/<token>"
@@ -18,9 +17,7 @@ RULE = "/delete/<job_id>/<token>"
 def confirm(job_id: str, token: str):
     """What the link would delete: for a browser (ShareX opens its DeletionURL in one),
     a page with a button that works without JavaScript."""
-    job = services().uploads.find(job_id)
-    if job is None or not token_matches(token, job.delete_digest):
-        abort(404, description="No upload has this delete link.")
+    job = services().uploads.find_by_delete_link(job_id, token)
     view = job_view(job)
     if prefers_html():
         return render_template("delete.html", job=view, deleted=False), {"Vary": "Accept"}
@@ -37,9 +34,4 @@ def delete(job_id: str, token: str):
     job = services().uploads.delete_stored(job_id, token)
     if prefers_html():
         return render_template("delete.html", job=job_view(job), deleted=True)
-    return {
-        "status": "deleted",
-        "id": job.id,
-        "filename": job.filename,
-        "message": f"{job.filename} was deleted.",
-    }
+    return deleted(job)

@@ -10,7 +10,7 @@ from paimon.uploads.deletion import token_matches
 from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
-from paimon.web.replies import accepted, delete_url, job_view, prefers_html
+from paimon.web.replies import accepted, delete_url, deleted, job_view, prefers_html
 
 bp = Blueprint("status", __name__)
 
@@ -62,13 +62,7 @@ def delete_by_token(job_id: str):
             "This server has no upload tokens, so nothing was uploaded with one: delete an "
             "upload with its delete link (X-Url-Delete, delete_url).",
         )
-    job = wired.uploads.delete_uploaded_by(job_id, wired.limits.key())
-    return {
-        "status": "deleted",
-        "id": job.id,
-        "filename": job.filename,
-        "message": f"{job.filename} was deleted.",
-    }
+    return deleted(wired.uploads.delete_uploaded_by(job_id, wired.limits.key()))
 
 
 @bp.post("/status/<job_id>/retry")
