@@ -22,7 +22,7 @@ import requests
 from paimon.server.worker import raise_open_files_limit
 from paimon_devtools.slowclients import SlowUploads, connect, slots_in_use
 from tests.conftest import ServerProcess, eventually, start_server
-from tests.rawhttp import read_reply
+from tests.rawhttp import RawReply, read_reply, request_bytes
 
 MIB = 1024 * 1024
 #: Generous for a shared CI machine; docs/benchmarks.md has the real percentiles.
@@ -141,17 +141,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def refusal_before_body(url: str, token: str) -> tuple[int, dict[str, str], dict]:
+def refusal_before_body(url: str, headers: dict[str, str]) -> RawReply:
     """A PUT announcing 10 MiB that sends only its head: the reply must come anyway."""
+    head = request_bytes(
+        "PUT", "/upload/more.bin", headers={**headers, "Content-Length": str(10 * MIB)}
+    )
     with connect(url, timeout=10) as sock:
-        sock.sendall(
-            (
-                f"PUT /upload/more.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Authorization: Bearer {token}\r\nContent-Length: {10 * MIB}\r\n\r\n"
-            ).encode()
-        )
-        reply = read_reply(sock)
-    return reply.status, reply.headers, reply.json()
+        sock.sendall(head)
+        return read_reply(sock)
 
 
 def test_one_client_gets_429_and_a_full_server_503_before_the_body(limited) -> None:
@@ -159,14 +156,14 @@ def test_one_client_gets_429_and_a_full_server_503_before_the_body(limited) -> N
     two = SlowUploads(limited.url, 1, headers=bearer("slot-token-two")).start()
     try:
         assert eventually(lambda: slots_in_use(limited.url) == 3, timeout=30)
-        status, headers, body = refusal_before_body(limited.url, "slot-token-one")
-        assert (status, body["error"]) == (429, "too_many_uploads"), body
-        assert int(headers["retry-after"]) > 0
-        assert "2 uploads at once" in body["message"]
+        refused = refusal_before_body(limited.url, bearer("slot-token-one"))
+        assert (refused.status, refused.json()["error"]) == (429, "too_many_uploads")
+        assert int(refused.headers["retry-after"]) > 0
+        assert "2 uploads at once" in refused.json()["message"]
         # Another client still has its own share, but every slot is taken now.
-        status, headers, body = refusal_before_body(limited.url, "slot-token-three")
-        assert (status, body["error"]) == (503, "server_busy"), body
-        assert int(headers["retry-after"]) > 0
+        refused = refusal_before_body(limited.url, bearer("slot-token-three"))
+        assert (refused.status, refused.json()["error"]) == (503, "server_busy")
+        assert int(refused.headers["retry-after"]) > 0
         assert answer_times(limited.url, ["/healthz"])["/healthz"] < ANSWER_WITHIN_SECONDS
         # A slot given back is a slot taken again.
         status, _ = one.finish(0)
@@ -203,12 +200,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(behind_proxy
     ).start()
     try:
         assert eventually(lambda: slots_in_use(behind_proxy.url) == 1, timeout=30)
-        with connect(behind_proxy.url, timeout=10) as sock:
-            sock.sendall(
-                b"PUT /upload/more.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"X-Forwarded-For: 203.0.113.7\r\nContent-Length: 1000000\r\n\r\n"
-            )
-            reply = read_reply(sock)
+        reply = refusal_before_body(behind_proxy.url, {"X-Forwarded-For": "203.0.113.7"})
         assert (reply.status, reply.json()["error"]) == (429, "too_many_uploads")
         other = requests.put(
             f"{behind_proxy.url}/upload/other.bin",

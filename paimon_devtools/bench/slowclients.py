@@ -13,11 +13,11 @@ from pathlib import Path
 
 from paimon.server.worker import raise_open_files_limit
 from paimon_devtools.bench.client import send_file
-from paimon_devtools.bench.healthz import HEALTHZ_INTERVAL, percentile
+from paimon_devtools.bench.healthz import percentile, probe_until
 from paimon_devtools.bench.plan import MIB, make_file, rate
 from paimon_devtools.bench.rss import memory_kib, workers_of
 from paimon_devtools.servers import REPO_ROOT, ServerProcess, start_server
-from paimon_devtools.slowclients import connect, receiving_jobs, slots_in_use
+from paimon_devtools.slowclients import receiving_jobs, slots_in_use
 
 FAST_BYTES = 32 * MIB
 HOLD_TIMEOUT = 60  # seconds for the crowd to be held; a server that cannot is reported
@@ -27,20 +27,6 @@ def server_kib(server: ServerProcess) -> int:
     """RSS of the master and every worker."""
     pids = [server.process.pid, *workers_of(server.process.pid)]
     return sum(memory_kib(pid)["VmRSS"] for pid in pids)
-
-
-def probe_healthz(url: str, stop: threading.Event) -> list[float]:
-    """Seconds per ``GET /healthz`` on a new connection each, every 10 ms until ``stop``."""
-    latencies = []
-    while not stop.is_set():
-        start = time.perf_counter()
-        with connect(url, timeout=30) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            if not sock.recv(12).startswith(b"HTTP/1.1 200"):
-                raise RuntimeError("/healthz did not answer 200 under slow clients")
-        latencies.append(time.perf_counter() - start)
-        time.sleep(HEALTHZ_INTERVAL)
-    return latencies
 
 
 def fast_upload_seconds(url: str, path: Path) -> float:
@@ -75,7 +61,9 @@ def held_crowd(server: ServerProcess, count: int, fast: Path, idle_kib: int) -> 
         admitted_seconds = time.monotonic() - started
         stop = threading.Event()
         latencies: list[float] = []
-        prober = threading.Thread(target=lambda: latencies.extend(probe_healthz(server.url, stop)))
+        prober = threading.Thread(
+            target=lambda: latencies.extend(probe_until(server.url, stop.is_set))
+        )
         prober.start()
         time.sleep(2)
         seconds = fast_upload_seconds(server.url, fast)
