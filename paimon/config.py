@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Largest upload accepted: bytes, or a size such as '5GiB' or '500MB'.",
     )
+    max_files_per_request: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Files one POST /upload may carry (several 'file' parts, each stored "
+        "as its own upload); one more is refused with 400 as it starts.",
+    )
     min_free_bytes: ByteSize = Field(
         ByteSize(256 * 1024**2),
         ge=0,

@@ -212,3 +212,38 @@ def test_the_plain_form_works_without_javascript(
     # Scripts and libcurl programs still get the JSON they always had.
     reply = requests.post(f"{local_server.url}/upload", files={"file": ("a.txt", b"a")}, timeout=30)
     assert reply.status_code == 200 and reply.json()["status"] == "success"
+
+
+def test_the_plain_form_sends_several_files_without_javascript(
+    browser: Browser, local_server: ServerProcess, files: dict[str, Path]
+) -> None:
+    """JavaScript off, two files picked in the <noscript> form: one request, one page
+    listing each file with its link, copy field, status and delete links."""
+    chosen = [files["notes.txt"], files["photo.jpg"]]
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(local_server.url + "/")
+        page.set_input_files("#plain-file", [str(path) for path in chosen])
+        with page.expect_navigation():
+            page.click(".plain-form button[type=submit]")
+        assert page.url.endswith("/upload")  # the page is POST /upload's own answer
+        assert page.locator("h1").inner_text() == "2 files"
+        items = page.locator("li.file")
+        assert items.count() == 2
+        links, deletes = [], []
+        for index, path in enumerate(chosen):
+            item = items.nth(index)
+            assert item.locator("h2").inner_text() == path.name
+            assert item.locator("strong").inner_text() == "done"
+            link = item.locator("a.download").get_attribute("href")
+            assert link == item.locator(".link input").input_value()
+            links.append(link)
+            deletes.append(item.locator("a.delete-link").get_attribute("href"))
+        page.screenshot(path=str(OUTPUT / "plain-form-several.png"))
+    finally:
+        context.close()
+    for link, path in zip(links, chosen, strict=True):
+        assert requests.get(link, timeout=30).content == path.read_bytes()
+    assert requests.delete(deletes[0], timeout=10).status_code == 200
+    assert requests.get(links[0], timeout=10).status_code == 404

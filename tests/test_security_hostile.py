@@ -29,13 +29,15 @@ GOOD = multipart(b"a.txt", b"hello")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One worker (so "still healthy" is about the worker that took the abuse), no rate
-    limit (this module sends many requests), and a 1 s body timeout for the drip test."""
+    limit (this module sends many requests), a 1 s body timeout for the drip test, and
+    two files per request."""
     server = start_server(
         tmp_path_factory.mktemp("hostile"),
         workers="1",
         rate_limit_uploads="",
         body_timeout_seconds="1",
         max_upload_bytes="1000000",
+        max_files_per_request="2",
     )
     yield server
     server.stop()
@@ -61,7 +63,7 @@ def assert_healthy_and_clean(server: ServerProcess) -> None:
     assert not spool.exists() or list(spool.iterdir()) == []
 
 
-TWO_FILES = file_part(b"a.txt", b"a") + file_part(b"b.txt", b"b") + END
+THREE_FILES = b"".join(file_part(f"{n}.txt".encode(), b"n") for n in "abc") + END
 NAMELESS = multipart(b"", b"x")
 FIELD_ONLY = GOOD.replace(b'; filename="a.txt"', b"")
 CHUNKED_TOO_LARGE = (
@@ -84,7 +86,7 @@ CASES = [
     pytest.param(post(b"not multipart " * 20), 400, "malformed_multipart", id="garbage body"),
     pytest.param(post(FIELD_ONLY), 400, "missing_file", id="no file field"),
     pytest.param(post(NAMELESS), 400, "missing_filename", id="empty filename"),
-    pytest.param(post(TWO_FILES), 400, "too_many_files", id="two files"),
+    pytest.param(post(THREE_FILES), 400, "too_many_files", id="one file too many"),
     pytest.param(
         post(multipart(b"\xff\xfe.txt", b"x")), 400, "bad_part_header", id="invalid UTF-8 name"
     ),

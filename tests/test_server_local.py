@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
+from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_FIELDS
 from tests.conftest import ServerProcess
 from tests.known_secrets import SECOND_TOKEN, TOKEN, WRONG_TOKEN
 
@@ -145,7 +145,7 @@ def test_upload_too_large_is_413_and_leaves_no_spool(server_factory) -> None:
 
 def test_form_limits_are_413_form_too_large_and_leave_no_spool(local_server) -> None:
     """Fields Paimon ignores are held in memory by werkzeug, so they are bounded: one
-    over FORM_MEMORY_BYTES, or more than MAX_FORM_PARTS parts, is refused with its own
+    over FORM_MEMORY_BYTES, or more than MAX_FORM_FIELDS fields, is refused with its own
     reason (not "larger than this server accepts"); a large field under it is not."""
     url = f"{local_server.url}/upload"
     file = {"file": ("a.txt", b"kept")}
@@ -153,13 +153,13 @@ def test_form_limits_are_413_form_too_large_and_leave_no_spool(local_server) -> 
     assert fine.status_code == 200
     assert fine.json()["size"] == 4
     too_long = {"note": "n" * (FORM_MEMORY_BYTES + 1)}
-    too_many = {f"field{i}": "x" for i in range(MAX_FORM_PARTS)}  # and the file: one too many
+    too_many = {f"field{i}": "x" for i in range(MAX_FORM_FIELDS + 1)}
     for fields in (too_long, too_many):
         reply = requests.post(url, data=fields, files=file, timeout=30)
         assert reply.status_code == 413
         assert reply.json()["error"] == "form_too_large"
         assert f"{FORM_MEMORY_BYTES:,} bytes" in reply.json()["message"]
-        assert f"more than {MAX_FORM_PARTS} parts" in reply.json()["message"]
+        assert f"more than {MAX_FORM_FIELDS} fields" in reply.json()["message"]
     assert list((local_server.data_dir / "spool").iterdir()) == []
 
 

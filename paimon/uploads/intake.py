@@ -130,6 +130,7 @@ class IncomingUpload:
         self.writer = writer
         self.pipelined = pipelined
         self.delete_token = delete_token
+        self.completed = False  # by UploadService.complete: the upload is no longer the request's
 
 
 class UploadService:
@@ -246,10 +247,23 @@ class UploadService:
             raise
         return incoming
 
+    def complete_all(self, incoming: list[IncomingUpload], *, wait: bool = False) -> list[Job]:
+        """``complete`` for the files of one request, in order. Every file is queued
+        before any is waited for, so their transfers run side by side."""
+        if len(incoming) == 1:
+            return [self.complete(incoming[0], wait=wait)]
+        jobs = [self.complete(upload) for upload in incoming]
+        return [self.wait(job.id) for job in jobs] if wait else jobs
+
     def complete(self, incoming: IncomingUpload, *, wait: bool = False) -> Job:
         """The body is all here: make it durable; queue the job and start its transfer,
         or, when it runs already (pipelined), record that the body is complete. With
         ``wait`` (the client waits for the link), the job once finished."""
+        job = self._complete(incoming, wait)
+        incoming.completed = True
+        return job
+
+    def _complete(self, incoming: IncomingUpload, wait: bool) -> Job:
         self.reservations.release(incoming.writer.path)  # every byte is here
         if wait:
             return self._complete_and_wait(incoming)

@@ -21,7 +21,7 @@ from paimon.uploads.transfers import TransferRunner
 from paimon.web import requestlog, routes
 from paimon.web.auth import token_digests
 from paimon.web.context import EXTENSION_KEY, Services
-from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_PARTS
+from paimon.web.forms import FORM_MEMORY_BYTES, max_form_parts
 from paimon.web.installsecret import install_secret
 from paimon.web.ratelimit import UploadLimits
 from paimon.web.request import SpoolingRequest
@@ -77,7 +77,7 @@ def build_app(settings: Settings) -> Flask:
     app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = FORM_MEMORY_BYTES
-    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
+    app.config["MAX_FORM_PARTS"] = max_form_parts(settings.max_files_per_request)
     app.json.sort_keys = False
     requestlog.install(app)  # request ids, the request log, HTTP metrics
 
@@ -111,6 +111,7 @@ def build_app(settings: Settings) -> Flask:
         limits=limits,
         public_url=settings.public_url,
         max_upload_bytes=settings.max_upload_bytes,
+        max_files_per_request=settings.max_files_per_request,
     )
     routes.register(app)
     register_security(app, settings, limits)

@@ -44,6 +44,7 @@ class Services:
     limits: ClientLimits
     public_url: str | None  # base of links; None: the request's own host
     max_upload_bytes: int
+    max_files_per_request: int
 
 
 def services() -> Services:

@@ -28,9 +28,6 @@ from paimon.web.errors import ApiError
 if TYPE_CHECKING:
     from werkzeug.formparser import t_parse_result
 
-# POST /upload takes exactly one file; a PUT or tus upload is one body, not multipart.
-# A setting could only lower this to zero, so it is fixed.
-MAX_FILE_PARTS = 1
 #: How much of a multipart body is kept to find where its file part starts: the file's
 #: headers are in it unless fields before the file are larger; then the file is not
 #: pipelined.
@@ -43,16 +40,28 @@ FORM_READ_BYTES = 1024 * 1024
 #: it also holds each form field's value in memory up to it. Room for one read and a
 #: part's headers (Flask's default, 500 kB, is less than one read).
 FORM_MEMORY_BYTES = 2 * FORM_READ_BYTES
-#: Paimon reads one file part and ignores fields, but werkzeug keeps every field in
-#: memory: at most MAX_FORM_PARTS x FORM_MEMORY_BYTES (32 MiB) per request, where
-#: Flask's default (1,000 parts) allowed 500 MB.
-MAX_FORM_PARTS = 16
+#: Paimon reads file parts and a few fields, but werkzeug keeps every field in memory:
+#: at most MAX_FORM_FIELDS x FORM_MEMORY_BYTES (32 MiB) per request, where Flask's
+#: default (1,000 parts) allowed 500 MB. File parts (PAIMON_MAX_FILES_PER_REQUEST) go
+#: to the spool, not to memory, and are allowed on top (``max_form_parts``).
+MAX_FORM_FIELDS = 16
 
 
-def check_file_part(filename: str | None, parts_so_far: int) -> None:
+def max_form_parts(max_files: int) -> int:
+    """werkzeug's cap on a form's parts: the fields kept in memory, and the files."""
+    return MAX_FORM_FIELDS + max_files
+
+
+def check_file_part(filename: str | None, parts_so_far: int, max_files: int) -> None:
     """Refuse a file part before it is spooled: it has no name, or is one too many."""
-    if parts_so_far >= MAX_FILE_PARTS:
-        raise ApiError(400, "too_many_files", "Send one file per request.")
+    if parts_so_far >= max_files:
+        files = "one file" if max_files == 1 else f"at most {max_files} files"
+        raise ApiError(
+            400,
+            "too_many_files",
+            f"Send {files} per request (PAIMON_MAX_FILES_PER_REQUEST); nothing of this "
+            "request was kept.",
+        )
     if not filename:
         raise ApiError(400, "missing_filename", "The file part has no filename.")
 
@@ -95,6 +104,8 @@ class FileFastLaneParser(MultiPartParser):
             event = decoder.next_event()
             while not isinstance(event, Epilogue | NeedData):
                 if isinstance(event, Field):
+                    if len(fields) >= MAX_FORM_FIELDS:
+                        raise RequestEntityTooLarge()
                     part, value = event, bytearray()
                 elif isinstance(event, File):
                     part, sink = event, self.start_file_streaming(event, content_length)
@@ -197,8 +208,8 @@ class StrictFormDataParser(FormDataParser):
                     413,
                     "form_too_large",
                     f"A form field or a part's headers are larger than {FORM_MEMORY_BYTES:,} "
-                    f"bytes, or the form has more than {MAX_FORM_PARTS} parts: send the file "
-                    "alone, in the field 'file'.",
+                    f"bytes, or the form has more than {MAX_FORM_FIELDS} fields: send the "
+                    "files in the field 'file', with few other fields.",
                 ) from None
             raise  # the body passed PAIMON_MAX_UPLOAD_BYTES
         except UnicodeDecodeError:

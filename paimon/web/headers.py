@@ -23,7 +23,9 @@ def header_int(name: str) -> int:
     value = request.headers.get(name, "")
     if _DIGITS.fullmatch(value) is None:
         raise ApiError(
-            400, "bad_header", f"'{name}' must be a non-negative integer in ASCII digits."
+            400,
+            "bad_header",
+            f"'{name}' must be a non-negative integer in ASCII digits (at most 19 of them).",
         )
     return int(value)
 

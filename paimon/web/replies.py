@@ -8,7 +8,7 @@ from flask import Response, jsonify, request, url_for
 
 from paimon.jobs.model import Job, JobState
 from paimon.web.context import services
-from paimon.web.errors import status_of
+from paimon.web.errors import ApiError, status_of
 
 
 def absolute(path: str) -> str:
@@ -43,17 +43,6 @@ def delete_url(job: Job, token: str) -> str:
     return absolute(url_for("delete.delete", job_id=job.id, token=token))
 
 
-def with_delete_link(body: dict[str, object], job: Job, token: str) -> Response:
-    """``body`` as JSON with ``delete_url``, and transfer.sh's ``X-Url-Delete`` header:
-    only the upload's own reply can tell them (the job keeps the token's digest)."""
-    if not token:
-        return jsonify(body)
-    url = delete_url(job, token)
-    response = jsonify({**body, "delete_url": url})
-    response.headers["X-Url-Delete"] = url
-    return response
-
-
 def deleted(job: Job) -> dict[str, object]:
     """The reply to a deletion, by delete link or by upload token."""
     return {
@@ -77,19 +66,21 @@ def prefers_async() -> bool:
     return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences)
 
 
-def accepted(job: Job, delete_token: str = "") -> Response:
-    """202 with the job and where to follow it."""
-    response = with_delete_link(job_view(job), job, delete_token)
-    response.status_code = 202
-    response.headers["Location"] = url_for("status.job_status", job_id=job.id)
-    if prefers_async():
-        response.headers["Preference-Applied"] = "respond-async"
-    return response
-
-
-def finished(job: Job, delete_token: str = "") -> Response:
-    """The earlier server's reply for a stored file (with its delete link), or an honest
-    error for a failed one."""
+def upload_entry(job: Job, delete_token: str = "") -> tuple[dict[str, object], int]:
+    """One upload's reply and its status code: the earlier server's body for a stored
+    file (200), an honest error for a failed one, else the job and where to follow it
+    (202). A stored or running upload's entry has its ``delete_url``: only the upload's
+    own reply can tell it (the job keeps the token's digest)."""
+    if job.state is JobState.FAILED:
+        failed: dict[str, object] = {
+            "status": "error",
+            "error": job.error_code,
+            "message": job.error,
+            "retryable": job.retryable,
+            "filename": job.filename,
+            **{k: v for k, v in job_view(job).items() if k in ("id", "status_url")},
+        }
+        return failed, status_of(job.error_code)
     if job.state is JobState.DONE:
         body: dict[str, object] = {
             "status": "success",
@@ -101,17 +92,92 @@ def finished(job: Job, delete_token: str = "") -> Response:
             "id": job.id,
             "sha256": job.sha256,
         }
-        return with_delete_link(body, job, delete_token)
-    if job.state is JobState.FAILED:
-        response = jsonify(
-            {
-                "status": "error",
-                "error": job.error_code,
-                "message": job.error,
-                "retryable": job.retryable,
-                **{k: v for k, v in job_view(job).items() if k in ("id", "status_url")},
+        code = 200
+    else:  # still running: asked to answer at once, or running elsewhere (this worker stops)
+        body, code = job_view(job), 202
+    if delete_token:
+        body["delete_url"] = delete_url(job, delete_token)
+    return body, code
+
+
+def upload_reply(job: Job, delete_token: str = "") -> Response:
+    """The reply to one upload: its entry, with transfer.sh's ``X-Url-Delete`` and, while
+    it runs, ``Location`` (its status)."""
+    body, code = upload_entry(job, delete_token)
+    response = jsonify(body)
+    response.status_code = code
+    if "delete_url" in body:
+        response.headers["X-Url-Delete"] = str(body["delete_url"])
+    if code == 202:
+        response.headers["Location"] = url_for("status.job_status", job_id=job.id)
+        if prefers_async():
+            response.headers["Preference-Applied"] = "respond-async"
+    return response
+
+
+def uploads_reply(uploads: list[tuple[Job, str]]) -> Response:
+    """The reply to several files in one request: a ``files`` list, one entry per file
+    in the request's order, as ``upload_reply`` would answer each. 200 when every file
+    is stored, 202 while some run, else the first failed file's status code and error
+    (so the reply is also a plain error for a client that reads no further)."""
+    entries = [upload_entry(job, token) for job, token in uploads]
+    failed = [body for body, code in entries if code >= 400]
+    code = next((code for _, code in entries if code >= 400), max(code for _, code in entries))
+    count = len(entries)
+    reply: dict[str, object]
+    if failed:
+        reply = {
+            "status": "error",
+            "error": failed[0]["error"],
+            "message": f"{len(failed)} of {count} files failed: {failed[0]['message']}",
+        }
+    else:
+        stored = sum(1 for _, code in entries if code == 200)
+        if stored == count:
+            reply = {"status": "success", "message": f"{count} of {count} files uploaded"}
+        else:
+            reply = {
+                "status": "accepted",
+                "message": f"{count} files received, {stored} stored so far: follow each "
+                "status_url.",
             }
-        )
-        response.status_code = status_of(job.error_code)
-        return response
-    return accepted(job, delete_token)  # still running elsewhere (this worker stops)
+    response = jsonify({**reply, "files": [body for body, _ in entries]})
+    response.status_code = code
+    if code == 202 and prefers_async():
+        response.headers["Preference-Applied"] = "respond-async"
+    return response
+
+
+FORMATS = ("text", "json")
+
+
+def wants_text(*, by_default: bool) -> bool:
+    """`?format=text|json`, else the Accept header, ``by_default`` deciding a tie (curl's
+    `*/*`): PUT answers text by default, as transfer.sh does; POST /upload JSON, as the
+    earlier server did."""
+    if "format" in request.args:
+        if request.args["format"] not in FORMATS:
+            raise ApiError(400, "bad_format", "'format' must be 'text' or 'json'.")
+        return request.args["format"] == "text"
+    offers = (
+        ["text/plain", "application/json"] if by_default else ["application/json", "text/plain"]
+    )
+    # No Accept header at all matches nothing: the default, too.
+    return (request.accept_mimetypes.best_match(offers) or offers[0]) == "text/plain"
+
+
+def line_of(job: Job) -> str:
+    """A job's one useful line of text: the link (stored), the reason and the status
+    URL (failed), else the status URL."""
+    if job.state is JobState.DONE:
+        return str(link_of(job))
+    if job.state is JobState.FAILED:
+        return f"{job.error}\n{status_url(job)}"
+    return status_url(job)
+
+
+def as_text(reply: Response, jobs: list[Job]) -> Response:
+    """``reply``'s status and headers, with one line per job as the body."""
+    reply.set_data("".join(f"{line_of(job)}\n" for job in jobs))
+    reply.mimetype = "text/plain"
+    return reply

@@ -3,14 +3,12 @@
 werkzeug's parser asks ``_get_file_stream`` where each file part goes; by default a
 temporary file or memory, which would mean a second copy later. Here each part opens
 an upload job and its spool file, so the bytes are written once and counted as they
-arrive. Parts the view did not take (refused, cut off, extra) are deleted when the request
-closes: their job and spool file are removed.
+arrive. Parts the view did not take (refused, cut off, in another field) are deleted
+when the request closes: their job and spool file are removed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO
 
 from flask import Request
@@ -39,12 +37,15 @@ class SpoolingRequest(Request):
         content_length: int | None = None,
     ) -> SpoolWriter:
         incoming_uploads = self.__dict__.setdefault("_incoming", [])
-        check_file_part(filename, len(incoming_uploads))
         wired = services()
+        check_file_part(filename, len(incoming_uploads), wired.max_files_per_request)
+        first = not incoming_uploads
         incoming = wired.uploads.begin(
             filename,
-            self._guess_file_size(total_content_length),
-            reserve=total_content_length,  # the whole body: the file is no larger
+            # Only the first file part can be the body's last (later ones come after it)
+            # and only it reserves: the whole body, so every file of it fits.
+            self._guess_file_size(total_content_length) if first else None,
+            reserve=total_content_length if first else None,
             owner=wired.limits.key(),
         )
         incoming_uploads.append(incoming)
@@ -57,13 +58,13 @@ class SpoolingRequest(Request):
             return None
         return last_part_size(self._head.head, boundary.encode("ascii"), total_content_length)
 
-    @contextmanager
-    def spooled_upload(self, field: str) -> Iterator[IncomingUpload]:
-        """The one file sent in ``field``, already in the spool with its job, for the
-        view to complete. Once the block ends without an error the upload is the
-        view's; otherwise closing the request deletes it, as every unclaimed part.
+    def spooled_uploads(self, field: str) -> list[IncomingUpload]:
+        """The files sent in ``field``, in order, already in the spool with their jobs,
+        for the view to complete. Closing the request deletes every part not completed
+        (UploadService.complete): refused, cut off, or in another field.
 
-        A second file part or a nameless one was refused while parsing (forms.py)."""
+        A file part over PAIMON_MAX_FILES_PER_REQUEST or a nameless one was refused while
+        parsing (forms.py)."""
         parts = self.files.getlist(field)
         if not parts:
             raise ApiError(
@@ -72,12 +73,11 @@ class SpoolingRequest(Request):
                 f"No file in the request: send it as multipart/form-data in a field named "
                 f"'{field}' (curl -F {field}=@name.ext URL/upload).",
             )
-        (part,) = parts
-        incoming = next(i for i in self._incoming if i.writer is part.stream)
-        yield incoming
-        self._incoming.remove(incoming)
+        streams = [part.stream for part in parts]
+        return [next(i for i in self._incoming if i.writer is s) for s in streams]
 
     def close(self) -> None:
         super().close()
         for incoming in self.__dict__.pop("_incoming", ()):
-            services().uploads.delete_incoming(incoming)
+            if not incoming.completed:
+                services().uploads.delete_incoming(incoming)

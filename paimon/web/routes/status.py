@@ -10,7 +10,7 @@ from paimon.uploads.deletion import token_matches
 from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
-from paimon.web.replies import accepted, delete_url, deleted, job_view, prefers_html
+from paimon.web.replies import delete_url, deleted, job_view, prefers_html, upload_reply
 
 bp = Blueprint("status", __name__)
 
@@ -68,7 +68,7 @@ def delete_by_token(job_id: str):
 @bp.post("/status/<job_id>/retry")
 @require_token
 def retry(job_id: str):
-    return accepted(services().uploads.retry(job_id))
+    return upload_reply(services().uploads.retry(job_id))
 
 
 @bp.get("/ping")

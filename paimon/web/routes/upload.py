@@ -1,14 +1,24 @@
 """POST /upload: the earlier server's contract (multipart field `file`, JSON reply),
-now backed by a durable job; `Prefer: respond-async` answers 202 at once."""
+now backed by durable jobs, one per file; `Prefer: respond-async` answers 202 at once."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 
+from paimon.jobs.model import Job
 from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.headers import require_media_type
-from paimon.web.replies import accepted, finished, prefers_async, prefers_html
+from paimon.web.replies import (
+    as_text,
+    delete_url,
+    job_view,
+    prefers_async,
+    prefers_html,
+    upload_reply,
+    uploads_reply,
+    wants_text,
+)
 
 bp = Blueprint("upload", __name__)
 
@@ -21,15 +31,32 @@ FORM_TYPE = "multipart/form-data"
 @require_token
 def upload():
     # Before the body: werkzeug would read any other form (urlencoded) whole into memory.
-    require_media_type(FORM_TYPE, f"POST /upload's body (the file in the field '{FIELD}')")
+    require_media_type(FORM_TYPE, f"POST /upload's body (the files in the field '{FIELD}')")
+    text = wants_text(by_default=False)  # a bad ?format= is refused before the body
     uploads = services().uploads
     uploads.check_can_accept(request.args.get("service"), request.content_length)
-    waits = not prefers_async()
-    with request.spooled_upload(FIELD) as incoming:
-        job = uploads.complete(incoming, wait=waits)
-    token = incoming.delete_token
-    if prefers_html():  # a plain <form> in a browser: its page, not raw JSON (303: GET it)
-        # The page shows the delete link when it is handed the token (the job has only
-        # its digest); Referrer-Policy: no-referrer keeps it from leaving with a click.
-        return redirect(url_for("status.job_status", job_id=job.id, delete=token), 303)
-    return finished(job, token) if waits else accepted(job, token)
+    incoming = request.spooled_uploads(FIELD)
+    jobs = uploads.complete_all(incoming, wait=not prefers_async())
+    tokens = [upload.delete_token for upload in incoming]
+    if prefers_html():  # a plain <form> in a browser: its page, not raw JSON
+        return html_reply(jobs, tokens)
+    if len(jobs) == 1:  # exactly the earlier server's reply
+        reply = upload_reply(jobs[0], tokens[0])
+    else:
+        reply = uploads_reply(list(zip(jobs, tokens, strict=True)))
+    reply.vary.add("Accept")
+    return as_text(reply, jobs) if text else reply
+
+
+def html_reply(jobs: list[Job], tokens: list[str]) -> Response:
+    """One file: its status page (303: the browser GETs it), handed the delete token,
+    since the job has only its digest (Referrer-Policy: no-referrer keeps it from
+    leaving with a click). Several: one page listing them."""
+    if len(jobs) == 1:
+        return redirect(url_for("status.job_status", job_id=jobs[0].id, delete=tokens[0]), 303)
+    views = []
+    for job, token in zip(jobs, tokens, strict=True):
+        view = job_view(job)
+        view["delete_url"] = delete_url(job, token)
+        views.append(view)
+    return Response(render_template("uploaded.html", jobs=views), headers={"Vary": "Accept"})
