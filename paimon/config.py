@@ -18,7 +18,15 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values  # pydantic-settings' own .env reader
 from limits import parse_many
-from pydantic import AliasChoices, ByteSize, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    ByteSize,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url as parse_redis_url
 
@@ -205,6 +213,18 @@ class Settings(BaseSettings):
         "retried automatically, with growing pauses, for this long after it was "
         "received; 0: only by hand.",
     )
+    max_days: float | None = Field(
+        None,
+        gt=0,
+        description="Longest an upload may be kept, in days (a client's Max-Days above it "
+        "is refused with 400); empty: no bound.",
+    )
+    default_max_days: float | None = Field(
+        None,
+        gt=0,
+        description="Days an upload is kept when its client sends no Max-Days; empty: "
+        "PAIMON_MAX_DAYS, or kept until deleted when that is empty too.",
+    )
     job_lease_seconds: float = Field(
         30.0,
         gt=0,
@@ -249,6 +269,19 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("max_days", "default_max_days", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("default_max_days")
+    @classmethod
+    def _default_within_max(cls, value: float | None, info: ValidationInfo) -> float | None:
+        bound = info.data.get("max_days")
+        if value is not None and bound is not None and value > bound:
+            raise ValueError(f"more than PAIMON_MAX_DAYS ({bound:g})")
         return value
 
     @field_validator("rate_limit_uploads")

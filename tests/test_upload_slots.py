@@ -7,7 +7,7 @@ import pytest
 
 from paimon.spool.bodies import FIRST_READ_SIZE, READ_SIZE, next_read_size
 from paimon.uploads.admission import UploadSlots
-from paimon.uploads.intake import UploadRefused
+from paimon.uploads.refusals import UploadRefused
 
 
 def test_a_client_holds_its_share_and_the_server_its_capacity() -> None:

@@ -43,6 +43,11 @@ class Job:
     error_code: str | None = None  # for programs, when failed: storage_full, storage_failed...
     retryable: bool | None = None  # when failed: can a retry help?
     next_retry_at: float | None = None  # when failed: the automatic retry's wall-clock time
+    expires_at: float | None = None  # wall-clock: when the stored object is removed (Max-Days)
+    max_downloads: int | None = None  # downloads allowed (Max-Downloads; local storage only)
+    downloads: int = 0  # downloads of the stored file counted (local storage)
+    removed_at: float | None = None  # when the stored object was removed: expired, used up
+    removed_because: str | None = None  # "expired" or "downloads_used"
     spool_path: str | None = None  # internal: never shown
     delete_digest: str | None = None  # internal: SHA-256 of the delete link's token
     uploader: str | None = None  # internal: the client reference it was uploaded under

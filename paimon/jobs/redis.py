@@ -5,7 +5,11 @@ Keys, all under the prefix:
 - ``job:<id>``: a hash, one field per Job field (an absent field is None);
 - ``state:<state>``: a set of the ids of the jobs in that state;
 - ``finished``: a sorted set of the ids retention may purge (failed, and done without a
-  delete link: see ``JobStore.purgeable_before``), scored by ``updated_at``.
+  delete link: see ``JobStore.purgeable_before``), scored by ``updated_at``;
+- ``removable``: a sorted set of the stored uploads with a limit, not removed yet,
+  scored by when the expiry sweep removes them (``expires_at``, or 0 once their
+  downloads are used up);
+- ``stored:<storage key>``: the id of the job whose stored object has that key.
 
 Every write that checks something or touches more than one key is a Lua script, which
 Redis runs atomically: the indexes always agree with the jobs, and ``expect`` and
@@ -27,7 +31,13 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.commands.core import Script
 
-from paimon.jobs.codec import Stored, changes_to_stored, job_from_stored, job_to_stored
+from paimon.jobs.codec import (
+    JOB_FIELDS,
+    Stored,
+    changes_to_stored,
+    job_from_stored,
+    job_to_stored,
+)
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
 
@@ -37,27 +47,52 @@ COMMAND_TIMEOUT_SECONDS = 10.0
 # and proxies drop idle connections.
 HEALTH_CHECK_SECONDS = 30
 
-# KEYS of the scripts that keep the indexes: the job, the finished set, then one
-# set per state in this order, so the scripts declare every key they touch.
+# KEYS of the scripts that keep the indexes: the job, the finished set, the removable
+# set, one set per state in this order, then the job's stored: key when it has a
+# storage key, so the scripts declare every key they touch.
 _STATES = [state.value for state in JobState]
 _FINISHED = {state.value: True for state in FINISHED}  # a Lua table to look states up in
 _INDEX_PRELUDE = """
-local job_key, finished_key = KEYS[1], KEYS[2]
+local job_key, finished_key, removable_key = KEYS[1], KEYS[2], KEYS[3]
 local args = cjson.decode(ARGV[1])
 local state_key = {}
-for i, state in ipairs(args.states) do state_key[state] = KEYS[2 + i] end
+for i, state in ipairs(args.states) do state_key[state] = KEYS[3 + i] end
+local stored_key = KEYS[4 + #args.states]
+"""
+# When the expiry sweep is to remove a job's stored object (false: never), and that
+# score kept in the removable set.
+_REMOVAL_DUE = """
+local function removal_due(key)
+  if redis.call('HGET', key, 'state') ~= 'done'
+      or redis.call('HEXISTS', key, 'removed_at') == 1 then
+    return false
+  end
+  local allowed = redis.call('HGET', key, 'max_downloads')
+  if allowed and tonumber(redis.call('HGET', key, 'downloads') or '0') >= tonumber(allowed) then
+    return 0
+  end
+  return redis.call('HGET', key, 'expires_at')
+end
+local function index_removal(key, removable, id)
+  local due = removal_due(key)
+  if due then redis.call('ZADD', removable, due, id) else redis.call('ZREM', removable, id) end
+end
 """
 # Create (args.create) or update a job: 'exists', 'missing', 'fenced' (args.fence: the
 # job is done, or its lease is not that owner's with that token) or 'conflict:<state>'
 # when it may not, else the job's fields as HGETALL gives them.
 _WRITE = (
     _INDEX_PRELUDE
+    + _REMOVAL_DUE
     + """
 local old_state = redis.call('HGET', job_key, 'state')
 if args.create then
   if old_state then return 'exists' end
 elseif not old_state then
   return 'missing'
+end
+if args.unless_set and redis.call('HEXISTS', job_key, args.unless_set) == 1 then
+  return 'set:' .. args.unless_set
 end
 if args.fence and (old_state == 'done'
     or redis.call('HGET', job_key, 'lease_owner') ~= args.fence.owner
@@ -84,6 +119,8 @@ if args.finished[new_state] and not (new_state == 'done'
 else
   redis.call('ZREM', finished_key, args.id)
 end
+index_removal(job_key, removable_key, args.id)
+if stored_key then redis.call('SET', stored_key, args.id) end
 return redis.call('HGETALL', job_key)
 """
 )
@@ -93,8 +130,27 @@ _DELETE = (
 local state = redis.call('HGET', job_key, 'state')
 if state then redis.call('SREM', state_key[state], args.id) end
 redis.call('ZREM', finished_key, args.id)
+redis.call('ZREM', removable_key, args.id)
+if stored_key and redis.call('GET', stored_key) == args.id then redis.call('DEL', stored_key) end
 redis.call('DEL', job_key)
 return 0
+"""
+)
+# KEYS: the job, the removable set. ARGV: the id. The job's fields as counted, or 0.
+_COUNT_DOWNLOAD = (
+    _REMOVAL_DUE
+    + """
+if redis.call('HGET', KEYS[1], 'state') ~= 'done'
+    or redis.call('HEXISTS', KEYS[1], 'removed_at') == 1 then
+  return 0
+end
+local allowed = redis.call('HGET', KEYS[1], 'max_downloads')
+if allowed and tonumber(redis.call('HGET', KEYS[1], 'downloads') or '0') >= tonumber(allowed) then
+  return 0
+end
+redis.call('HINCRBY', KEYS[1], 'downloads', 1)
+index_removal(KEYS[1], KEYS[2], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
 """
 )
 # KEYS: the job, the finished set. ARGV: id, owner, now, new expiry. The new fencing
@@ -174,6 +230,7 @@ class _Connection:
     acquire: Script
     renew: Script
     release: Script
+    count_download: Script
 
 
 class RedisJobStore:
@@ -184,6 +241,7 @@ class RedisJobStore:
         self.prefix = prefix
         self._state_keys = {state: f"{prefix}state:{state.value}" for state in JobState}
         self._finished_key = f"{prefix}finished"
+        self._removable_key = f"{prefix}removable"
         self._connection: _Connection | None = None
 
     def __repr__(self) -> str:
@@ -209,21 +267,32 @@ class RedisJobStore:
                 acquire=client.register_script(_ACQUIRE),
                 renew=client.register_script(_RENEW),
                 release=client.register_script(_RELEASE),
+                count_download=client.register_script(_COUNT_DOWNLOAD),
             )
         return connection
 
     def _job_key(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
 
-    def _index_keys(self, job_id: str) -> list[str]:
-        return [self._job_key(job_id), self._finished_key, *self._state_keys.values()]
+    def _stored_key(self, storage_key: str) -> str:
+        return f"{self.prefix}stored:{storage_key}"
+
+    def _index_keys(self, job_id: str, storage_key: str | None = None) -> list[str]:
+        keys = [
+            self._job_key(job_id),
+            self._finished_key,
+            self._removable_key,
+            *self._state_keys.values(),
+        ]
+        return keys if storage_key is None else [*keys, self._stored_key(storage_key)]
 
     def _index_args(self, job_id: str, **extra: object) -> list[str]:
         return [json.dumps({"id": job_id, "states": _STATES, "finished": _FINISHED, **extra})]
 
     def _write(self, job_id: str, values: dict[str, Stored], **mode: object) -> Job:
+        storage_key = values.get("storage_key")
         result = self._redis().write(
-            keys=self._index_keys(job_id),
+            keys=self._index_keys(job_id, None if storage_key is None else str(storage_key)),
             args=self._index_args(
                 job_id,
                 set={name: _encode(v) for name, v in values.items() if v is not None},
@@ -237,6 +306,8 @@ class RedisJobStore:
             raise JobNotFound(job_id)
         if result == "fenced":
             raise LeaseLost(f"job {job_id}: the lease with token {mode['fence']['token']} is lost")
+        if isinstance(result, str) and result.startswith("set:"):
+            raise StateConflict(f"job {job_id} has {result.removeprefix('set:')} set already")
         if isinstance(result, str):
             current = result.removeprefix("conflict:")
             raise StateConflict(f"job {job_id} is {current}, not one of {mode['expect']}")
@@ -273,9 +344,14 @@ class RedisJobStore:
         *,
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
+        unless_set: str | None = None,
         **changes: object,
     ) -> Job:
         mode: dict[str, object] = {}
+        if unless_set is not None:
+            if unless_set not in JOB_FIELDS:
+                raise TypeError(f"Job has no field {unless_set!r}")
+            mode["unless_set"] = unless_set
         if expect is not None:
             mode["expect"] = sorted(JobState(s).value for s in expect)
         if fence is not None:
@@ -348,6 +424,24 @@ class RedisJobStore:
         return self._jobs(job_ids)
 
     @_reachable
+    def find_stored(self, storage_key: str) -> Job | None:
+        job_id = self._redis().client.get(self._stored_key(storage_key))
+        job = self.get(job_id) if job_id is not None else None
+        return job if job is not None and job.storage_key == storage_key else None
+
+    @_reachable
+    def count_download(self, job_id: str) -> Job | None:
+        counted = self._redis().count_download(
+            keys=[self._job_key(job_id), self._removable_key], args=[job_id]
+        )
+        return self._job(counted) if counted else None
+
+    @_reachable
+    def removable(self, now: float) -> list[Job]:
+        client = self._redis().client
+        return self._jobs(client.zrangebyscore(self._removable_key, "-inf", _encode(now)))
+
+    @_reachable
     def stale_receiving(self, cutoff: float) -> list[Job]:
         candidates = list(self._jobs_in([JobState.RECEIVING]))
         stamps = self._fields_of(candidates, "updated_at")
@@ -372,7 +466,10 @@ class RedisJobStore:
 
     @_reachable
     def delete(self, job_id: str) -> None:
-        self._redis().delete(keys=self._index_keys(job_id), args=self._index_args(job_id))
+        storage_key = self._redis().client.hget(self._job_key(job_id), "storage_key")
+        self._redis().delete(
+            keys=self._index_keys(job_id, storage_key), args=self._index_args(job_id)
+        )
 
     def close(self) -> None:
         """Close this process's connection pool (a later call makes a new one)."""

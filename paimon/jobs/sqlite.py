@@ -58,6 +58,18 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_by_updated_at ON jobs (updated_at);
 COMMIT;
 """
+# Only the stored uploads with a limit are in the sweep's index; made once the columns
+# it names exist (after _add_new_columns, in a file an older version made).
+_REMOVABLE = (
+    "state = 'done' AND removed_at IS NULL"
+    " AND (expires_at IS NOT NULL OR max_downloads IS NOT NULL)"
+)
+_INDEXES = f"""
+BEGIN IMMEDIATE;
+CREATE INDEX IF NOT EXISTS jobs_by_storage_key ON jobs (storage_key);
+CREATE INDEX IF NOT EXISTS jobs_removable ON jobs (expires_at) WHERE {_REMOVABLE};
+COMMIT;
+"""
 # Column names below come from JOB_FIELDS, never from callers; values are always bound.
 _INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})"  # noqa: S608
 
@@ -151,6 +163,7 @@ class SqliteJobStore:
             self._enable_wal(connection)
             connection.executescript(_SCHEMA)
             self._add_new_columns(connection)
+            connection.executescript(_INDEXES)
         except BaseException:
             connection.close()
             raise
@@ -222,9 +235,12 @@ class SqliteJobStore:
         *,
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
+        unless_set: str | None = None,
         **changes: object,
     ) -> Job:
         values = changes_to_stored(changes)
+        if unless_set is not None and unless_set not in JOB_FIELDS:
+            raise TypeError(f"Job has no field {unless_set!r}")
         assignments = ", ".join(f"{name} = ?" for name in values)
         sql = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608
         params = [*values.values(), job_id]
@@ -235,6 +251,8 @@ class SqliteJobStore:
         if fence is not None:  # in the same statement: checked and written atomically
             sql += " AND lease_owner = ? AND lease_token = ? AND state != ?"
             params += [fence.owner, fence.token, JobState.DONE.value]
+        if unless_set is not None:  # a name from JOB_FIELDS, checked above
+            sql += f" AND {unless_set} IS NULL"
         rows = self._rows(f"{sql} RETURNING {_COLUMNS}", params)
         if rows:
             return job_from_stored(dict(rows[0]))
@@ -248,6 +266,8 @@ class SqliteJobStore:
             now_in == JobState.DONE or (owner, token) != (fence.owner, fence.token)
         ):
             raise LeaseLost(f"job {job_id}: the lease with token {fence.token} is lost")
+        if unless_set is not None and (expect is None or now_in in {s.value for s in expect}):
+            raise StateConflict(f"job {job_id} has {unless_set} set already")
         wanted = sorted(JobState(state).value for state in expect or ())
         raise StateConflict(f"job {job_id} is {now_in}, not one of {wanted}")
 
@@ -309,6 +329,31 @@ class SqliteJobStore:
             f" WHERE state {_IN_FINISHED} AND updated_at < ?"
             " AND NOT (state = ? AND delete_digest IS NOT NULL) ORDER BY updated_at",
             [*_FINISHED, cutoff, JobState.DONE.value],
+        )
+        return [job_from_stored(dict(row)) for row in rows]
+
+    def find_stored(self, storage_key: str) -> Job | None:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM jobs WHERE storage_key = ?",  # noqa: S608
+            [storage_key],
+        )
+        return job_from_stored(dict(rows[0])) if rows else None
+
+    def count_download(self, job_id: str) -> Job | None:
+        rows = self._rows(
+            "UPDATE jobs SET downloads = downloads + 1"  # noqa: S608
+            " WHERE id = ? AND state = ? AND removed_at IS NULL"
+            " AND (max_downloads IS NULL OR downloads < max_downloads)"
+            f" RETURNING {_COLUMNS}",
+            [job_id, JobState.DONE.value],
+        )
+        return job_from_stored(dict(rows[0])) if rows else None
+
+    def removable(self, now: float) -> list[Job]:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM jobs WHERE {_REMOVABLE}"  # noqa: S608
+            " AND (expires_at <= ? OR downloads >= max_downloads) ORDER BY expires_at",
+            [now],
         )
         return [job_from_stored(dict(row)) for row in rows]
 

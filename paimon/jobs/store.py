@@ -57,12 +57,14 @@ class JobStore(Protocol):
         *,
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
+        unless_set: str | None = None,
         **changes: object,
     ) -> Job:
         """Change fields of a job atomically and set ``updated_at``; return the new job.
 
         With ``expect``, the change happens only if the job's state is one of those,
-        else StateConflict. With ``fence``, only if the job is not done and its lease is
+        else StateConflict; with ``unless_set`` (a field's name), only if that field is
+        None, else StateConflict. With ``fence``, only if the job is not done and its lease is
         held by ``fence.owner`` with ``fence.token``, else LeaseLost: a worker that
         stalled past its lease can never overwrite what the next one wrote. JobNotFound
         when there is no such job.
@@ -106,6 +108,21 @@ class JobStore(Protocol):
         ones without a delete link (made before delete links existed). A stored upload
         with a delete link keeps its job for as long as it is stored: the link, and its
         status page, must go on working."""
+        ...
+
+    def find_stored(self, storage_key: str) -> Job | None:
+        """The job whose stored object has this key (what a download link names)."""
+        ...
+
+    def count_download(self, job_id: str) -> Job | None:
+        """Count one download of a stored upload not removed, unless it has had its
+        ``max_downloads``: the job as counted, or None when refused. Atomic: of many
+        downloads at once, exactly as many as allowed are counted."""
+        ...
+
+    def removable(self, now: float) -> list[Job]:
+        """Stored uploads not removed yet whose ``expires_at`` is ``now`` or earlier,
+        or whose downloads are used up: what the expiry sweep removes."""
         ...
 
     def stale_receiving(self, cutoff: float) -> list[Job]:

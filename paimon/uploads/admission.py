@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 
 from paimon.observability.metrics import UPLOAD_SLOTS_IN_USE
-from paimon.uploads.intake import UploadRefused
+from paimon.uploads.refusals import UploadRefused
 
 
 class Slot:

@@ -7,8 +7,8 @@ restart), or stored by the backend when the client waited for the link.
 
 from __future__ import annotations
 
-import functools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +19,6 @@ from paimon.jobs.store import (
     JobNotFound,
     JobStore,
     StateConflict,
-    StoreDiskFull,
-    StoreUnavailable,
 )
 from paimon.observability.job_events import (
     ABANDONED,
@@ -33,21 +31,14 @@ from paimon.spool.bodies import copy_body
 from paimon.spool.writer import Spool, SpoolWriter
 from paimon.storage.base import StorageBackend, StoresWhileReceiving
 from paimon.uploads.deletion import new_delete_token, token_matches
+from paimon.uploads.keeping import NO_WISHES, Keep, KeepPolicy
 from paimon.uploads.names import clean_display_name
 from paimon.uploads.progress import ProgressWriter
+from paimon.uploads.refusals import RefusingStore, UploadRefused
 from paimon.uploads.reservations import ReservationRefused, Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
 
 log = logging.getLogger("paimon.jobs")
-
-
-class UploadRefused(Exception):
-    """A request about an upload that this server will not carry out: ``error`` names
-    the kind (the web layer decides its status code), ``message`` is for a person."""
-
-    def __init__(self, error: str, message: str):
-        super().__init__(message)
-        self.error, self.message = error, message
 
 
 class UnknownService(UploadRefused):
@@ -83,41 +74,6 @@ class FloorChecked:
         return self._writer.write(data)
 
 
-STORE_DOWN = (
-    "The server cannot reach its job store right now; nothing of this request was kept. "
-    "Try again in a few seconds."
-)
-DISK_FULL = (
-    "The server's disk is full: nothing of this request was kept. Try again later (an "
-    "unfinished tus upload resumes from where it stands)."
-)
-
-
-class RefusingStore:
-    """The job store as request handlers use it: when the store is unreachable
-    (StoreUnavailable) the request is refused as ``store_unavailable`` (503), not failed
-    as a server bug. The transfers' own threads use the store directly."""
-
-    def __init__(self, store: JobStore):
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store, name)
-        if not callable(attribute):
-            return attribute
-
-        @functools.wraps(attribute)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return attribute(*args, **kwargs)
-            except StoreDiskFull as exc:  # the disk uploads fill: 507, as the spool's is
-                raise UploadRefused("server_full", DISK_FULL) from exc
-            except StoreUnavailable as exc:
-                raise UploadRefused("store_unavailable", STORE_DOWN) from exc
-
-        return call
-
-
 class IncomingUpload:
     """One upload being received: its job, the spool file its bytes go to, whether its
     transfer already runs alongside the body (pipelined), and its delete link's token,
@@ -144,8 +100,10 @@ class UploadService:
         transfers: TransferRunner,
         min_free_bytes: int,
         max_pending: int = 0,
+        keeping: KeepPolicy | None = None,
     ):
         self.storage = storage
+        self.keeping = keeping or KeepPolicy(storage, max_days=None, default_days=None)
         self.spool = spool
         self.jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
         self.transfers = transfers
@@ -156,12 +114,16 @@ class UploadService:
     def supported_services(self) -> list[str]:
         return [self.storage.name]
 
-    def check_can_accept(self, requested_service: str | None, expected_bytes: int | None) -> None:
-        """Refuse before reading a byte: unknown service, or not enough spool space
-        beside what uploads still arriving were promised."""
+    def check_can_accept(
+        self, requested_service: str | None, expected_bytes: int | None, keep: Keep = NO_WISHES
+    ) -> None:
+        """Refuse before reading a byte: unknown service, a ``keep`` this server cannot
+        honour, or not enough spool space beside what uploads still arriving were
+        promised."""
         if requested_service and requested_service.lower() not in self.supported_services:
             record_refusal(self.storage.name)
             raise UnknownService(requested_service, self.supported_services)
+        self.keeping.check(keep)
         with self._refusal():
             self.reservations.check(expected_bytes)
 
@@ -185,10 +147,12 @@ class UploadService:
         *,
         reserve: int | None = None,
         owner: str = "",
+        keep: Keep = NO_WISHES,
     ) -> IncomingUpload:
         """Open a spool file and a job in state `receiving` for an arriving body, after
         reserving ``reserve`` bytes of disk for it (its declared size, when known) in
-        ``owner``'s name (a client reference, for PAIMON_MAX_PENDING_UPLOADS).
+        ``owner``'s name (a client reference, for PAIMON_MAX_PENDING_UPLOADS); the job
+        is kept as ``keep`` asks (checked by ``check_can_accept``).
 
         With the body's ``expected_size`` (known, or guessed) and a backend that can
         store a growing file, the transfer starts at once and runs alongside the body
@@ -197,12 +161,16 @@ class UploadService:
         wrong object: the backend waits for the body's end before its last bytes.
         """
         delete_token, delete_digest = new_delete_token()
+        started = time.time()
         job = Job(
             id=new_job_id(),
             filename=clean_display_name(raw_filename),
             backend=self.storage.name,
             delete_digest=delete_digest,
             uploader=owner or None,
+            created_at=started,
+            updated_at=started,
+            **self.keeping.limits(keep, started),  # type: ignore[arg-type]
         )
 
         def received(count: int) -> None:
@@ -231,12 +199,17 @@ class UploadService:
         return IncomingUpload(job, writer, pipelined, delete_token)
 
     def receive(
-        self, body: BinaryIO, raw_filename: str | None, expected: int | None, owner: str = ""
+        self,
+        body: BinaryIO,
+        raw_filename: str | None,
+        expected: int | None,
+        owner: str = "",
+        keep: Keep = NO_WISHES,
     ) -> IncomingUpload:
         """A raw body (PUT) streamed into the spool, for ``complete``; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
         abandoned. An ``expected`` length is reserved first."""
-        incoming = self.begin(raw_filename, expected, reserve=expected, owner=owner)
+        incoming = self.begin(raw_filename, expected, reserve=expected, owner=owner, keep=keep)
         sink = (
             incoming.writer if expected is not None else FloorChecked(incoming.writer, self._floor)
         )
@@ -247,9 +220,18 @@ class UploadService:
             raise
         return incoming
 
-    def complete_all(self, incoming: list[IncomingUpload], *, wait: bool = False) -> list[Job]:
-        """``complete`` for the files of one request, in order. Every file is queued
-        before any is waited for, so their transfers run side by side."""
+    def complete_all(
+        self, incoming: list[IncomingUpload], *, wait: bool = False, keep: Keep | None = None
+    ) -> list[Job]:
+        """``complete`` for the files of one request, in order, each kept as ``keep``
+        asks when it says more than the request's head did (a form's fields come with
+        its body). Every file is queued before any is waited for, so their transfers
+        run side by side."""
+        if keep is not None:
+            self.keeping.check(keep)
+            for upload in incoming:
+                limits = self.keeping.limits(keep, upload.job.created_at)
+                upload.job = self.jobs.update(upload.job.id, **limits)
         if len(incoming) == 1:
             return [self.complete(incoming[0], wait=wait)]
         jobs = [self.complete(upload) for upload in incoming]

@@ -1,5 +1,5 @@
-"""What the server can say about itself: status, readiness, metrics and downloads of
-locally stored files, each read from the parts that know it."""
+"""What the server can say about itself: status, readiness and metrics, each read
+from the parts that know it."""
 
 from __future__ import annotations
 
@@ -13,13 +13,10 @@ from paimon.jobs.model import JobState
 from paimon.jobs.store import JobStore
 from paimon.spool.writer import Spool
 from paimon.storage.base import (
-    ServedFile,
     StorageBackend,
     StorageError,
     StorageUsage,
-    served_file,
 )
-from paimon.uploads.intake import RefusingStore
 from paimon.uploads.readiness import (
     CheckResult,
     check_jobs,
@@ -27,6 +24,7 @@ from paimon.uploads.readiness import (
     check_spool,
     check_storage,
 )
+from paimon.uploads.refusals import RefusingStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,8 +73,7 @@ class _LastAnswer(Generic[T]):
 
 
 class Overview:
-    """Read-only questions about the server, for GET /status, /readyz, /metrics and
-    /files/<key>."""
+    """Read-only questions about the server, for GET /status, /readyz and /metrics."""
 
     def __init__(self, storage: StorageBackend, jobs: JobStore, spool: Spool, min_free: int):
         self._storage = storage
@@ -126,6 +123,3 @@ class Overview:
             check_jobs(self._jobs),
             check_retries(self._storage.name, self._jobs) if storage.ok else storage,
         ]
-
-    def download(self, key: str) -> ServedFile | None:
-        return served_file(self._storage, key)

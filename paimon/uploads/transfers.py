@@ -3,7 +3,8 @@
 Each worker process has one TransferRunner. A job is run only under a lease in the
 job store; a maintenance thread renews the leases this worker holds (the heartbeat),
 takes over queued or transferring jobs whose lease ran out (their worker died), queues
-again the failed jobs whose automatic retry is due, and purges what retention allows.
+again the failed jobs whose automatic retry is due, removes the stored uploads whose
+time or downloads are up (paimon/uploads/keeping.py), and purges what retention allows.
 So a job survives a killed worker, a deploy, a restart or a storage outage, and exactly
 one worker resumes it. Every write a transfer makes to its job is fenced with the
 lease's token: a worker that stalled past its lease cannot undo its successor's work.
@@ -33,6 +34,7 @@ from paimon.storage.base import (
     StoresWhileReceiving,
     WaitForBytes,
 )
+from paimon.uploads.keeping import Keeper
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,10 @@ class TransferRunner:
         lease_seconds: float,
         retention_seconds: float,
         retry_seconds: float,
+        keeper: Keeper | None = None,
     ):
         self.store = store
+        self.keeper = keeper  # its sweep runs with the heartbeat
         self.storage = storage
         self.spool = spool
         self.lease_seconds = lease_seconds
@@ -305,7 +309,7 @@ class TransferRunner:
         if running is not None and job.state in FINISHED:
             running.settled.set()
 
-    # Maintenance: heartbeat, takeover, retention ----------------------------------------
+    # Maintenance: heartbeat, takeover, retries, expiry, retention ---------------------
 
     def start(self) -> None:
         """Take over orphaned jobs now, then keep doing it with the heartbeat."""
@@ -327,6 +331,8 @@ class TransferRunner:
                 self.heartbeat()
                 self.take_over_orphans()
                 self.retry_due()
+                if self.keeper is not None:
+                    self.keeper.sweep(time.time())
                 if time.monotonic() >= next_purge:
                     self.purge_expired()
                     next_purge = time.monotonic() + min(self.retention_seconds / 4, 600)

@@ -15,6 +15,7 @@ from paimon.spool.writer import Spool
 from paimon.storage import build_storage
 from paimon.uploads.admission import UploadSlots
 from paimon.uploads.intake import UploadService
+from paimon.uploads.keeping import Keeper, KeepPolicy
 from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
 from paimon.uploads.transfers import TransferRunner
@@ -84,6 +85,7 @@ def build_app(settings: Settings) -> Flask:
     spool = Spool(settings.spool_dir)
     storage = build_storage(settings)
     jobs = build_job_store(settings)
+    keeper = Keeper(jobs, storage)
     transfers = TransferRunner(
         jobs,
         storage,
@@ -92,10 +94,17 @@ def build_app(settings: Settings) -> Flask:
         lease_seconds=settings.job_lease_seconds,
         retention_seconds=settings.retention_hours * 3600,
         retry_seconds=settings.retry_hours * 3600,
+        keeper=keeper,
     )
     limits = UploadLimits(settings)
     uploads = UploadService(
-        storage, spool, jobs, transfers, settings.min_free_bytes, settings.max_pending_uploads
+        storage,
+        spool,
+        jobs,
+        transfers,
+        settings.min_free_bytes,
+        settings.max_pending_uploads,
+        KeepPolicy(storage, settings.max_days, settings.default_max_days),
     )
     app.extensions[EXTENSION_KEY] = Services(
         uploads=uploads,
@@ -105,6 +114,7 @@ def build_app(settings: Settings) -> Flask:
             expiry_seconds=settings.tus_idle_hours * 3600,
         ),
         overview=Overview(storage, jobs, spool, settings.min_free_bytes),
+        keeper=keeper,
         transfers=transfers,
         upload_slots=upload_slots(settings),
         token_digests=token_digests(settings.auth_tokens),

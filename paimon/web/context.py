@@ -10,6 +10,7 @@ from flask import current_app
 
 from paimon.uploads.admission import UploadSlots
 from paimon.uploads.intake import UploadService
+from paimon.uploads.keeping import Keeper
 from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
 from paimon.uploads.transfers import TransferRunner
@@ -38,6 +39,7 @@ class Services:
     uploads: UploadService
     resumable: TusService
     overview: Overview
+    keeper: Keeper  # downloads counted against their limit
     transfers: TransferRunner  # started by create_app, handed back by the server's hooks
     upload_slots: UploadSlots  # the bodies this worker may receive at once
     token_digests: list[bytes]  # empty: uploads are open

@@ -20,19 +20,23 @@ from werkzeug.exceptions import (
 from paimon.spool.bodies import BodyEndedEarly
 from paimon.spool.writer import SpoolFull
 from paimon.storage.base import StorageError
-from paimon.uploads.intake import UnknownService, UploadRefused
+from paimon.uploads.intake import UnknownService
+from paimon.uploads.refusals import UploadRefused
 from paimon.web.context import services
 
 log = logging.getLogger(__name__)
 
 STATUS = {
     "unknown_service": 400,
+    "max_days_too_large": 400,
+    "max_downloads_unsupported": 400,
     "not_found": 404,
     "not_failed": 409,
     "offset_mismatch": 409,
     "upload_in_progress": 409,
     "upload_complete": 409,
     "expired": 410,
+    "gone": 410,
     "spool_gone": 410,
     "exceeds_upload_length": 413,
     "upload_locked": 423,

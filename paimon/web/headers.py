@@ -10,9 +10,11 @@ memory (werkzeug reads an urlencoded form whole).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from flask import request
 
+from paimon.uploads.keeping import Keep
 from paimon.web.errors import ApiError
 
 _DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)  # 19 digits: below 2**63, whatever follows
@@ -28,6 +30,38 @@ def header_int(name: str) -> int:
             f"'{name}' must be a non-negative integer in ASCII digits (at most 19 of them).",
         )
     return int(value)
+
+
+# Above 0 by their shape, as docs/openapi.yaml's patterns say: days such as 7, 1.5 or
+# 0.25 (at most 6 digits each side), a count without leading zeros.
+_DAYS = re.compile(r"[1-9][0-9]{0,5}(\.[0-9]{1,6})?|0\.[0-9]{0,5}[1-9]", re.ASCII)
+_COUNT = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)
+
+
+def requested_keep(form: Mapping[str, str] | None = None) -> Keep:
+    """What the client asked of how long its upload is kept: transfer.sh's ``Max-Days``
+    and ``Max-Downloads`` headers, else a form's ``max_days`` and ``max_downloads``
+    fields (empty: not sent, as a form's empty input); 400 naming one that is not a
+    number above 0."""
+    fields = form or {}
+    days = _asked("Max-Days", "max_days", fields, _DAYS, "a number of days, such as 7 or 0.5")
+    count = _asked("Max-Downloads", "max_downloads", fields, _COUNT, "a whole number")
+    return Keep(
+        max_days=None if days is None else float(days),
+        max_downloads=None if count is None else int(count),
+    )
+
+
+def _asked(
+    header: str, field: str, form: Mapping[str, str], shape: re.Pattern[str], what: str
+) -> str | None:
+    """The header's value, else the form field's; either one malformed is refused."""
+    sent = {f"The header '{header}'": request.headers.get(header)}
+    sent[f"The form field '{field}'"] = form.get(field) or None  # empty: not filled in
+    for named, value in sent.items():
+        if value is not None and shape.fullmatch(value) is None:
+            raise ApiError(400, "bad_keep", f"{named} must be {what} above 0.")
+    return next((value for value in sent.values() if value is not None), None)
 
 
 def require_media_type(accepted: str, what: str) -> None:

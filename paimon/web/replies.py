@@ -21,6 +21,8 @@ def link_of(job: Job) -> str | None:
     """The backend's own link, or, for a file this server serves, its download route:
     storage knows keys, the web layer knows URLs. (Jobs stored before that carry the
     route itself as their link, as a path.)"""
+    if job.removed_at is not None:  # expired, or its downloads used up
+        return None
     if job.link:
         return absolute(job.link)
     if job.state is JobState.DONE and job.storage_key:
@@ -66,12 +68,19 @@ def prefers_async() -> bool:
     return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences)
 
 
-def upload_entry(job: Job, delete_token: str = "") -> tuple[dict[str, object], int]:
+#: Shown in a stored upload's reply when set (Max-Days, Max-Downloads).
+KEPT = ("expires_at", "max_downloads")
+
+
+def upload_entry(
+    job: Job, delete_token: str = "", *, at_once: bool = False
+) -> tuple[dict[str, object], int]:
     """One upload's reply and its status code: the earlier server's body for a stored
-    file (200), an honest error for a failed one, else the job and where to follow it
+    file (200), an honest error for a failed one, else (or ``at_once``, for a client
+    that asked not to wait, whatever the job's state) the job and where to follow it
     (202). A stored or running upload's entry has its ``delete_url``: only the upload's
     own reply can tell it (the job keeps the token's digest)."""
-    if job.state is JobState.FAILED:
+    if job.state is JobState.FAILED and not at_once:
         failed: dict[str, object] = {
             "status": "error",
             "error": job.error_code,
@@ -81,7 +90,7 @@ def upload_entry(job: Job, delete_token: str = "") -> tuple[dict[str, object], i
             **{k: v for k, v in job_view(job).items() if k in ("id", "status_url")},
         }
         return failed, status_of(job.error_code)
-    if job.state is JobState.DONE:
+    if job.state is JobState.DONE and not at_once:
         body: dict[str, object] = {
             "status": "success",
             "message": "File uploaded successfully",
@@ -92,6 +101,7 @@ def upload_entry(job: Job, delete_token: str = "") -> tuple[dict[str, object], i
             "id": job.id,
             "sha256": job.sha256,
         }
+        body |= {name: getattr(job, name) for name in KEPT if getattr(job, name) is not None}
         code = 200
     else:  # still running: asked to answer at once, or running elsewhere (this worker stops)
         body, code = job_view(job), 202
@@ -100,10 +110,10 @@ def upload_entry(job: Job, delete_token: str = "") -> tuple[dict[str, object], i
     return body, code
 
 
-def upload_reply(job: Job, delete_token: str = "") -> Response:
+def upload_reply(job: Job, delete_token: str = "", *, at_once: bool = False) -> Response:
     """The reply to one upload: its entry, with transfer.sh's ``X-Url-Delete`` and, while
     it runs, ``Location`` (its status)."""
-    body, code = upload_entry(job, delete_token)
+    body, code = upload_entry(job, delete_token, at_once=at_once)
     response = jsonify(body)
     response.status_code = code
     if "delete_url" in body:
@@ -115,12 +125,12 @@ def upload_reply(job: Job, delete_token: str = "") -> Response:
     return response
 
 
-def uploads_reply(uploads: list[tuple[Job, str]]) -> Response:
+def uploads_reply(uploads: list[tuple[Job, str]], *, at_once: bool = False) -> Response:
     """The reply to several files in one request: a ``files`` list, one entry per file
     in the request's order, as ``upload_reply`` would answer each. 200 when every file
     is stored, 202 while some run, else the first failed file's status code and error
     (so the reply is also a plain error for a client that reads no further)."""
-    entries = [upload_entry(job, token) for job, token in uploads]
+    entries = [upload_entry(job, token, at_once=at_once) for job, token in uploads]
     failed = [body for body, code in entries if code >= 400]
     code = next((code for _, code in entries if code >= 400), max(code for _, code in entries))
     count = len(entries)

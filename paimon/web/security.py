@@ -84,6 +84,8 @@ CORS_REQUEST_HEADERS = [
     "Upload-Length",
     "Upload-Offset",
     "Upload-Metadata",
+    "Max-Days",
+    "Max-Downloads",
     "X-Request-ID",
 ]
 CORS_EXPOSED_HEADERS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -31,6 +32,11 @@ def every_field_set() -> Job:
         error_code="storage_full",
         retryable=False,
         next_retry_at=1_700_000_000.5,
+        expires_at=1_700_086_400.25,
+        max_downloads=5,
+        downloads=2,
+        removed_at=1_700_000_002.5,
+        removed_because="expired",
         spool_path="/data/spool/abc.part",
         delete_digest="cd" * 32,
         uploader="token:0123456789abcdef",
@@ -412,6 +418,82 @@ def test_a_stored_upload_with_a_delete_link_is_never_purgeable(store: JobStore) 
 
 def test_purgeable_before_on_an_empty_store(store: JobStore) -> None:
     assert store.purgeable_before(time.time()) == []
+
+
+# --- unless_set, find_stored, count_download, removable -----------------------------------
+
+
+def test_update_unless_set_changes_only_while_the_field_is_none(store: JobStore) -> None:
+    job = make_job(state=JobState.DONE)
+    store.create(job)
+    claimed = store.update(job.id, unless_set="removed_at", removed_at=5.0)
+    assert claimed.removed_at == 5.0
+    with pytest.raises(StateConflict, match="removed_at"):
+        store.update(job.id, unless_set="removed_at", removed_at=6.0, removed_because="x")
+    assert store.get(job.id) == claimed
+    with pytest.raises(TypeError):
+        store.update(job.id, unless_set="no_such_field", downloads=1)
+
+
+def test_find_stored_finds_the_job_by_its_storage_key(store: JobStore) -> None:
+    job = make_job(state=JobState.TRANSFERRING)
+    store.create(job)
+    assert store.find_stored("key-1") is None
+    stored = store.update(job.id, state=JobState.DONE, storage_key="key-1")
+    assert store.find_stored("key-1") == stored
+    store.delete(job.id)
+    assert store.find_stored("key-1") is None
+
+
+def test_count_download_counts_up_to_max_downloads_then_refuses(store: JobStore) -> None:
+    limited = make_job(state=JobState.DONE, storage_key="k", max_downloads=2)
+    unlimited = make_job(state=JobState.DONE, storage_key="u")
+    running = make_job(state=JobState.TRANSFERRING, max_downloads=2)
+    for job in (limited, unlimited, running):
+        store.create(job)
+    assert [store.count_download(limited.id).downloads for _ in range(2)] == [1, 2]
+    assert store.count_download(limited.id) is None
+    assert store.get(limited.id).downloads == 2
+    assert [store.count_download(unlimited.id).downloads for _ in range(3)] == [1, 2, 3]
+    assert store.count_download(running.id) is None  # nothing stored yet
+    assert store.count_download("no-such-job") is None
+    store.update(unlimited.id, removed_at=1.0, removed_because="expired")
+    assert store.count_download(unlimited.id) is None  # removed
+
+
+def test_count_download_is_exact_under_concurrency(store: JobStore) -> None:
+    job = make_job(state=JobState.DONE, storage_key="k", max_downloads=7)
+    store.create(job)
+    with ThreadPoolExecutor(8) as pool:
+        counted = list(pool.map(lambda _: store.count_download(job.id), range(40)))
+    assert sum(job is not None for job in counted) == 7
+    assert store.get(job.id).downloads == 7
+
+
+def test_removable_lists_expired_and_used_up_uploads(store: JobStore) -> None:
+    expired = make_job(state=JobState.DONE, expires_at=100.0)
+    later = make_job(state=JobState.DONE, expires_at=300.0)
+    used_up = make_job(state=JobState.DONE, storage_key="k", max_downloads=1)
+    kept = make_job(state=JobState.DONE)
+    failed = make_job(state=JobState.FAILED, expires_at=50.0)
+    running = make_job(state=JobState.TRANSFERRING, expires_at=50.0)
+    for job in (expired, later, used_up, kept, failed, running):
+        store.create(job)
+    assert store.removable(200.0) == [expired]
+    store.count_download(used_up.id)
+    assert {job.id for job in store.removable(200.0)} == {expired.id, used_up.id}
+    store.update(running.id, state=JobState.DONE)  # stored now: due since 50
+    assert {job.id for job in store.removable(300.0)} == {
+        expired.id,
+        later.id,
+        used_up.id,
+        running.id,
+    }
+    store.update(expired.id, unless_set="removed_at", removed_at=250.0, removed_because="expired")
+    store.delete(later.id)
+    assert {job.id for job in store.removable(300.0)} == {used_up.id, running.id}
+    store.update(running.id, removed_at=None, expires_at=None)  # a removal given back
+    assert {job.id for job in store.removable(300.0)} == {used_up.id}
 
 
 # --- stale_receiving --------------------------------------------------------------------

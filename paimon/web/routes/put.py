@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request
 
 from paimon.web.auth import require_token
 from paimon.web.context import services
+from paimon.web.headers import requested_keep
 from paimon.web.replies import as_text, prefers_async, upload_reply, wants_text
 
 bp = Blueprint("put", __name__)
@@ -17,9 +18,10 @@ bp = Blueprint("put", __name__)
 def put(filename: str) -> Response:
     text = wants_text(by_default=True)  # a bad ?format= is refused before the body is read
     uploads = services().uploads
-    uploads.check_can_accept(request.args.get("service"), request.content_length)
+    keep = requested_keep()
+    uploads.check_can_accept(request.args.get("service"), request.content_length, keep)
     incoming = uploads.receive(
-        request.stream, filename, request.content_length, owner=services().limits.key()
+        request.stream, filename, request.content_length, services().limits.key(), keep
     )
     job = uploads.complete(incoming, wait=not prefers_async())
     reply = upload_reply(job, incoming.delete_token)

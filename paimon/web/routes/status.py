@@ -3,6 +3,8 @@ and the status of single upload jobs."""
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, abort, render_template, request
 
 from paimon import __version__
@@ -13,6 +15,12 @@ from paimon.web.errors import ApiError
 from paimon.web.replies import delete_url, deleted, job_view, prefers_html, upload_reply
 
 bp = Blueprint("status", __name__)
+
+
+@bp.app_template_filter("utc")
+def utc(timestamp: float) -> str:
+    """A job's wall-clock time as a person reads it, in UTC."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
 
 @bp.get("/status")

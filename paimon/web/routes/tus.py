@@ -19,7 +19,7 @@ from paimon.uploads.resumable import TusService, TusUpload
 from paimon.web.auth import check_token, require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError, error_response
-from paimon.web.headers import header_int, require_media_type
+from paimon.web.headers import header_int, requested_keep, require_media_type
 from paimon.web.replies import absolute, delete_url
 
 bp = Blueprint("tus", __name__, url_prefix="/tus")
@@ -104,11 +104,13 @@ def create() -> Response:
     length = header_int("Upload-Length")
     if length > services().max_upload_bytes:
         raise RequestEntityTooLarge
-    services().uploads.check_can_accept(request.args.get("service"), length)
+    keep = requested_keep()
+    services().uploads.check_can_accept(request.args.get("service"), length, keep)
     names = metadata()
     declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
     name = names.get("filename") or names.get("name")
-    upload = tus().create(length, name, body(), declared, owner=services().limits.key())
+    owner = services().limits.key()
+    upload = tus().create(length, name, body(), declared, owner=owner, keep=keep)
     response = reply(upload, 201)
     response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))
     return response

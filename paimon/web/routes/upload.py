@@ -8,7 +8,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from paimon.jobs.model import Job
 from paimon.web.auth import require_token
 from paimon.web.context import services
-from paimon.web.headers import require_media_type
+from paimon.web.headers import requested_keep, require_media_type
 from paimon.web.replies import (
     as_text,
     delete_url,
@@ -34,16 +34,20 @@ def upload():
     require_media_type(FORM_TYPE, f"POST /upload's body (the files in the field '{FIELD}')")
     text = wants_text(by_default=False)  # a bad ?format= is refused before the body
     uploads = services().uploads
-    uploads.check_can_accept(request.args.get("service"), request.content_length)
+    asked = requested_keep()  # the headers': each file part's job starts with it
+    uploads.check_can_accept(request.args.get("service"), request.content_length, asked)
     incoming = request.spooled_uploads(FIELD)
-    jobs = uploads.complete_all(incoming, wait=not prefers_async())
+    in_form = requested_keep(request.form)  # fields may come before or after the files
+    keep = in_form if in_form != asked else None
+    at_once = prefers_async()
+    jobs = uploads.complete_all(incoming, wait=not at_once, keep=keep)
     tokens = [upload.delete_token for upload in incoming]
     if prefers_html():  # a plain <form> in a browser: its page, not raw JSON
         return html_reply(jobs, tokens)
     if len(jobs) == 1:  # exactly the earlier server's reply
-        reply = upload_reply(jobs[0], tokens[0])
+        reply = upload_reply(jobs[0], tokens[0], at_once=at_once)
     else:
-        reply = uploads_reply(list(zip(jobs, tokens, strict=True)))
+        reply = uploads_reply(list(zip(jobs, tokens, strict=True)), at_once=at_once)
     reply.vary.add("Accept")
     return as_text(reply, jobs) if text else reply
 
