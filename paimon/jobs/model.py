@@ -37,6 +37,7 @@ class Job:
     bytes_received: int = 0
     bytes_stored: int = 0  # acknowledged by the storage backend
     attempts: int = 0  # transfer attempts started
+    resumed_from: int | None = None  # this attempt went on from the earlier one's byte
     link: str | None = None
     storage_key: str | None = None
     error: str | None = None  # for a person, when failed
@@ -49,6 +50,7 @@ class Job:
     removed_at: float | None = None  # when the stored object was removed: expired, used up
     removed_because: str | None = None  # "expired" or "downloads_used"
     spool_path: str | None = None  # internal: never shown
+    transfer_state: str | None = None  # internal: the backend's checkpoint, sealed
     delete_digest: str | None = None  # internal: SHA-256 of the delete link's token
     uploader: str | None = None  # internal: the client reference it was uploaded under
     lease_owner: str | None = None  # internal: the worker running it
@@ -59,6 +61,7 @@ class Job:
 
     PRIVATE = (
         "spool_path",
+        "transfer_state",
         "delete_digest",
         "uploader",
         "lease_owner",

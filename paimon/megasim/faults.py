@@ -130,14 +130,16 @@ class NetworkShape:
 
 class TransferCounters:
     """Upload POSTs being handled at once, from headers to answer (and the peak since
-    reset), and how many TCP connections carried them: what tests of several connections
-    per upload look at."""
+    reset), how many TCP connections carried them, and the upload body bytes received
+    (a range sent twice counts twice): what tests of several connections per upload,
+    and of resumed uploads, look at."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._receiving = 0
         self._peak = 0
         self._connections: set[int] = set()
+        self._bytes = 0
 
     def started(self, connection: int) -> None:
         with self._lock:
@@ -149,10 +151,15 @@ class TransferCounters:
         with self._lock:
             self._receiving -= 1
 
+    def received(self, count: int) -> None:
+        with self._lock:
+            self._bytes += count
+
     def reset(self) -> None:
         with self._lock:
             self._peak = self._receiving
             self._connections.clear()
+            self._bytes = 0
 
     def view(self) -> dict[str, int]:
         with self._lock:
@@ -160,6 +167,7 @@ class TransferCounters:
                 "receiving": self._receiving,
                 "receiving_peak": self._peak,
                 "connections": len(self._connections),
+                "bytes_received": self._bytes,
             }
 
 

@@ -194,6 +194,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
                 return False
             if not received:
                 return False
+            self.server.transfers.received(received)
             for throttle in throttles:
                 throttle.consume(received)
             if keep:

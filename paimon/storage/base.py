@@ -29,6 +29,26 @@ class BodySizeChanged(Exception):
         self.size = size
 
 
+class Checkpoint(Protocol):
+    """Where a backend keeps what resuming its transfer needs (tusd's upload info), so a
+    transfer taken over after its worker died, or handed back at shutdown, continues
+    where MEGA stopped acknowledging instead of from byte 0. The caller keeps it with
+    the job, sealed (as sensitive as the spool file), never in logs or /status."""
+
+    def load(self) -> str | None:
+        """What ``save`` last kept for this job's transfer, if anything."""
+        ...
+
+    def save(self, state: str) -> None:
+        """Keep ``state`` (opaque to the caller); later saves replace it. May be kept
+        a little late: a resumed transfer then sends a little more again."""
+        ...
+
+    def resuming(self, offset: int) -> None:
+        """The transfer continues from byte ``offset``, sent by an earlier attempt."""
+        ...
+
+
 class StoreCancelled(Exception):
     """Raised by a ProgressCallback: the caller gave the transfer up (its worker is
     stopping, or lost the job). Part of the interface: a backend stops storing and lets
@@ -96,6 +116,7 @@ class StorageBackend(Protocol):
         *,
         job_id: str | None = None,
         resumed: bool = False,
+        checkpoint: Checkpoint | None = None,
     ) -> StoredFile:
         """Keep the complete, fsynced spool file ``source``.
 
@@ -106,7 +127,8 @@ class StorageBackend(Protocol):
         ``job_id``: the job the object is for. A remote backend records it with the
         object and, when ``resumed`` (an earlier attempt of this job may have created
         the object before it could be recorded), adopts an object of that job instead
-        of making a second one: one object per job.
+        of making a second one: one object per job. ``checkpoint``: where a backend
+        whose transfers can resume keeps what it needs to.
         """
         ...
 
@@ -165,7 +187,8 @@ class StoresWhileReceiving(Protocol):
         on_progress: ProgressCallback | None = None,
         *,
         job_id: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> StoredFile:
         """Like store(), reading ``source`` only as ``wait_for_bytes`` allows (a first
-        attempt: nothing to adopt)."""
+        attempt: nothing to adopt or resume, but its checkpoints count for a later one)."""
         ...

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from paimon.storage.base import (
+    Checkpoint,
     ProgressCallback,
     ServedFile,
     StorageError,
@@ -36,10 +37,11 @@ class LocalStorage:
         *,
         job_id: str | None = None,
         resumed: bool = False,
+        checkpoint: Checkpoint | None = None,
     ) -> StoredFile:
         """The spool file renamed into the files directory: the rename is the object's
         creation and moves the source away, so a later attempt has nothing to store
-        twice (``job_id`` and ``resumed`` need no record here)."""
+        twice (``job_id``, ``resumed`` and ``checkpoint`` need no record here)."""
         self.root.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(16)  # 128 random bits: the link is the secret
         size = source.stat().st_size

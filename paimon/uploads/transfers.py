@@ -34,6 +34,7 @@ from paimon.storage.base import (
     StoresWhileReceiving,
     WaitForBytes,
 )
+from paimon.uploads.checkpoints import JobCheckpoint, Sealer
 from paimon.uploads.keeping import Keeper
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,11 @@ class TransferRunner:
         retention_seconds: float,
         retry_seconds: float,
         keeper: Keeper | None = None,
+        sealer: Sealer | None = None,
     ):
         self.store = store
         self.keeper = keeper  # its sweep runs with the heartbeat
+        self.sealer = sealer  # seals transfer checkpoints; None: transfers do not resume
         self.storage = storage
         self.spool = spool
         self.lease_seconds = lease_seconds
@@ -199,6 +202,7 @@ class TransferRunner:
                 state=JobState.TRANSFERRING,
                 attempts=job.attempts + 1,
                 bytes_stored=0,
+                resumed_from=None,
                 error=None,
                 error_code=None,
                 retryable=None,
@@ -227,11 +231,17 @@ class TransferRunner:
                 reported[0] = now
                 self.store.update(job.id, fence=fence, bytes_stored=acknowledged)
 
+        checkpoint = JobCheckpoint(self.store, job, fence, self.sealer) if self.sealer else None
         started = time.monotonic()
         try:
-            if growing is None:  # a job tried before may have its object already
+            if growing is None:  # a job tried before may have its object, or a checkpoint
                 stored = self.storage.store(
-                    source, job.filename, progress, job_id=job.id, resumed=job.attempts > 1
+                    source,
+                    job.filename,
+                    progress,
+                    job_id=job.id,
+                    resumed=job.attempts > 1,
+                    checkpoint=checkpoint,
                 )
             else:
                 assert isinstance(self.storage, StoresWhileReceiving)
@@ -242,8 +252,13 @@ class TransferRunner:
                     growing.wait_for_bytes,
                     progress,
                     job_id=job.id,
+                    checkpoint=checkpoint,
                 )
-        except StorageError as exc:
+        except BaseException as exc:
+            if checkpoint:  # handed back, failed, or lost: the next attempt goes on from it
+                checkpoint.flush()
+            if not isinstance(exc, StorageError):
+                raise
             if abort.is_set():  # failed because this worker was stopping it
                 raise StoreCancelled from exc
             seconds = time.monotonic() - started
@@ -257,6 +272,7 @@ class TransferRunner:
             bytes_stored=stored.size,
             link=stored.link,
             storage_key=stored.key,
+            transfer_state=None,
         )
         self.spool.delete(source)  # only now: the backend has confirmed the object
 

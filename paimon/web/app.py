@@ -14,6 +14,7 @@ from paimon.observability.logs import configure_logging, set_reference_key
 from paimon.spool.writer import Spool
 from paimon.storage import build_storage
 from paimon.uploads.admission import UploadSlots
+from paimon.uploads.checkpoints import Sealer
 from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import Keeper, KeepPolicy
 from paimon.uploads.overview import Overview
@@ -73,7 +74,8 @@ def upload_slots(settings: Settings) -> UploadSlots:
 def build_app(settings: Settings) -> Flask:
     """The app wired and ready for requests, with no thread started: what `paimon
     doctor` sends a probe download through, exactly as a server would."""
-    set_reference_key(install_secret(settings.data_dir))
+    secret = install_secret(settings.data_dir)
+    set_reference_key(secret)
     app = Flask(__name__)
     app.request_class = SpoolingRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
@@ -95,6 +97,7 @@ def build_app(settings: Settings) -> Flask:
         retention_seconds=settings.retention_hours * 3600,
         retry_seconds=settings.retry_hours * 3600,
         keeper=keeper,
+        sealer=Sealer(secret),
     )
     limits = UploadLimits(settings)
     uploads = UploadService(

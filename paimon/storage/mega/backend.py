@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from paimon.config import Settings
 from paimon.storage.base import (
+    Checkpoint,
     ProgressCallback,
     StorageAuthError,
     StorageError,
@@ -151,9 +152,11 @@ class MegaStorage:
         *,
         job_id: str | None = None,
         resumed: bool = False,
+        checkpoint: Checkpoint | None = None,
     ) -> StoredFile:
         """Upload ``source`` as ``filename``; ``source`` is left for the caller to delete.
-        A resumed job adopts the node an earlier attempt created (see ``_adopt``)."""
+        A resumed job adopts the node an earlier attempt created (see ``_adopt``), or
+        else continues the earlier attempt's upload from its ``checkpoint``."""
         if resumed and job_id is not None:
             with _storage_errors():
                 adopted = self._adopt(job_id)
@@ -161,7 +164,7 @@ class MegaStorage:
                 if on_progress:
                     on_progress(adopted.size)
                 return adopted
-        return self._store(source, filename, on_progress, job_id)
+        return self._store(source, filename, on_progress, job_id, checkpoint=checkpoint)
 
     def store_growing(
         self,
@@ -172,9 +175,12 @@ class MegaStorage:
         on_progress: ProgressCallback | None = None,
         *,
         job_id: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> StoredFile:
         """Upload ``source`` while it is still being received (pipelining)."""
-        return self._store(source, filename, on_progress, job_id, size, wait_for_bytes)
+        return self._store(
+            source, filename, on_progress, job_id, size, wait_for_bytes, checkpoint=checkpoint
+        )
 
     def _store(
         self,
@@ -184,11 +190,17 @@ class MegaStorage:
         job_id: str | None,
         size: int | None = None,
         wait_for_bytes: WaitForBytes | None = None,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> StoredFile:
         with _storage_errors():
             self._folder_handle()  # before the upload: a bad login or folder costs no bytes
             upload = self._uploader.upload(
-                source, on_progress, size=size, wait_for_bytes=wait_for_bytes
+                source,
+                on_progress,
+                size=size,
+                wait_for_bytes=wait_for_bytes,
+                checkpoint=checkpoint,
             )
             handle = self._create_file(upload.completion_handle, filename, upload.node_key, job_id)
             link = make_link(self._client.public_handle(handle), upload.node_key)

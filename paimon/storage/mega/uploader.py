@@ -19,6 +19,14 @@ timeout or a dropped connection) and grown back by one after as many answered PO
 failed POST is retried alone with bounded backoff. An expired upload URL (``-8``) gets a
 fresh one and the upload starts over.
 
+Transfers resume (``Checkpoint``): the upload URL, the file key and the answered prefix
+are checkpointed as the prefix grows, so a transfer taken over after its worker died,
+or handed back at shutdown, sends only what MEGA had not acknowledged, with the same
+URL and key. The chunk MACs of the prefix are not kept: they are computed again from
+the spool file (sealing without sending, a fraction of a second per 100 MiB), which
+also proves the file is the one the checkpoint was made for only in that MEGA accepts
+the upload's meta-MAC at the end. A URL MEGA no longer takes (``-8``) starts over.
+
 The file may still be growing: with ``size`` and ``wait_for_bytes`` the uploader sends
 each POST as soon as its bytes have arrived (the caller's spool decides when that is).
 When ``size`` was a guess that the complete body proves wrong (BodySizeChanged), the
@@ -27,7 +35,9 @@ upload starts over at the real size, from the file that is whole by then.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import logging
 import math
 import mmap
@@ -43,9 +53,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 import requests
+from mega.crypto import a32_to_base64, base64_to_a32
 
 from paimon.storage.base import (
     BodySizeChanged,
+    Checkpoint,
     ProgressCallback,
     StorageError,
     WaitForBytes,
@@ -105,16 +117,56 @@ def plan_posts(size: int, max_post_bytes: int = DEFAULT_MAX_POST) -> list[PostRa
     return list(_posts(size, lambda: max_post_bytes))
 
 
-def _posts(size: int, max_post_bytes: Callable[[], int]) -> Iterator[PostRange]:
+def _posts(
+    size: int, max_post_bytes: Callable[[], int], start: int = 0, end: int | None = None
+) -> Iterator[PostRange]:
     """``plan_posts`` one POST at a time, each within the limit in force when it is
-    formed (the uploader's depends on how many POSTs may be on the wire by then)."""
+    formed (the uploader's depends on how many POSTs may be on the wire by then); only
+    the chunks from ``start`` to ``end`` (chunk boundaries; default: the whole file)."""
+    end = size if end is None else end
     group: list[tuple[int, int]] = []
     for span in chunk_spans(size):
+        if span[0] < start or span[0] >= end:
+            continue
         if group and sum(length for _, length in group) + span[1] > max_post_bytes():
             yield PostRange(group[0][0], tuple(group))
             group = []
         group.append(span)
-    yield PostRange(group[0][0] if group else 0, tuple(group))
+    yield PostRange(group[0][0] if group else start, tuple(group))
+
+
+@dataclass(frozen=True)
+class _Resumable:
+    """What a checkpoint holds: enough to go on with an upload URL from ``acked``."""
+
+    url: str
+    key: FileKey
+    size: int
+    acked: int
+
+    def dump(self) -> str:
+        words = (*self.key.aes, *self.key.nonce)
+        return json.dumps(
+            {"url": self.url, "key": a32_to_base64(words), "size": self.size, "acked": self.acked}
+        )
+
+    @classmethod
+    def load(cls, checkpoint: Checkpoint | None, size: int) -> _Resumable | None:
+        """The checkpointed upload of this file, if there is one worth going on with:
+        the same size, something acknowledged. The last chunk is always sent again, so
+        that MEGA's answer to it brings the completion handle."""
+        text = checkpoint.load() if checkpoint else None
+        try:
+            state = json.loads(text) if text else None
+            if not state or state["size"] != size or not 0 < state["acked"] <= size:
+                return None
+            words = base64_to_a32(state["key"])
+            key = FileKey(aes=tuple(words[:4]), nonce=tuple(words[4:6]))  # type: ignore[arg-type]
+            last_chunk = chunk_spans(size)[-1][0]
+            return cls(str(state["url"]), key, size, min(int(state["acked"]), last_chunk))
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.warning("a transfer checkpoint could not be read; starting over")
+            return None
 
 
 @dataclass(frozen=True)
@@ -251,11 +303,11 @@ class _InFlight:
     arena, and progress is reported (in the caller's thread) for the answered prefix of
     the file."""
 
-    def __init__(self, arena: _Arena, progress: _Progress):
+    def __init__(self, arena: _Arena, acknowledged: Callable[[int], None]):
         self.arena = arena
         self._running: set[Future[str]] = set()
         self._order: deque[tuple[PostRange, Future[str]]] = deque()
-        self._progress = progress
+        self._acknowledged = acknowledged  # the answered prefix grew to this byte
         self.completion = ""  # the reply of the POST that completed the file
 
     def buffer(self, length: int) -> tuple[int, int]:
@@ -294,7 +346,7 @@ class _InFlight:
             self.completion = answer.result() or self.completion  # raises a failed POST's
         while self._order and self._order[0][1] not in self._running:
             post, _ = self._order.popleft()
-            self._progress.acknowledged(post.offset + post.length)
+            self._acknowledged(post.offset + post.length)
 
 
 class Uploader:
@@ -320,21 +372,30 @@ class Uploader:
         *,
         size: int | None = None,
         wait_for_bytes: WaitForBytes | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> UploadResult:
         """Encrypt and send ``source``; the completion handle and the key for ``p``.
 
         ``size`` defaults to the file's size now. For a file that is still being written,
         give its final ``size`` and ``wait_for_bytes``, which the uploader calls with the
-        end of each POST before reading it.
+        end of each POST before reading it. With a ``checkpoint``, the upload is kept
+        resumable, and a complete file continues the upload checkpointed there.
         """
         size = source.stat().st_size if size is None else size
-        key = FileKey.generate()
         progress = _Progress(on_progress)
         restarts = 0
+        resume = None if wait_for_bytes else _Resumable.load(checkpoint, size)
         while True:
-            url = self._client.call({"a": "u", "s": size})["p"]
+            if resume is not None:
+                upload = resume
+                log.info("resuming a MEGA upload at byte %d of %d", upload.acked, size)
+                if checkpoint:
+                    checkpoint.resuming(upload.acked)
+            else:
+                url = self._client.call({"a": "u", "s": size})["p"]
+                upload = _Resumable(url, FileKey.generate(), size, 0)
             try:
-                completion, macs = self._send(url, source, size, key, progress, wait_for_bytes)
+                completion, macs = self._send(upload, source, progress, wait_for_bytes, checkpoint)
                 break
             except MegaApiError as exc:
                 if exc.code != EEXPIRED or restarts >= self.max_restarts:
@@ -344,18 +405,20 @@ class Uploader:
             except BodySizeChanged as changed:  # at most once: the file is complete now
                 log.info("the body is %d bytes, not %d; starting over", changed.size, size)
                 size, wait_for_bytes = changed.size, None
+            resume = None
+        key = upload.key
         return UploadResult(completion, node_key(key, meta_mac(key, macs)), size)
 
     def _send(
         self,
-        url: str,
+        upload: _Resumable,
         source: Path,
-        size: int,
-        key: FileKey,
         progress: _Progress,
         wait_for_bytes: WaitForBytes | None,
+        checkpoint: Checkpoint | None,
     ) -> tuple[str, list[bytes]]:
-        """One pass over the file; the completion handle and the chunk MACs in order.
+        """One pass over the file from ``upload.acked``; the completion handle and the
+        chunk MACs in order (those of the acknowledged prefix computed again here).
 
         Each POST is formed at the size the window allows then (fewer connections, bigger
         POSTs: per-request costs matter on a short path), sealed into a free slice of the
@@ -364,9 +427,17 @@ class Uploader:
         retries). On any failure the POSTs not yet sending are cancelled and those
         sending are waited for: no POST outlives the transfer.
         """
+        url, key, size, start = upload.url, upload.key, upload.size, upload.acked
         window = _Window(self.connections)
         arena = _Arena(MAX_BUFFER_BYTES)
-        in_flight = _InFlight(arena, progress)
+
+        def acknowledged(prefix: int) -> None:
+            if checkpoint:
+                checkpoint.save(dataclasses.replace(upload, acked=prefix).dump())
+            progress.acknowledged(prefix)
+
+        in_flight = _InFlight(arena, acknowledged)
+        acknowledged(start)
 
         def post_limit() -> int:
             return min(self.max_post_bytes, arena.size // (window.limit + 1))
@@ -375,14 +446,15 @@ class Uploader:
         # sealing on every core then slowed the whole upload down (5% here).
         seal_threads = 1 if wait_for_bytes else SEAL_THREADS
         scratches = [mac_scratch(min(size, MAX_CHUNK)) for _ in range(seal_threads)]
-        macs: list[bytes] = []
+        macs = _prefix_macs(source, size, key, start, arena, scratches)
         connections = _Connections()
         sender = ThreadPoolExecutor(window.most, thread_name_prefix="mega-post")
         # Waits for a growing file's bytes, so that answers are taken meanwhile.
         body_waiter = ThreadPoolExecutor(1, thread_name_prefix="mega-body")
         try:
             with source.open("rb", buffering=0) as stream:
-                for post in _posts(size, post_limit):
+                stream.seek(start)
+                for post in _posts(size, post_limit, start):
                     if wait_for_bytes:
                         end = post.offset + post.length
                         in_flight.meanwhile(body_waiter.submit(wait_for_bytes, end))
@@ -459,6 +531,22 @@ def _seal_in_parallel(
     macs = seal_group(groups[0], scratches[0])
     for other in others:
         macs += other.result()
+    return macs
+
+
+def _prefix_macs(
+    source: Path, size: int, key: FileKey, end: int, arena: _Arena, scratches: list[memoryview]
+) -> list[bytes]:
+    """The chunk MACs of the file's first ``end`` bytes (what MEGA acknowledged before a
+    resume), sealed from the spool file and sent nowhere."""
+    macs: list[bytes] = []
+    if not end:
+        return macs
+    with source.open("rb", buffering=0) as stream:
+        for post in _posts(size, lambda: arena.size, 0, end):
+            body = arena.view((0, post.length))
+            _read_into(stream, body)
+            macs += _seal_in_parallel(key, post, body, scratches)
     return macs
 
 
