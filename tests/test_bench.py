@@ -90,6 +90,9 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
         "bytes_per_second": 24_000_000,
     }
     assert "shaped path" in run.stdout
+    resume = results["resume"]  # a SIGKILLed transfer resumed, past its first byte
+    assert 0 < resume["resumed_from"] < resume["bytes"] <= resume["sent_bytes"]
+    assert "sent again (target <= 45%)" in run.stdout
     assert sorted(results["concurrency"], key=int) == ["1", "2", "4", "8"]
     assert all(figure["mb_per_s"] > 0 for figure in results["concurrency"].values())
     assert results["peak_rss"]["workers"] >= 1

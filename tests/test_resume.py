@@ -75,7 +75,7 @@ def test_a_killed_transfer_resumes_from_what_mega_acknowledged(
     assert eventually(lambda: job(server, job_id)["state"] == "done", timeout=120)
     view = job(server, job_id)
     assert view["attempts"] == 2
-    # The checkpoint is written once a second: at most a second's acknowledgements lag.
+    # The checkpoint and the progress are written every half second: each may lag.
     assert acknowledged - CONNECTIONS * PER_CONNECTION * 2 <= view["resumed_from"] < SIZE
     assert "transfer_state" not in view and "/ul/" not in str(view)  # no URL, no key
     assert stored_content(sim, view["link"]) == content  # byte for byte, MAC for MAC

@@ -22,9 +22,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from paimon.jobs.model import Job
 from paimon.jobs.store import Fence, JobStore, StateConflict, StoreUnavailable
 
-#: A transfer's checkpoint is written to the job store at most this often: a resumed
-#: transfer sends again at most what was acknowledged in the last second before.
-CHECKPOINT_SECONDS = 1.0
+#: A transfer's checkpoint is written to the job store at most this often (as its
+#: progress is): a resumed transfer sends again what was acknowledged in the half
+#: second before its worker died, and what was on the wire.
+CHECKPOINT_SECONDS = 0.5
 
 
 class Sealer:

@@ -24,13 +24,25 @@ class Plan:
     concurrent_bytes: int
     concurrency: tuple[int, ...]
     shaped_bytes: int  # the file sent over the shaped path (bench/network.py)
+    resume_bytes: int  # the file whose transfer is SIGKILLed at 60% (bench/network.py)
     slow_clients: tuple[int, ...]  # crowds of 2 KiB/s uploads held at once (bench/slowclients.py)
 
 
 FULL = Plan(
-    "full", 256 * MIB, 3, 256 * MIB, 1024 * MIB, 64 * MIB, (1, 2, 4, 8), 48 * MIB, (200, 500, 1000)
+    "full",
+    256 * MIB,
+    3,
+    256 * MIB,
+    1024 * MIB,
+    64 * MIB,
+    (1, 2, 4, 8),
+    48 * MIB,
+    200 * MIB,
+    (200, 500, 1000),
 )
-QUICK = Plan("quick", 4 * MIB, 1, 16 * MIB, 16 * MIB, 2 * MIB, (1, 2, 4, 8), 4 * MIB, (50,))
+QUICK = Plan(
+    "quick", 4 * MIB, 1, 16 * MIB, 16 * MIB, 2 * MIB, (1, 2, 4, 8), 4 * MIB, 48 * MIB, (50,)
+)
 
 
 def rate(size: int, seconds: float) -> float:

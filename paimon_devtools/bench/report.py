@@ -104,6 +104,18 @@ def table(results: dict[str, dict]) -> str:
             f"{d['shaped_paimon_over_stock']:8.1f} x, {d['shaped_paimon_put_over_stock']:.1f} x",
         ),
     ]
+    resume = r["resume"]
+    rows += [
+        (
+            f"  {resume['bytes'] // MIB} MiB, worker SIGKILLed at "
+            f"{resume['killed_at_bytes'] / resume['bytes']:.0%}: resumed from",
+            f"{resume['resumed_from'] / resume['bytes']:8.0%}",
+        ),
+        (
+            "    sent again (target <= 45%)",
+            f"{resume['sent_again_fraction']:8.0%} ({resume['seconds_after_kill']:.1f} s to done)",
+        ),
+    ]
     for count, figure in r["concurrency"].items():
         rows.append(
             (
