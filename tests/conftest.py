@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from paimon_devtools.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from paimon_devtools.servers import (
     HEALTHY_TIMEOUT_SECONDS,
     REPO_ROOT,
@@ -76,6 +77,12 @@ def start_server(workdir: Path, **settings: str) -> ServerProcess:
 
     SERVER_LOGS.append(server.log_path)
     return await_healthy(server, timeout=HEALTHY_TIMEOUT_SECONDS)
+
+
+def start_mega_server(workdir: Path, sim: MegaSim, **settings: str) -> ServerProcess:
+    """``start_server`` storing in the emulator ``sim``'s v2 account."""
+    account = {"mega_api_url": sim.url, "mega_email": V2_EMAIL, "mega_password": V2_PASSWORD}
+    return start_server(workdir, **account, **settings)
 
 
 @pytest.fixture

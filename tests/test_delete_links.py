@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from paimon.storage.mega.crypto import parse_link
-from tests.conftest import ServerProcess, eventually, start_server
-from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.conftest import ServerProcess, eventually, start_mega_server, start_server
+from tests.fixtures.megasim import MegaSim
 
 JSON = {"Accept": "application/json"}
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -37,11 +37,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def mega(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_server(
+    server = start_mega_server(
         tmp_path_factory.mktemp("delete-mega"),
-        mega_api_url=sim.url,
-        mega_email=V2_EMAIL,
-        mega_password=V2_PASSWORD,
+        sim,
     )
     yield server
     server.stop()

@@ -25,8 +25,8 @@ from paimon.storage.local import LocalStorage
 from paimon.storage.mega import MegaStorage
 from paimon.storage.mega.crypto import parse_link
 from paimon.uploads.keeping import DOWNLOADS_USED, EXPIRED, Keeper
-from tests.conftest import ServerProcess, eventually, start_server
-from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.conftest import ServerProcess, eventually, start_mega_server, start_server
+from tests.fixtures.megasim import MegaSim
 from tests.mega.support import FAST_RETRY, download, mega_settings
 
 JSON = {"Accept": "application/json"}
@@ -52,11 +52,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
 
 @pytest.fixture(scope="module")
 def mega(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_server(
+    server = start_mega_server(
         tmp_path_factory.mktemp("keep-mega"),
-        mega_api_url=sim.url,
-        mega_email=V2_EMAIL,
-        mega_password=V2_PASSWORD,
+        sim,
         **QUICK_MAINTENANCE,
     )
     yield server

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from paimon.storage.mega.crypto import decrypt_file, parse_link
-from tests.conftest import ServerProcess, eventually, start_server
-from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.conftest import ServerProcess, eventually, start_mega_server, start_server
+from tests.fixtures.megasim import MegaSim
 
 MAX_FILES = 3
 JSON = {"Accept": "application/json"}
@@ -47,11 +47,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
 
 @pytest.fixture(scope="module")
 def mega(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_server(
+    server = start_mega_server(
         tmp_path_factory.mktemp("multi-mega"),
-        mega_api_url=sim.url,
-        mega_email=V2_EMAIL,
-        mega_password=V2_PASSWORD,
+        sim,
     )
     yield server
     server.stop()

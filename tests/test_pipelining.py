@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import ServerProcess, eventually, start_server
-from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.conftest import ServerProcess, eventually, start_mega_server
+from tests.fixtures.megasim import MegaSim
 from tests.mega.support import download
 
 MIB = 1024 * 1024
@@ -29,11 +29,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
 
 @pytest.fixture(scope="module")
 def server(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_server(
+    server = start_mega_server(
         tmp_path_factory.mktemp("pipelining-server"),
-        mega_api_url=sim.url,
-        mega_email=V2_EMAIL,
-        mega_password=V2_PASSWORD,
+        sim,
     )
     yield server
     server.stop()

@@ -18,8 +18,8 @@ from paimon.jobs.sqlite import SqliteJobStore
 from paimon.storage.mega.codes import EEXPIRED
 from paimon.uploads.checkpoints import Sealer
 from paimon.web.installsecret import install_secret
-from tests.conftest import ServerProcess, eventually, start_server
-from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.conftest import ServerProcess, eventually, start_mega_server
+from tests.fixtures.megasim import MegaSim
 from tests.test_heal_recovery import holder_pid
 from tests.test_jobs_server import job, send_async, stored_content
 
@@ -38,12 +38,10 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
 @pytest.fixture
 def server(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     sim.reset(nodes=False)
-    server = start_server(
+    server = start_mega_server(
         tmp_path_factory.mktemp("resume-server"),
+        sim,
         workers="1",
-        mega_api_url=sim.url,
-        mega_email=V2_EMAIL,
-        mega_password=V2_PASSWORD,
         mega_upload_connections=str(CONNECTIONS),
     )
     warm = requests.post(f"{server.url}/upload", files={"file": ("w.bin", b"w")}, timeout=60)
