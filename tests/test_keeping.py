@@ -20,7 +20,9 @@ import pytest
 import requests
 
 from paimon.jobs.model import Job, JobState, new_job_id
+from paimon.jobs.redis import RedisJobStore
 from paimon.jobs.sqlite import SqliteJobStore
+from paimon.jobs.store import JobStore
 from paimon.storage.local import LocalStorage
 from paimon.storage.mega import MegaStorage
 from paimon.storage.mega.crypto import parse_link
@@ -264,8 +266,14 @@ def done_job(stored_key: str, link: str | None, **fields: object) -> Job:
     )
 
 
-def test_sweep_with_a_controlled_clock_on_local_storage(tmp_path: Path) -> None:
-    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_sweep_with_a_controlled_clock_on_local_storage(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "redis":
+        store: JobStore = RedisJobStore(request.getfixturevalue("redis_db").url)
+    else:
+        store = SqliteJobStore(tmp_path / "jobs.sqlite3")
     storage = LocalStorage(tmp_path / "files")
     now = time.time()
     jobs = []
