@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from paimon.spool.bodies import FIRST_READ_SIZE, READ_SIZE, next_read_size
+from paimon.spool.bodies import FIRST_READ_SIZE, GROW_AFTER_BYTES, READ_SIZE, next_read_size
 from paimon.uploads.admission import UploadSlots
 from paimon.uploads.refusals import UploadRefused
 
@@ -37,17 +37,21 @@ def test_no_limit_per_client_with_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "seconds", "grown"),
+    ("count", "seconds", "received", "grown"),
     [
-        (FIRST_READ_SIZE, 0.001, 2 * FIRST_READ_SIZE),  # filled at once: a fast body
-        (FIRST_READ_SIZE, 2.0, FIRST_READ_SIZE),  # filled, but slowly: a phone
-        (FIRST_READ_SIZE // 2, 0.001, FIRST_READ_SIZE),  # not filled
+        (FIRST_READ_SIZE, 0.001, GROW_AFTER_BYTES, 2 * FIRST_READ_SIZE),  # a fast body
+        (FIRST_READ_SIZE, 2.0, GROW_AFTER_BYTES, FIRST_READ_SIZE),  # filled slowly: a phone
+        (FIRST_READ_SIZE // 2, 0.001, GROW_AFTER_BYTES, FIRST_READ_SIZE),  # not filled
+        # Filled at once from what queued while the upload waited: still a phone.
+        (FIRST_READ_SIZE, 0.001, 3 * FIRST_READ_SIZE, FIRST_READ_SIZE),
     ],
 )
-def test_the_buffer_grows_only_for_a_fast_body(count: int, seconds: float, grown: int) -> None:
-    assert next_read_size(FIRST_READ_SIZE, count, seconds) == grown
+def test_the_buffer_grows_only_for_a_fast_body(
+    count: int, seconds: float, received: int, grown: int
+) -> None:
+    assert next_read_size(FIRST_READ_SIZE, count, seconds, received) == grown
 
 
 def test_the_buffer_stops_at_its_largest() -> None:
-    assert next_read_size(READ_SIZE, READ_SIZE, 0.001) == READ_SIZE
-    assert next_read_size(768 * 1024, 768 * 1024, 0.001) == READ_SIZE
+    assert next_read_size(READ_SIZE, READ_SIZE, 0.001, READ_SIZE) == READ_SIZE
+    assert next_read_size(768 * 1024, 768 * 1024, 0.001, READ_SIZE) == READ_SIZE

@@ -75,9 +75,14 @@ class SpoolWriter:
         self._complete = False  # ended by finish(): every byte of the body is here
 
     def write(self, data: bytes | memoryview) -> int:
+        # The file is unbuffered: a pipelined transfer reads it through its own handle,
+        # so each piece must reach the file now, and a buffer (4 KiB, flushed after every
+        # write) would only cost memory for each of hundreds of slow bodies.
+        view = memoryview(data)
+        written = len(view)
         with disk_full_refused():
-            written = self._file.write(data)
-            self._file.flush()  # a pipelined transfer reads the file through its own handle
+            while view:  # a raw write may take only part of the piece
+                view = view[self._file.write(view) :]
         self._sha256.update(data)
         with self._grown:
             self.bytes_written += len(data)
@@ -225,7 +230,7 @@ class Spool:
         """A fresh, exclusively created spool file."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{self.PREFIX}{secrets.token_hex(16)}"
-        return SpoolWriter(path.open("xb+"), on_progress, expected_size)
+        return SpoolWriter(path.open("xb+", buffering=0), on_progress, expected_size)
 
     def free_bytes(self) -> int:
         self.directory.mkdir(parents=True, exist_ok=True)

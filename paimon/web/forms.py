@@ -140,9 +140,11 @@ class FileFastLaneParser(MultiPartParser):
         view = memoryview(bytearray(max(held, tail) + size))
         view[:held] = decoder.buffer
         del decoder.buffer[:]
+        arrived = 0
         while True:
             started = time.monotonic()
             count = stream.readinto(view[held : held + size]) or 0
+            arrived += count
             end = held + count
             if end == held or view.obj.find(marker, 0, end) != -1:
                 return bytes(view[:end])
@@ -150,7 +152,8 @@ class FileFastLaneParser(MultiPartParser):
             sink.write(view[:cut])
             view[: end - cut] = view[cut:end]
             held = end - cut
-            grown = next_read_size(size, count, time.monotonic() - started, self.buffer_size)
+            seconds = time.monotonic() - started
+            grown = next_read_size(size, count, seconds, arrived, self.buffer_size)
             if grown != size:
                 size = grown
                 larger = memoryview(bytearray(tail + size))
