@@ -86,11 +86,14 @@ def test_downloads_are_counted_and_the_one_after_the_last_is_410(local: ServerPr
     body = reply.json()
     assert body["max_downloads"] == 2
     link = body["link"]
-    assert requests.get(link, timeout=10).content == content
-    # A resumed range and a HEAD are the same download, not another one.
+    first = requests.get(link, timeout=10)
+    assert first.content == content
+    # A resumed range, a HEAD and a revalidation are the same download, not another.
     resumed = requests.get(link, headers={"Range": "bytes=5000-"}, timeout=10)
     assert (resumed.status_code, resumed.content) == (206, content[5000:])
     assert requests.head(link, timeout=10).status_code == 200
+    etag = {"If-None-Match": first.headers["ETag"]}
+    assert requests.get(link, headers=etag, timeout=10).status_code == 304
     assert status(local, body["id"])["downloads"] == 1
     assert requests.get(link, timeout=10).content == content
     gone = requests.get(link, timeout=10)

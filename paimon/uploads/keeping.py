@@ -102,19 +102,24 @@ class Keeper:
         self._asked: JobStore = RefusingStore(store)  # type: ignore[assignment]  # requests'
         self.storage = storage
 
-    def download(self, key: str, *, counted: bool) -> ServedFile:
-        """The locally stored file behind a download link; ``counted`` (a download from
-        the first byte, not a resumed range) counts against its limit. UploadRefused
-        ``gone`` (410) once it expired or its downloads are used up, ``not_found``."""
+    def download(self, key: str) -> tuple[ServedFile, Job | None]:
+        """The locally stored file behind a download link, and its job (None for a file
+        whose job retention forgot). UploadRefused ``gone`` (410) once it expired or its
+        downloads are used up, ``not_found`` (404)."""
         job = self._asked.find_stored(key)
         if job is not None and gone(job, time.time()):
             raise UploadRefused("gone", why_gone(job))
         served = served_file(self.storage, key)
         if served is None:
             raise UploadRefused("not_found", "No file with that link.")
-        if counted and job is not None and self._asked.count_download(job.id) is None:
+        return served, job
+
+    def count_download(self, job: Job) -> None:
+        """Count one download of ``job``'s file against its limit, before it is sent;
+        UploadRefused ``gone`` when the limit was reached (by another download, maybe
+        a moment ago)."""
+        if self._asked.count_download(job.id) is None:
             raise UploadRefused("gone", why_gone(self._asked.get(job.id) or job))
-        return served
 
     def sweep(self, now: float) -> list[Job]:
         """Remove the stored objects due at ``now`` (expired, or downloads used up):

@@ -3,24 +3,27 @@ download from the first byte counts against the upload's Max-Downloads."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, Response, request, send_file
 
 from paimon.web.context import services
 
 bp = Blueprint("files", __name__)
 
 
-def counts_as_download() -> bool:
-    """A GET from the first byte: a resumed range (or a HEAD) is the same download."""
+def counts_as_download(response: Response) -> bool:
+    """The file sent from its first byte: not a resumed range, a HEAD or a 304."""
     if request.method != "GET":
         return False
-    wanted = request.range
-    return wanted is None or wanted.ranges[0][0] == 0
+    if response.status_code == 206:
+        wanted = request.range
+        return wanted is not None and wanted.ranges[0][0] == 0
+    return response.status_code == 200
 
 
 @bp.get("/files/<key>")
 def download(key: str):
-    stored = services().keeper.download(key, counted=counts_as_download())
+    keeper = services().keeper
+    stored, job = keeper.download(key)
     response = send_file(
         stored.path,
         mimetype="application/octet-stream",
@@ -28,5 +31,11 @@ def download(key: str):
         download_name=stored.filename,
         conditional=True,  # Range and If-None-Match
     )
+    if job is not None and counts_as_download(response):
+        try:
+            keeper.count_download(job)
+        except BaseException:
+            response.close()  # the file send_file opened
+            raise
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
