@@ -24,8 +24,8 @@ are checkpointed as the prefix grows, so a transfer taken over after its worker 
 or handed back at shutdown, sends only what MEGA had not acknowledged, with the same
 URL and key. The chunk MACs of the prefix are not kept: they are computed again from
 the spool file (sealing without sending, a fraction of a second per 100 MiB), which
-also proves the file is the one the checkpoint was made for only in that MEGA accepts
-the upload's meta-MAC at the end. A URL MEGA no longer takes (``-8``) starts over.
+does not change once complete, so they come out as the first attempt's did. A URL
+MEGA no longer takes (``-8``) starts over.
 
 The file may still be growing: with ``size`` and ``wait_for_bytes`` the uploader sends
 each POST as soon as its bytes have arrived (the caller's spool decides when that is).
