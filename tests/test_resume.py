@@ -116,3 +116,25 @@ def test_a_checkpoint_is_sealed_and_another_installs_cannot_open_it(
         assert jobs.get(job_id).transfer_state is None  # gone with the transfer
     finally:
         jobs.close()
+
+
+def test_a_transfer_handed_back_at_shutdown_resumes_too(
+    sim: MegaSim, server: ServerProcess
+) -> None:
+    """SIGTERM (a deploy): the stopping worker hands the job back with its latest
+    checkpoint written, and the next worker goes on from it. Slower here, so that the
+    transfer is still running when the worker has wound down (seconds)."""
+    sim.network(connection_bytes_per_second=PER_CONNECTION // 5)
+    content = os.urandom(SIZE)
+    job_id = send_async(server, "handed-back.bin", content)
+    jobs = SqliteJobStore(server.data_dir / "jobs.sqlite3")
+    try:
+        assert eventually(lambda: jobs.get(job_id).bytes_stored >= 0.25 * SIZE, 60, 0.01)
+        os.kill(holder_pid(server, jobs, job_id), signal.SIGTERM)
+    finally:
+        jobs.close()
+    assert eventually(lambda: job(server, job_id)["state"] == "done", timeout=120)
+    view = job(server, job_id)
+    assert view["attempts"] == 2
+    assert view["resumed_from"] >= 0.2 * SIZE
+    assert stored_content(sim, view["link"]) == content
