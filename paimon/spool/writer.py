@@ -45,6 +45,15 @@ def disk_full_refused() -> Iterator[None]:
         raise
 
 
+def write_all(file: BinaryIO, data: bytes | memoryview) -> None:
+    """Write every byte of ``data`` to an unbuffered file (a raw write may take only
+    part of it); a full disk as SpoolFull."""
+    view = memoryview(data)
+    with disk_full_refused():
+        while view:
+            view = view[file.write(view) :]
+
+
 class SpoolWriter:
     """A spool file being written: counts and hashes the bytes as they pass.
 
@@ -78,11 +87,7 @@ class SpoolWriter:
         # The file is unbuffered: a pipelined transfer reads it through its own handle,
         # so each piece must reach the file now, and a buffer (4 KiB, flushed after every
         # write) would only cost memory for each of hundreds of slow bodies.
-        view = memoryview(data)
-        written = len(view)
-        with disk_full_refused():
-            while view:  # a raw write may take only part of the piece
-                view = view[self._file.write(view) :]
+        write_all(self._file, data)
         self._sha256.update(data)
         with self._grown:
             self.bytes_written += len(data)
@@ -92,7 +97,7 @@ class SpoolWriter:
         if self._on_progress and self._progress_due(now):
             self._reported_at, self._reported_bytes = now, self.bytes_written
             self._on_progress(self.bytes_written)
-        return written
+        return len(data)
 
     def _progress_due(self, now: float) -> bool:
         """Every 0.5 s while the body comes fast (1 MiB since the last report), every 5 s
@@ -186,10 +191,7 @@ class AppendWriter:
 
     def write(self, data: bytes | memoryview) -> int:
         self._before_write(self.written)
-        view = memoryview(data)
-        with disk_full_refused():
-            while view:  # a raw write may take only part of the piece
-                view = view[self._file.write(view) :]
+        write_all(self._file, data)
         if self.sha256 is not None:
             self.sha256.update(data)
         self.written += len(data)
