@@ -59,18 +59,21 @@ local state_key = {}
 for i, state in ipairs(args.states) do state_key[state] = KEYS[3 + i] end
 local stored_key = KEYS[4 + #args.states]
 """
-# When the expiry sweep is to remove a job's stored object (false: never), and that
-# score kept in the removable set.
+# A job's stored object is there (done, not removed), its downloads are used up, and
+# when the expiry sweep is to remove it (false: never), that score kept in the
+# removable set.
 _REMOVAL_DUE = """
-local function removal_due(key)
-  if redis.call('HGET', key, 'state') ~= 'done'
-      or redis.call('HEXISTS', key, 'removed_at') == 1 then
-    return false
-  end
+local function kept(key)
+  return redis.call('HGET', key, 'state') == 'done'
+      and redis.call('HEXISTS', key, 'removed_at') == 0
+end
+local function used_up(key)
   local allowed = redis.call('HGET', key, 'max_downloads')
-  if allowed and tonumber(redis.call('HGET', key, 'downloads') or '0') >= tonumber(allowed) then
-    return 0
-  end
+  return allowed and tonumber(redis.call('HGET', key, 'downloads') or '0') >= tonumber(allowed)
+end
+local function removal_due(key)
+  if not kept(key) then return false end
+  if used_up(key) then return 0 end
   return redis.call('HGET', key, 'expires_at')
 end
 local function index_removal(key, removable, id)
@@ -140,14 +143,7 @@ return 0
 _COUNT_DOWNLOAD = (
     _REMOVAL_DUE
     + """
-if redis.call('HGET', KEYS[1], 'state') ~= 'done'
-    or redis.call('HEXISTS', KEYS[1], 'removed_at') == 1 then
-  return 0
-end
-local allowed = redis.call('HGET', KEYS[1], 'max_downloads')
-if allowed and tonumber(redis.call('HGET', KEYS[1], 'downloads') or '0') >= tonumber(allowed) then
-  return 0
-end
+if not kept(KEYS[1]) or used_up(KEYS[1]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'downloads', 1)
 index_removal(KEYS[1], KEYS[2], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
