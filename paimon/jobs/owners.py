@@ -44,12 +44,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def owner_parts(owner: str) -> tuple[str, str, int] | None:
+    """An owner name's host, boot and process id; None for an owner name of an older
+    version."""
+    parts = owner.split(":", 3)
+    if len(parts) != 4 or not parts[2].isdigit():
+        return None
+    return parts[0], parts[1], int(parts[2])
+
+
 def held_by_dead_process_here(owner: str) -> bool:
     """The owner ran on this host and its process is gone (or the host rebooted since)."""
-    parts = owner.split(":", 3)
-    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+    parts = owner_parts(owner)
+    if parts is None or parts[0] != socket.gethostname():
         return False  # another host's, or an owner name of an older version
-    return parts[1] != boot_id() or not _alive(int(parts[2]))
+    _, boot, pid = parts
+    return boot != boot_id() or not _alive(pid)
 
 
 def release_dead_leases(store: JobStore) -> list[str]:

@@ -11,6 +11,7 @@ import time
 
 import requests
 
+from paimon.jobs.owners import owner_parts
 from paimon.jobs.sqlite import SqliteJobStore
 from paimon_devtools.bench.plan import MB, make_file
 from paimon_devtools.bench.rig import Rig
@@ -62,10 +63,11 @@ def resume_after_kill(rig: Rig) -> dict[str, object]:
         job_id = reply.json()["id"]
         while (job := jobs.get(job_id)) is not None and job.bytes_stored < KILL_AT * size:
             time.sleep(0.01)
-        if job is None or job.lease_owner is None or job.state != "transferring":
+        holder = owner_parts(job.lease_owner or "") if job is not None else None
+        if job is None or holder is None or job.state != "transferring":
             raise RuntimeError(f"the transfer was not running at {KILL_AT:.0%}: {job}")
         killed_at = job.bytes_stored
-        os.kill(int(job.lease_owner.split(":")[2]), signal.SIGKILL)  # host:boot:pid:...
+        os.kill(holder[2], signal.SIGKILL)
         started = time.monotonic()
         while (job := jobs.get(job_id)) is not None and job.state not in ("done", "failed"):
             time.sleep(0.1)
