@@ -53,10 +53,15 @@ def gone(job: Job, now: float) -> bool:
     return job.removed_at is not None or due
 
 
+def utc_text(timestamp: float) -> str:
+    """A job's wall-clock time as a person reads it, in UTC (messages and pages)."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+
+
 def why_gone(job: Job) -> str:
     if job.removed_because == DOWNLOADS_USED or (job.removed_at is None and used_up(job)):
         return f"This upload could be downloaded {job.max_downloads} times; it was, and is deleted."
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(job.expires_at or job.removed_at))
+    when = utc_text(job.expires_at or job.removed_at or 0.0)
     return f"This upload expired at {when} and is deleted."
 
 

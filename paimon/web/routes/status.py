@@ -3,12 +3,11 @@ and the status of single upload jobs."""
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, abort, render_template, request
 
 from paimon import __version__
 from paimon.uploads.deletion import token_matches
+from paimon.uploads.keeping import utc_text
 from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
@@ -17,10 +16,7 @@ from paimon.web.replies import delete_url, deleted, job_view, prefers_html, uplo
 bp = Blueprint("status", __name__)
 
 
-@bp.app_template_filter("utc")
-def utc(timestamp: float) -> str:
-    """A job's wall-clock time as a person reads it, in UTC."""
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+bp.add_app_template_filter(utc_text, "utc")
 
 
 @bp.get("/status")
