@@ -221,13 +221,13 @@ class UploadService:
         return incoming
 
     def complete_all(
-        self, incoming: list[IncomingUpload], *, wait: bool = False, keep: Keep | None = None
+        self, incoming: list[IncomingUpload], *, wait: bool = False, keep: Keep = NO_WISHES
     ) -> list[Job]:
         """``complete`` for the files of one request, in order, each kept as ``keep``
-        asks when it says more than the request's head did (a form's fields come with
-        its body). Every file is queued before any is waited for, so their transfers
-        run side by side."""
-        if keep is not None:
+        asks (a form's wishes: its fields come with its body, after ``begin`` gave each
+        job the server's default). Every file is queued before any is waited for, so
+        their transfers run side by side."""
+        if keep != NO_WISHES:
             self.keeping.check(keep)
             for upload in incoming:
                 limits = self.keeping.limits(keep, upload.job.created_at)

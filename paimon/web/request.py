@@ -18,7 +18,6 @@ from paimon.uploads.intake import IncomingUpload
 from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.forms import HeadRecorder, StrictFormDataParser, check_file_part, last_part_size
-from paimon.web.headers import requested_keep
 
 
 class SpoolingRequest(Request):
@@ -48,7 +47,6 @@ class SpoolingRequest(Request):
             self._guess_file_size(total_content_length) if first else None,
             reserve=total_content_length if first else None,
             owner=wired.limits.key(),
-            keep=requested_keep(),  # checked by the view before the body
         )
         incoming_uploads.append(incoming)
         return incoming.writer

@@ -34,11 +34,11 @@ def upload():
     require_media_type(FORM_TYPE, f"POST /upload's body (the files in the field '{FIELD}')")
     text = wants_text(by_default=False)  # a bad ?format= is refused before the body
     uploads = services().uploads
-    asked = requested_keep()  # the headers': each file part's job starts with it
-    uploads.check_can_accept(request.args.get("service"), request.content_length, asked)
+    # The headers' wishes before the body; the form's fields come with it (before or
+    # after the files), so each file's limits are set once the body is all here.
+    uploads.check_can_accept(request.args.get("service"), request.content_length, requested_keep())
     incoming = request.spooled_uploads(FIELD)
-    in_form = requested_keep(request.form)  # fields may come before or after the files
-    keep = in_form if in_form != asked else None
+    keep = requested_keep(request.form)
     at_once = prefers_async()
     jobs = uploads.complete_all(incoming, wait=not at_once, keep=keep)
     tokens = [upload.delete_token for upload in incoming]
