@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import requests
 
-from tests.conftest import REPO_ROOT, clean_environ, free_port
+from tests.conftest import REPO_ROOT, ServerProcess, await_healthy, clean_environ, free_port
+from tests.newcomer.support import BUILD_TIMEOUT_SECONDS
 
 STAMP = REPO_ROOT / ".venv" / "paimon-build-inputs"
 BUILDING = "scripts/serve: building .venv"
@@ -32,19 +32,12 @@ def serving(data_dir: Path, log_path: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        url = f"http://127.0.0.1:{port}"
+        server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, data_dir, env)
         try:
-            deadline = time.monotonic() + 300  # a first run builds .venv
-            while time.monotonic() < deadline:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    requests.get(f"{url}/healthz", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.2)
-            yield url
+            yield await_healthy(server, timeout=BUILD_TIMEOUT_SECONDS).url
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
+            with suppress(ProcessLookupError):  # already stopped by await_healthy
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
 
 
