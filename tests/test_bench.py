@@ -9,7 +9,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, clean_environ
+import pytest
+
+from paimon_devtools.bench.client import Refused, send_file
+from paimon_devtools.bench.plan import MIB
+from paimon_devtools.slowclients import SlowUploads, slots_in_use
+from tests.conftest import REPO_ROOT, clean_environ, eventually
 
 FIGURES = {
     "crypto_limit": ["mb_per_s", "seconds", "bytes"],
@@ -117,3 +122,22 @@ def test_the_benchmark_needs_neither_pytest_nor_the_tests(tmp_path: Path) -> Non
     }
     assert "paimon_devtools.bench.throughput" in imported
     assert not {name for name in imported if name.split(".")[0] in {"tests", "pytest", "_pytest"}}
+
+
+def test_a_refused_upload_is_told_apart_from_a_broken_one(server_factory, tmp_path: Path) -> None:
+    """The benchmark's client reads the 503 a full server answers before the body, so a
+    refusal is retried after Retry-After and reported, not taken for a crash."""
+    server = server_factory(workers="1", max_concurrent_uploads="1")
+    path = tmp_path / "file.bin"
+    path.write_bytes(b"x" * (8 * MIB))
+    crowd = SlowUploads(server.url, 1).start()
+    try:
+        assert eventually(lambda: slots_in_use(server.url) == 1)
+        with pytest.raises(Refused) as refused:
+            send_file(server.url, path, "put")
+    finally:
+        crowd.close()
+    assert refused.value.status == 503
+    assert refused.value.retry_after >= 1
+    assert eventually(lambda: slots_in_use(server.url) == 0)
+    assert send_file(server.url, path, "put").size == 8 * MIB

@@ -13,6 +13,16 @@ from urllib.parse import urlsplit
 
 BOUNDARY = "paimon-bench-" + secrets.token_hex(8)
 CLIENT_TIMEOUT = 600  # seconds; a hung server must not hang the benchmark
+REFUSALS = (429, 503)  # answers that mean "not now": the client may try again later
+
+
+class Refused(RuntimeError):
+    """The server turned the upload away (429 ``too_many_uploads``, 503 ``server_busy``),
+    usually before reading its body, as a client that follows Retry-After sees it."""
+
+    def __init__(self, status: int, retry_after: float, reply: object):
+        super().__init__(f"upload refused: HTTP {status} {reply}")
+        self.status, self.retry_after = status, retry_after
 
 
 @dataclass(frozen=True)
@@ -51,19 +61,44 @@ def send_file(server_url: str, path: Path, door: str = "multipart") -> Sent:
         connection.putheader("Content-Length", str(len(head) + size + len(tail)))
         connection.endheaders()
         assert connection.sock is not None
-        connection.sock.sendall(head)
-        with path.open("rb") as body:
-            connection.sock.sendfile(body)
-        connection.sock.sendall(tail)
+        try:
+            connection.sock.sendall(head)
+            with path.open("rb") as body:
+                connection.sock.sendfile(body)
+            connection.sock.sendall(tail)
+        except (BrokenPipeError, ConnectionResetError) as cut:
+            # The server answered early and closed: its answer may still be readable.
+            raise _early_answer(connection) or cut from cut
         last_byte = time.perf_counter()
         response = connection.getresponse()
         reply = json.loads(response.read())
         done = time.perf_counter()
     finally:
         connection.close()
+    if response.status in REFUSALS:
+        raise Refused(response.status, _retry_after(response), reply)
     if response.status != 200 or "link" not in reply:
         raise RuntimeError(f"upload failed: HTTP {response.status} {reply}")
     return Sent(reply["link"], size, done - start, done - last_byte)
+
+
+def _retry_after(response: http.client.HTTPResponse) -> float:
+    try:
+        return float(response.getheader("Retry-After") or 1)
+    except ValueError:
+        return 1.0
+
+
+def _early_answer(connection: http.client.HTTPConnection) -> Refused | None:
+    """What the server said before it stopped reading the body, if it said a refusal."""
+    try:
+        response = connection.getresponse()
+        reply = json.loads(response.read() or b"null")
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    if response.status in REFUSALS:
+        return Refused(response.status, _retry_after(response), reply)
+    return None
 
 
 def send_concurrently(server_url: str, path: Path, count: int) -> tuple[float, list[Sent]]:

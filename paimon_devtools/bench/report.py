@@ -145,7 +145,8 @@ def table(results: dict[str, dict]) -> str:
             ),
             (
                 "    32 MiB PUT meanwhile / alone",
-                f"{crowd['fast_over_unloaded']:8.2f} ({crowd['fast_mb_per_s']:.0f} MB/s)",
+                f"{crowd['fast_over_unloaded']:8.2f} ({crowd['fast_mb_per_s']:.0f} MB/s)"
+                + _refused_first(crowd["fast_refusals"]),
             ),
             (
                 "    server memory, per held upload",
@@ -154,3 +155,10 @@ def table(results: dict[str, dict]) -> str:
         ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _refused_first(statuses: list[int]) -> str:
+    """The refusals the fast upload met before it got through, if any."""
+    if not statuses:
+        return ""
+    return f", after {len(statuses)} refused ({', '.join(map(str, statuses))})"
