@@ -10,7 +10,13 @@ from paimon import capacity
 from paimon.config import load_settings_or_exit
 from paimon.observability import multiproc
 from paimon.observability.logs import gunicorn_logconfig
+from paimon.server.allocator import restart_with_lean_malloc
 from paimon.server.hooks import child_exit, on_exit, worker_exit
+
+# First, before anything allocates much: the master starts itself again, once, with
+# glibc's malloc tuned for many threads that hold little; workers inherit it
+# (paimon/server/allocator.py; an operator's own GLIBC_TUNABLES malloc setting wins).
+restart_with_lean_malloc()
 
 # Server hooks, named so gunicorn finds them in this file's namespace.
 __all__ = ["child_exit", "on_exit", "worker_exit"]

@@ -45,8 +45,11 @@ class ReservationRefused(Exception):
 
 def still_needed(path: str, size: int) -> int | None:
     """Bytes the upload at ``path`` may still write; None once its spool file is gone."""
+    # os.stat, not Path(path).stat(): pathlib interns each path's parts, and this runs
+    # for every reservation on every upload, so a worker's interned strings would grow
+    # by megabytes with hundreds of uploads held.
     try:
-        return max(0, size - Path(path).stat().st_size)
+        return max(0, size - os.stat(path).st_size)  # noqa: PTH116
     except FileNotFoundError:
         return None
 
