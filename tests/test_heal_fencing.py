@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -57,6 +58,38 @@ def setup(
     jobs.close()
 
 
+def stop_between_writes(pid: int, jobs: JobStore) -> None:
+    """SIGSTOP the worker, at a moment it is not inside a write to a SQLite store.
+
+    Stopped inside one (a commit takes a few ms, with its fsync), it would hold the
+    file's write lock until it runs again: then no other worker can write either (reads
+    go on; docs/jobs.md), there is nobody to fence, and this test would wait for a
+    takeover that cannot happen. Redis commands run in the server, so a stopped client
+    holds nothing there.
+    """
+    for _ in range(100):
+        os.kill(pid, signal.SIGSTOP)
+        if not isinstance(jobs, SqliteJobStore) or not _write_lock_held(jobs.path):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError(f"worker {pid} held the SQLite write lock at every try")
+
+
+def _write_lock_held(path: os.PathLike) -> bool:
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return True
+    finally:
+        connection.close()
+
+
 def file_nodes(sim: MegaSim) -> list[dict]:
     return [node for node in sim.state()["nodes"] if node["t"] == 0]
 
@@ -75,7 +108,7 @@ def test_a_worker_stopped_past_its_lease_changes_nothing(
     first = jobs.get(job_id)
     stalled = next(pid for pid in worker_pids(server) if f":{pid}:" in first.lease_owner)
     time.sleep(0.3)  # its bytes are on their way
-    os.kill(stalled, signal.SIGSTOP)
+    stop_between_writes(stalled, jobs)
     try:
         assert eventually(lambda: job(server, job_id)["state"] == "done", timeout=60)
         done = job(server, job_id)

@@ -49,27 +49,32 @@ def _added_column(name: str) -> str:
     return f"{_column(name)} DEFAULT {'NULL' if default is None else repr(default)}"
 
 
-# One column per Job field, typed after it; BEGIN IMMEDIATE: workers starting at once
-# create it one after the other.
-_SCHEMA = f"""
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, JOB_FIELDS))});
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
-CREATE INDEX IF NOT EXISTS jobs_by_updated_at ON jobs (updated_at);
-COMMIT;
-"""
+def _creating(indexes: dict[str, str]) -> str:
+    return "".join(
+        f"CREATE INDEX IF NOT EXISTS {name} ON jobs {on};\n" for name, on in indexes.items()
+    )
+
+
+_TABLE_INDEXES = {"jobs_by_state": "(state)", "jobs_by_updated_at": "(updated_at)"}
 # Only the stored uploads with a limit are in the sweep's index; made once the columns
 # it names exist (after _add_new_columns, in a file an older version made).
 _REMOVABLE = (
     "state = 'done' AND removed_at IS NULL"
     " AND (expires_at IS NOT NULL OR max_downloads IS NOT NULL)"
 )
-_INDEXES = f"""
+_LATER_INDEXES = {
+    "jobs_by_storage_key": "(storage_key)",
+    "jobs_removable": f"(expires_at) WHERE {_REMOVABLE}",
+}
+# One column per Job field, typed after it; BEGIN IMMEDIATE: workers starting at once
+# create it one after the other.
+_SCHEMA = f"""
 BEGIN IMMEDIATE;
-CREATE INDEX IF NOT EXISTS jobs_by_storage_key ON jobs (storage_key);
-CREATE INDEX IF NOT EXISTS jobs_removable ON jobs (expires_at) WHERE {_REMOVABLE};
-COMMIT;
+CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, JOB_FIELDS))});
+{_creating(_TABLE_INDEXES)}COMMIT;
 """
+_INDEXES = f"BEGIN IMMEDIATE;\n{_creating(_LATER_INDEXES)}COMMIT;\n"
+_INDEX_NAMES = _TABLE_INDEXES.keys() | _LATER_INDEXES.keys()
 # Column names below come from JOB_FIELDS, never from callers; values are always bound.
 _INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})"  # noqa: S608
 
@@ -161,9 +166,10 @@ class SqliteJobStore:
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA synchronous = FULL")
             self._enable_wal(connection)
-            connection.executescript(_SCHEMA)
-            self._add_new_columns(connection)
-            connection.executescript(_INDEXES)
+            if not self._is_current(connection):
+                connection.executescript(_SCHEMA)
+                self._add_new_columns(connection)
+                connection.executescript(_INDEXES)
         except BaseException:
             connection.close()
             raise
@@ -183,6 +189,22 @@ class SqliteJobStore:
                 if not busy or time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
+
+    @staticmethod
+    def _is_current(connection: sqlite3.Connection) -> bool:
+        """Whether the file has every column and index already, read without a lock.
+
+        Creating them takes the write lock (BEGIN IMMEDIATE), and a new connection that
+        always did waited out busy_timeout, then failed, while another worker was
+        stopped in the middle of a write: a plain read (GET /status) then answered 503
+        where WAL would have let it through.
+        """
+        present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
+        indexes = {
+            row["name"]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        return present >= JOB_FIELDS.keys() and indexes >= _INDEX_NAMES
 
     @staticmethod
     def _add_new_columns(connection: sqlite3.Connection) -> None:

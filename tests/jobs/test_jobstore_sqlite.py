@@ -71,6 +71,35 @@ def test_a_file_from_before_retries_and_fencing_gets_their_columns(
     assert store.acquire_lease(job.id, "worker-a", 60) == 1
 
 
+def test_a_new_connection_reads_while_another_holds_the_write_lock(
+    tmp_path: Path, autoclose
+) -> None:
+    """A worker stopped in the middle of a write (SIGSTOP, a swapping host) holds the
+    file's write lock until it runs again; WAL lets reads go on meanwhile, and so does a
+    connection opened then (GET /status in a thread that had none): it used to create
+    the schema under BEGIN IMMEDIATE, wait out busy_timeout and answer 503."""
+    path = tmp_path / "jobs.sqlite3"
+    job = make_job(state=JobState.QUEUED)
+    autoclose(SqliteJobStore(path)).create(job)
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE jobs SET filename = 'being-written'")
+        reader = autoclose(SqliteJobStore(path))  # opens its first connection now
+        assert reader.get(job.id).filename == job.filename
+        writer.execute("ROLLBACK")
+
+
+def test_a_file_missing_an_index_gets_it_on_first_open(tmp_path: Path, autoclose) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    autoclose(SqliteJobStore(path)).check()
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("DROP INDEX jobs_removable")
+    autoclose(SqliteJobStore(path)).check()
+    with closing(sqlite3.connect(path)) as connection:
+        names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "jobs_removable" in names
+
+
 def test_rows_are_plain_columns(tmp_path: Path, autoclose) -> None:
     """Other tools (sqlite3 on the shell) can read the jobs: no JSON, no pickles."""
     path = tmp_path / "jobs.sqlite3"
