@@ -79,6 +79,12 @@ _INDEX_NAMES = _TABLE_INDEXES.keys() | _LATER_INDEXES.keys()
 _INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})"  # noqa: S608
 
 
+def _missing_columns(connection: sqlite3.Connection) -> set[str]:
+    """The Job fields the jobs table has no column for (all of them: no table yet)."""
+    present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
+    return JOB_FIELDS.keys() - present
+
+
 def _in(states: Iterable[JobState]) -> tuple[str, list[str]]:
     """``IN (?, ...)`` and its parameters for a set of states."""
     values = sorted(JobState(state).value for state in states)
@@ -199,12 +205,11 @@ class SqliteJobStore:
         stopped in the middle of a write: a plain read (GET /status) then answered 503
         where WAL would have let it through.
         """
-        present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
         indexes = {
             row["name"]
             for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
         }
-        return present >= JOB_FIELDS.keys() and indexes >= _INDEX_NAMES
+        return not _missing_columns(connection) and indexes >= _INDEX_NAMES
 
     @staticmethod
     def _add_new_columns(connection: sqlite3.Connection) -> None:
@@ -212,8 +217,7 @@ class SqliteJobStore:
         starting at once: the first adds a column, the others find it there)."""
         connection.execute("BEGIN IMMEDIATE")
         try:
-            present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
-            for name in JOB_FIELDS.keys() - present:
+            for name in _missing_columns(connection):
                 connection.execute(f"ALTER TABLE jobs ADD COLUMN {_added_column(name)}")
             connection.execute("COMMIT")
         except BaseException:
