@@ -10,6 +10,7 @@ import time
 import typing
 from collections.abc import Mapping
 
+from paimon.jobs.links import UploadLink
 from paimon.jobs.model import Job, JobState
 
 #: What a store keeps for one field; None stands for NULL / an absent hash field.
@@ -25,11 +26,11 @@ class FieldSpec:
     nullable: bool
 
 
-def _field_specs() -> dict[str, FieldSpec]:
-    """Read from the Job dataclass itself, so a new field needs no change here."""
-    hints = typing.get_type_hints(Job)
+def _field_specs(record: type = Job) -> dict[str, FieldSpec]:
+    """Read from the dataclass itself (a Job), so a new field needs no change here."""
+    hints = typing.get_type_hints(record)
     specs = {}
-    for job_field in dataclasses.fields(Job):
+    for job_field in dataclasses.fields(record):
         hint = hints[job_field.name]
         kinds = [arg for arg in typing.get_args(hint) if arg is not type(None)] or [hint]
         nullable = type(None) in typing.get_args(hint)
@@ -38,35 +39,37 @@ def _field_specs() -> dict[str, FieldSpec]:
 
 
 JOB_FIELDS: dict[str, FieldSpec] = _field_specs()
+#: An upload link's fields (paimon/jobs/links.py), stored the same way.
+LINK_FIELDS: dict[str, FieldSpec] = _field_specs(UploadLink)
 
 
-def to_stored(name: str, value: object) -> Stored:
+def to_stored(name: str, value: object, fields: dict[str, FieldSpec] = JOB_FIELDS) -> Stored:
     """Validate one field value and turn it into its stored primitive.
 
     Wrong names and types fail here, before anything is written.
     """
-    spec = JOB_FIELDS.get(name)
+    spec = fields.get(name)
     if spec is None:
-        raise TypeError(f"Job has no field {name!r}")
+        raise TypeError(f"no field {name!r}")
     if value is None:
         if spec.nullable:
             return None
-        raise TypeError(f"Job field {name!r} cannot be None")
+        raise TypeError(f"field {name!r} cannot be None")
     if spec.kind is JobState:
         return JobState(value).value
     if spec.kind is float and type(value) is int:
         value = float(value)
     if not isinstance(value, spec.kind) or (spec.kind is int and isinstance(value, bool)):
-        raise TypeError(f"Job field {name!r} must be {spec.kind.__name__}, not {value!r}")
+        raise TypeError(f"field {name!r} must be {spec.kind.__name__}, not {value!r}")
     return int(value) if spec.kind is bool else value
 
 
-def from_stored(name: str, stored: object) -> object:
+def from_stored(name: str, stored: object, fields: dict[str, FieldSpec] = JOB_FIELDS) -> object:
     """The field value a stored primitive stands for; accepts SQLite's native values
     and Redis's strings alike (int("5"), float("0.1"), bool(int("0")))."""
     if stored is None:
         return None
-    kind = JOB_FIELDS[name].kind
+    kind = fields[name].kind
     if kind is bool:
         return bool(int(stored))
     return kind(stored)
@@ -81,9 +84,26 @@ def job_from_stored(values: Mapping[str, object]) -> Job:
     return Job(**{name: from_stored(name, values.get(name)) for name in JOB_FIELDS})
 
 
+#: Fields fixed when a job is created: the stores' listing indexes are keyed by them.
+FIXED_FIELDS = frozenset(
+    {"id", "filename", "backend", "created_at", "uploader_label", "upload_link"}
+)
+
+
 def changes_to_stored(changes: Mapping[str, object]) -> dict[str, Stored]:
     """The stored form of an update: ``updated_at`` is now unless given explicitly."""
-    if "id" in changes:
-        raise TypeError("a job's id cannot change")
+    if fixed := FIXED_FIELDS & changes.keys():
+        raise TypeError(f"a job's {', '.join(sorted(fixed))} cannot change")
     stamped = {"updated_at": time.time(), **changes}
     return {name: to_stored(name, value) for name, value in stamped.items()}
+
+
+def link_to_stored(link: UploadLink) -> dict[str, Stored]:
+    return {name: to_stored(name, getattr(link, name), LINK_FIELDS) for name in LINK_FIELDS}
+
+
+def link_from_stored(values: Mapping[str, object]) -> UploadLink:
+    """An UploadLink from stored primitives; a missing name means None."""
+    return UploadLink(
+        **{name: from_stored(name, values.get(name), LINK_FIELDS) for name in LINK_FIELDS}
+    )

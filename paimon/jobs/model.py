@@ -53,6 +53,10 @@ class Job:
     transfer_state: str | None = None  # internal: the backend's checkpoint, sealed
     delete_digest: str | None = None  # internal: SHA-256 of the delete link's token
     uploader: str | None = None  # internal: the client reference it was uploaded under
+    uploader_label: str | None = None  # owner-only: the label of the token it came with
+    upload_link: str | None = None  # owner-only: the id of the upload link it came through
+    folder: str | None = None  # owner-only: the MEGA folder its upload link named
+    stored_at: float | None = None  # when the backend confirmed the object (state done)
     lease_owner: str | None = None  # internal: the worker running it
     lease_expires: float = 0.0  # internal: wall-clock seconds
     lease_token: int = 0  # internal: the fencing token, one more at every acquisition
@@ -64,13 +68,23 @@ class Job:
         "transfer_state",
         "delete_digest",
         "uploader",
+        "uploader_label",
+        "upload_link",
+        "folder",
         "lease_owner",
         "lease_expires",
         "lease_token",
     )
+
+    #: Private fields the owner's console shows: who sent the upload, and through what.
+    OWNER_ONLY = ("uploader_label", "upload_link", "folder")
 
     def public_view(self) -> dict[str, object]:
         """The job as /status/<id> shows it: no paths, no worker identities."""
         view = {k: v for k, v in asdict(self).items() if k not in self.PRIVATE}
         view["state"] = str(self.state)
         return view
+
+    def owner_view(self) -> dict[str, object]:
+        """The job as the owner's console shows it: the public view, and who sent it."""
+        return self.public_view() | {name: getattr(self, name) for name in self.OWNER_ONLY}

@@ -39,6 +39,8 @@ from paimon.jobs.codec import (
     job_to_stored,
 )
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.redis_links import RedisUploadLinks
+from paimon.jobs.redis_listing import FIXED, LISTING_LUA, RedisListing
 from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -57,7 +59,7 @@ local job_key, finished_key, removable_key = KEYS[1], KEYS[2], KEYS[3]
 local args = cjson.decode(ARGV[1])
 local state_key = {}
 for i, state in ipairs(args.states) do state_key[state] = KEYS[3 + i] end
-local stored_key = KEYS[4 + #args.states]
+local stored_key = args.stored and KEYS[args.stored]
 """
 # A job's stored object is there (done, not removed), its downloads are used up, and
 # when the expiry sweep is to remove it (false: never), that score kept in the
@@ -87,6 +89,7 @@ end
 _WRITE = (
     _INDEX_PRELUDE
     + _REMOVAL_DUE
+    + LISTING_LUA
     + """
 local old_state = redis.call('HGET', job_key, 'state')
 if args.create then
@@ -109,6 +112,7 @@ if args.expect then
   end
   if not allowed then return 'conflict:' .. old_state end
 end
+local listed_before = listed_as(job_key)
 for name, value in pairs(args.set) do redis.call('HSET', job_key, name, value) end
 for _, name in ipairs(args.unset) do redis.call('HDEL', job_key, name) end
 local new_state = redis.call('HGET', job_key, 'state')
@@ -124,12 +128,20 @@ else
 end
 index_removal(job_key, removable_key, args.id)
 if stored_key then redis.call('SET', stored_key, args.id) end
+if args.create or listed_before then relist(job_key, args.id, listed_before) end
+if args.create and redis.call('EXISTS', KEYS[L.version]) == 0 then
+  local jobs = 0  -- the store's first job: no job of an older version to list later
+  for _, key in pairs(state_key) do jobs = jobs + redis.call('SCARD', key) end
+  if jobs == 1 then redis.call('SET', KEYS[L.version], L.current) end
+end
 return redis.call('HGETALL', job_key)
 """
 )
 _DELETE = (
     _INDEX_PRELUDE
+    + LISTING_LUA
     + """
+unlist(job_key, args.id)
 local state = redis.call('HGET', job_key, 'state')
 if state then redis.call('SREM', state_key[state], args.id) end
 redis.call('ZREM', finished_key, args.id)
@@ -227,10 +239,24 @@ class _Connection:
     renew: Script
     release: Script
     count_download: Script
+    more: dict[str, Script]  # the listing's and the upload links' scripts, by source
 
 
-class RedisJobStore:
-    """Jobs in Redis, shared by every worker of every instance pointed at it."""
+class RedisJobStore(RedisListing, RedisUploadLinks):
+    """Jobs in Redis, shared by every worker of every instance pointed at it, with the
+    listing the owner's console reads (redis_listing.py) and the upload links
+    (redis_links.py)."""
+
+    # The mixins' reads and writes, with Redis's connection errors as StoreUnavailable.
+    list_jobs = _reachable(RedisListing.list_jobs)
+    totals = _reachable(RedisListing.totals)
+    create_link = _reachable(RedisUploadLinks.create_link)
+    get_link = _reachable(RedisUploadLinks.get_link)
+    find_link = _reachable(RedisUploadLinks.find_link)
+    list_links = _reachable(RedisUploadLinks.list_links)
+    claim_link = _reachable(RedisUploadLinks.claim_link)
+    release_link = _reachable(RedisUploadLinks.release_link)
+    revoke_link = _reachable(RedisUploadLinks.revoke_link)
 
     def __init__(self, url: str, prefix: str = "paimon:") -> None:
         self._url = url  # may hold a password: never shown, see __repr__ and check()
@@ -264,8 +290,17 @@ class RedisJobStore:
                 renew=client.register_script(_RENEW),
                 release=client.register_script(_RELEASE),
                 count_download=client.register_script(_COUNT_DOWNLOAD),
+                more={},
             )
         return connection
+
+    def _script(self, source: str) -> Script:
+        """A script of the listing or the upload links, registered on first use."""
+        connection = self._redis()
+        script = connection.more.get(source)
+        if script is None:
+            script = connection.more[source] = connection.client.register_script(source)
+        return script
 
     def _job_key(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
@@ -273,26 +308,46 @@ class RedisJobStore:
     def _stored_key(self, storage_key: str) -> str:
         return f"{self.prefix}stored:{storage_key}"
 
-    def _index_keys(self, job_id: str, storage_key: str | None = None) -> list[str]:
+    def _index_keys(
+        self,
+        job_id: str,
+        storage_key: str | None = None,
+        fixed: dict[str, str | None] | None = None,
+    ) -> tuple[list[str], dict[str, object]]:
+        """The KEYS of a script that writes a job, and what ``args`` says of them: where
+        its stored: key is (when it has a storage key) and the listing's keys are
+        (``fixed``: the job's FIXED fields, when it is created or deleted)."""
         keys = [
             self._job_key(job_id),
             self._finished_key,
             self._removable_key,
             *self._state_keys.values(),
         ]
-        return keys if storage_key is None else [*keys, self._stored_key(storage_key)]
+        places: dict[str, object] = {}
+        if storage_key is not None:
+            keys.append(self._stored_key(storage_key))
+            places["stored"] = len(keys)
+        listing, places["list"] = self._listing_keys(len(keys) + 1, fixed)
+        return keys + listing, places
 
     def _index_args(self, job_id: str, **extra: object) -> list[str]:
         return [json.dumps({"id": job_id, "states": _STATES, "finished": _FINISHED, **extra})]
 
     def _write(self, job_id: str, values: dict[str, Stored], **mode: object) -> Job:
         storage_key = values.get("storage_key")
+        fixed = {name: values[name] for name in FIXED} if mode.get("create") else None
+        keys, places = self._index_keys(
+            job_id,
+            None if storage_key is None else str(storage_key),
+            fixed,  # type: ignore[arg-type]
+        )
         result = self._redis().write(
-            keys=self._index_keys(job_id, None if storage_key is None else str(storage_key)),
+            keys=keys,
             args=self._index_args(
                 job_id,
                 set={name: _encode(v) for name, v in values.items() if v is not None},
                 unset=[name for name, value in values.items() if value is None],
+                **places,
                 **mode,
             ),
         )
@@ -462,10 +517,11 @@ class RedisJobStore:
 
     @_reachable
     def delete(self, job_id: str) -> None:
-        storage_key = self._redis().client.hget(self._job_key(job_id), "storage_key")
-        self._redis().delete(
-            keys=self._index_keys(job_id, storage_key), args=self._index_args(job_id)
-        )
+        names = ("storage_key", *FIXED)
+        values = dict(zip(names, self._fields_of([job_id], *names)[0], strict=True))
+        fixed = None if values["filename"] is None else values
+        keys, places = self._index_keys(job_id, values["storage_key"], fixed)
+        self._redis().delete(keys=keys, args=self._index_args(job_id, **places))
 
     def close(self) -> None:
         """Close this process's connection pool (a later call makes a new one)."""

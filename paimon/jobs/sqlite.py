@@ -21,8 +21,12 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
+from paimon.jobs import sqlite_links, sqlite_listing
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
+from paimon.jobs.listing import name_key
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.sqlite_links import SqliteUploadLinks
+from paimon.jobs.sqlite_listing import NAME_KEY_COLUMN, SqliteListing
 from paimon.jobs.store import (
     Fence,
     JobNotFound,
@@ -38,14 +42,17 @@ _COLUMNS = ", ".join(JOB_FIELDS)
 
 
 def _column(name: str) -> str:
+    if name == NAME_KEY_COLUMN:
+        return f"{name} TEXT"
     spec = JOB_FIELDS[name]
     key = " PRIMARY KEY" if name == "id" else ""
     return f"{name} {_SQL_TYPES[spec.kind]}{key}{'' if spec.nullable else ' NOT NULL'}"
 
 
 def _added_column(name: str) -> str:
-    """A column added to a file an older version made: its rows get the field's default."""
-    default = job_to_stored(Job(id="", filename="", backend=""))[name]
+    """A column added to a file an older version made: its rows get the field's default
+    (a name key is filled in afterwards: sqlite_listing.fill_name_keys)."""
+    default = job_to_stored(Job(id="", filename="", backend="")).get(name)
     return f"{_column(name)} DEFAULT {'NULL' if default is None else repr(default)}"
 
 
@@ -66,23 +73,39 @@ _LATER_INDEXES = {
     "jobs_by_storage_key": "(storage_key)",
     "jobs_removable": f"(expires_at) WHERE {_REMOVABLE}",
 }
-# One column per Job field, typed after it; BEGIN IMMEDIATE: workers starting at once
-# create it one after the other.
+# One column per Job field, typed after it, and the name key the listing searches;
+# BEGIN IMMEDIATE: workers starting at once create it one after the other.
+_TABLE_COLUMNS = [*JOB_FIELDS, NAME_KEY_COLUMN]
 _SCHEMA = f"""
 BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, JOB_FIELDS))});
+CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, _TABLE_COLUMNS))});
 {_creating(_TABLE_INDEXES)}COMMIT;
 """
-_INDEXES = f"BEGIN IMMEDIATE;\n{_creating(_LATER_INDEXES)}COMMIT;\n"
-_INDEX_NAMES = _TABLE_INDEXES.keys() | _LATER_INDEXES.keys()
+# Indexes, tables and triggers made once the columns they name exist (after
+# _add_new_columns, in a file an older version made), in the same transaction.
+_LATER_STATEMENTS = [
+    *(f"CREATE INDEX IF NOT EXISTS {name} ON jobs {on}" for name, on in _LATER_INDEXES.items()),
+    *sqlite_listing.STATEMENTS,
+    *sqlite_links.STATEMENTS,
+]
+_INDEX_NAMES = (
+    _TABLE_INDEXES.keys()
+    | _LATER_INDEXES.keys()
+    | sqlite_listing.LISTING_INDEXES.keys()
+    | sqlite_links.INDEX_NAMES
+)
+_TRIGGER_NAMES = sqlite_listing.TRIGGERS.keys()
 # Column names below come from JOB_FIELDS, never from callers; values are always bound.
-_INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})"  # noqa: S608
+_INSERT = (
+    f"INSERT INTO jobs ({', '.join(_TABLE_COLUMNS)})"  # noqa: S608
+    f" VALUES ({', '.join('?' * len(_TABLE_COLUMNS))})"
+)
 
 
 def _missing_columns(connection: sqlite3.Connection) -> set[str]:
-    """The Job fields the jobs table has no column for (all of them: no table yet)."""
+    """The columns the jobs table lacks (all of them: no table yet)."""
     present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
-    return JOB_FIELDS.keys() - present
+    return set(_TABLE_COLUMNS) - present
 
 
 def _in(states: Iterable[JobState]) -> tuple[str, list[str]]:
@@ -132,8 +155,10 @@ class ConnectionPool:
                 return
 
 
-class SqliteJobStore:
-    """Jobs in one SQLite file, shared by every worker process of a machine."""
+class SqliteJobStore(SqliteListing, SqliteUploadLinks):
+    """Jobs in one SQLite file, shared by every worker process of a machine, with the
+    listing the owner's console reads (sqlite_listing.py) and the upload links
+    (sqlite_links.py)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -175,7 +200,6 @@ class SqliteJobStore:
             if not self._is_current(connection):
                 connection.executescript(_SCHEMA)
                 self._add_new_columns(connection)
-                connection.executescript(_INDEXES)
         except BaseException:
             connection.close()
             raise
@@ -205,29 +229,41 @@ class SqliteJobStore:
         stopped in the middle of a write: a plain read (GET /status) then answered 503
         where WAL would have let it through.
         """
-        indexes = {
-            row["name"]
-            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        made = {
+            (row["type"], row["name"])
+            for row in connection.execute("SELECT type, name FROM sqlite_master")
         }
-        return not _missing_columns(connection) and indexes >= _INDEX_NAMES
+        indexes = {name for kind, name in made if kind == "index"}
+        triggers = {name for kind, name in made if kind == "trigger"}
+        return (
+            not _missing_columns(connection)
+            and indexes >= _INDEX_NAMES
+            and triggers >= _TRIGGER_NAMES
+        )
 
     @staticmethod
     def _add_new_columns(connection: sqlite3.Connection) -> None:
-        """Give a jobs table made by an older version the fields added since (workers
-        starting at once: the first adds a column, the others find it there)."""
+        """Give a jobs table made by an older version the fields, indexes and tables
+        added since, and its jobs their name keys (workers starting at once: the first
+        adds them, the others find them there)."""
         connection.execute("BEGIN IMMEDIATE")
         try:
             for name in _missing_columns(connection):
                 connection.execute(f"ALTER TABLE jobs ADD COLUMN {_added_column(name)}")
+            for statement in _LATER_STATEMENTS:
+                connection.execute(statement)
+            sqlite_listing.fill_name_keys(connection)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
 
-    def _rows(self, sql: str, params: Iterable[Stored] = ()) -> list[sqlite3.Row]:
-        """Run a statement to its end (which commits it) and return its rows."""
+    def _rows(self, sql: str, params: Iterable[Stored] | dict = ()) -> list[sqlite3.Row]:
+        """Run a statement to its end (which commits it) and return its rows; named
+        parameters in a dict, else positional ones."""
         with self._usable(), self._db() as db:
-            return db.execute(sql, tuple(params)).fetchall()
+            bound = params if isinstance(params, dict) else tuple(params)
+            return db.execute(sql, bound).fetchall()
 
     def _changed(self, sql: str, params: Iterable[Stored]) -> bool:
         """Run a single-row UPDATE; whether it matched."""
@@ -247,7 +283,7 @@ class SqliteJobStore:
 
     def create(self, job: Job) -> None:
         try:
-            self._rows(_INSERT, job_to_stored(job).values())
+            self._rows(_INSERT, [*job_to_stored(job).values(), name_key(job.filename)])
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"a job with id {job.id!r} exists already") from exc
 

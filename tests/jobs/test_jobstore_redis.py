@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from paimon.jobs.listing import JobQuery, Tally
 from paimon.jobs.model import JobState
 from paimon.jobs.redis import RedisJobStore
 from tests.conftest import free_port
@@ -94,18 +96,32 @@ def test_prefixes_keep_stores_apart(redis_db: RedisServer, autoclose) -> None:
 
 
 def test_key_layout(redis_db: RedisServer, autoclose) -> None:
-    """One hash per job, a set per state in use, a sorted set of finished jobs."""
+    """One hash per job, a set per state in use, a sorted set of finished jobs, and the
+    listing's sorted sets and totals."""
     store = autoclose(RedisJobStore(redis_db.url))
     queued, done = make_job(state=JobState.QUEUED), make_job(state=JobState.DONE, updated_at=7.5)
     store.create(queued)
     store.create(done)
     with redis_db.client() as client:
+        listing = {  # paimon/jobs/redis_listing.py
+            "paimon:list:all",
+            "paimon:list:state:queued",
+            "paimon:list:state:done",
+            "paimon:list:backend:local",
+            "paimon:list:name:re",
+            "paimon:list:name:repo",
+            "paimon:list:name:report.p",
+            "paimon:list:version",
+            "paimon:totals",
+            "paimon:totals:days",
+        }
         assert set(client.keys("*")) == {
             f"paimon:job:{queued.id}",
             f"paimon:job:{done.id}",
             "paimon:state:queued",
             "paimon:state:done",
             "paimon:finished",
+            *listing,
         }
         assert client.zrange("paimon:finished", 0, -1, withscores=True) == [(done.id, 7.5)]
         assert client.hget(f"paimon:job:{queued.id}", "state") == "queued"
@@ -113,7 +129,7 @@ def test_key_layout(redis_db: RedisServer, autoclose) -> None:
     store.delete(queued.id)
     store.delete(done.id)
     with redis_db.client() as client:
-        assert client.keys("*") == []  # nothing left behind
+        assert client.keys("*") == ["paimon:list:version"]  # nothing else left behind
 
 
 def test_index_reads_never_scan_the_keyspace(redis_db: RedisServer, autoclose) -> None:
@@ -137,3 +153,27 @@ def test_a_lost_redis_is_reported_by_check(tmp_path: Path, autoclose) -> None:
         store.check()
     error = check_error(store)
     assert "unreachable" in str(error)
+
+
+def test_jobs_of_a_version_before_the_console_are_listed_once(
+    redis_db: RedisServer, autoclose
+) -> None:
+    """A store an older version filled (no listing keys, no ``listed`` marks) is listed
+    on first use, by two processes' stores at once, each job counted once."""
+    writer = autoclose(RedisJobStore(redis_db.url))
+    jobs = [make_job(filename=f"old {n}.txt", size=n, created_at=float(n)) for n in range(30)]
+    for job in jobs:
+        writer.create(job)
+    with redis_db.client() as client:
+        client.delete(*client.keys("paimon:list:*"), "paimon:totals", "paimon:totals:days")
+        for job in jobs:
+            client.hdel(f"paimon:job:{job.id}", "listed")
+    first, second = autoclose(RedisJobStore(redis_db.url)), autoclose(RedisJobStore(redis_db.url))
+    with ThreadPoolExecutor(2) as pool:
+        pages = list(pool.map(lambda store: store.list_jobs(JobQuery(limit=100)), [first, second]))
+    expected = [job.id for job in reversed(jobs)]
+    assert [[job.id for job in page.jobs] for page in pages] == [expected, expected]
+    assert first.totals().all[JobState.RECEIVING] == Tally(30, sum(range(30)))
+    assert [job.id for job in second.list_jobs(JobQuery(name="OLD 1")).jobs] == [
+        job.id for job in reversed(jobs) if job.filename.startswith("old 1")
+    ]

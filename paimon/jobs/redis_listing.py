@@ -1,0 +1,261 @@
+"""The Redis store's listing (paimon/jobs/listing.py): sorted sets scored by ``created_at``,
+kept by the same Lua scripts that write the jobs, so they always agree with them.
+
+Keys, under the store's prefix:
+
+- ``list:all``, ``list:state:<state>``, ``list:backend:<backend>``,
+  ``list:uploader:<label>``, ``list:link:<link id>``, ``list:removed`` and
+  ``list:name:<prefix>`` (one per indexed prefix of a name's key): the ids of the jobs
+  of each index, scored by ``created_at``;
+- ``totals``: a hash of uploads and bytes by state (``uploads:<state>``,
+  ``bytes:<state>``), and ``totals:days`` the same per UTC day of creation
+  (``<day>:uploads:<state>``...), so totals cost a few hash reads however many jobs
+  there are;
+- ``list:version``: set once every job a version without listing made is listed too
+  (a job carries ``listed`` in its hash once it is in the indexes and totals), or
+  when the store's first job is created.
+
+A page is read in Python: ZREVRANGEBYSCORE from the cursor on, then each job's hash in
+one pipelined round trip (``paimon.jobs.listing.paginate``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from paimon.jobs.codec import job_from_stored
+from paimon.jobs.listing import (
+    Cursor,
+    Entry,
+    JobPage,
+    JobQuery,
+    Tally,
+    Totals,
+    driving_index,
+    name_prefixes,
+    paginate,
+    today,
+)
+from paimon.jobs.model import Job, JobState
+
+LISTING_VERSION = "1"
+#: The fields that decide which fixed indexes a job is in.
+FIXED = ("filename", "backend", "uploader_label", "upload_link")
+
+# Lua shared by the scripts that write jobs. ``args.list`` names the KEYS of the
+# listing: all, removed, totals, days, version, states (by state) and fixed (the job's backend,
+# uploader, link and name indexes: given when a job is created or deleted, else empty).
+LISTING_LUA = """
+local L = args.list
+local function weight(key)
+  local size = redis.call('HGET', key, 'size')
+  return tonumber(size or redis.call('HGET', key, 'bytes_received') or '0')
+end
+local function day_of(key)
+  return string.format('%d', math.floor(tonumber(redis.call('HGET', key, 'created_at')) / 86400))
+end
+local function add(key, name, amount)  -- a count that drops to zero goes
+  if redis.call('HINCRBY', key, name, string.format('%d', amount)) == 0 then
+    redis.call('HDEL', key, name)
+  end
+end
+local function tally(state, day, uploads, bytes)
+  add(KEYS[L.totals], 'uploads:' .. state, uploads)
+  add(KEYS[L.totals], 'bytes:' .. state, bytes)
+  add(KEYS[L.days], day .. ':uploads:' .. state, uploads)
+  add(KEYS[L.days], day .. ':bytes:' .. state, bytes)
+end
+local function listed_as(key)
+  if redis.call('HGET', key, 'listed') ~= '1' then return nil end
+  return {state = redis.call('HGET', key, 'state'), bytes = weight(key)}
+end
+local function relist(key, id, before)
+  local created = redis.call('HGET', key, 'created_at')
+  local state = redis.call('HGET', key, 'state')
+  local day = day_of(key)
+  if before then
+    tally(before.state, day, -1, -before.bytes)
+    if before.state ~= state then redis.call('ZREM', KEYS[L.states[before.state]], id) end
+  else
+    redis.call('ZADD', KEYS[L.all], created, id)
+    for _, i in ipairs(L.fixed) do redis.call('ZADD', KEYS[i], created, id) end
+    redis.call('HSET', key, 'listed', '1')
+  end
+  redis.call('ZADD', KEYS[L.states[state]], created, id)
+  tally(state, day, 1, weight(key))
+  if redis.call('HEXISTS', key, 'removed_at') == 1 then
+    redis.call('ZADD', KEYS[L.removed], created, id)
+  else
+    redis.call('ZREM', KEYS[L.removed], id)
+  end
+end
+local function unlist(key, id)
+  local before = listed_as(key)
+  if not before then return end
+  tally(before.state, day_of(key), -1, -before.bytes)
+  redis.call('ZREM', KEYS[L.all], id)
+  redis.call('ZREM', KEYS[L.states[before.state]], id)
+  redis.call('ZREM', KEYS[L.removed], id)
+  for _, i in ipairs(L.fixed) do redis.call('ZREM', KEYS[i], id) end
+end
+"""
+# KEYS: the job, then the listing's. Lists a job an older version made, once.
+LIST_ONE = (
+    "local args = cjson.decode(ARGV[1])\n"
+    + LISTING_LUA
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 and not listed_as(KEYS[1]) then
+  relist(KEYS[1], args.id, nil)
+end
+return 0
+"""
+)
+
+
+class RedisListing:
+    """JobListing for RedisJobStore (a mixin: it uses the store's client, scripts and
+    keys, hence ``self: Any``), and the keys its write scripts keep."""
+
+    prefix: str
+    _listed_in: int | None = None  # the process that found every job listed
+
+    def _list_key(self, *parts: str) -> str:
+        return f"{self.prefix}list:{':'.join(parts)}"
+
+    def _state_list_key(self, state: JobState) -> str:
+        return self._list_key("state", state.value)
+
+    def _fixed_list_keys(self, fields: dict[str, str | None]) -> list[str]:
+        """The indexes a job is in for good, from its FIXED fields."""
+        keys = [self._list_key("backend", fields["backend"] or "")]
+        if fields.get("uploader_label") is not None:
+            keys.append(self._list_key("uploader", fields["uploader_label"] or ""))
+        if fields.get("upload_link") is not None:
+            keys.append(self._list_key("link", fields["upload_link"] or ""))
+        keys += [
+            self._list_key("name", prefix) for prefix in name_prefixes(fields["filename"] or "")
+        ]
+        return keys
+
+    def _listing_keys(
+        self, first: int, fixed: dict[str, str | None] | None = None
+    ) -> tuple[list[str], dict[str, object]]:
+        """The listing's KEYS, starting at KEYS index ``first``, and ``args.list``."""
+        keys = [
+            self._list_key("all"),
+            self._list_key("removed"),
+            f"{self.prefix}totals",
+            f"{self.prefix}totals:days",
+            self._list_key("version"),
+        ]
+        states = {}
+        for state in JobState:
+            states[state.value] = first + len(keys)
+            keys.append(self._state_list_key(state))
+        fixed_keys = self._fixed_list_keys(fixed) if fixed is not None else []
+        places = {
+            "all": first,
+            "removed": first + 1,
+            "totals": first + 2,
+            "days": first + 3,
+            "version": first + 4,
+            "current": LISTING_VERSION,
+            "states": states,
+            "fixed": list(range(first + len(keys), first + len(keys) + len(fixed_keys))),
+        }
+        return keys + fixed_keys, places
+
+    def _driving_key(self, query: JobQuery) -> str:
+        kind, key = driving_index(query)
+        return self._list_key(kind) if key is None else self._list_key(kind, key)
+
+    def list_jobs(self: Any, query: JobQuery) -> JobPage:
+        self._ensure_listed()
+        client = self._redis().client
+        index = self._driving_key(query)
+        lowest = "-inf" if query.created_from is None else repr(query.created_from)
+
+        def read(position: Cursor | None, size: int) -> list[Entry]:
+            highest, skip = "+inf", 0
+            if query.created_before is not None:
+                highest = f"({query.created_before!r}"
+            if position is not None and (
+                query.created_before is None or position.created_at < query.created_before
+            ):
+                highest = repr(position.created_at)
+                ties = client.zrangebyscore(index, highest, highest)
+                skip = sum(1 for member in ties if member >= position.id)
+            members = client.zrevrangebyscore(
+                index, highest, lowest, start=skip, num=size, withscores=True
+            )
+            pipeline = client.pipeline(transaction=False)
+            for job_id, _ in members:
+                pipeline.hgetall(self._job_key(job_id))
+            return [
+                (Cursor(score, job_id), _matching(query, fields))
+                for (job_id, score), fields in zip(members, pipeline.execute(), strict=True)
+            ]
+
+        return paginate(query, read)
+
+    def totals(self: Any, now: float | None = None) -> Totals:
+        self._ensure_listed()
+        day = str(today(now))
+        names = [
+            f"{day}:{what}:{state.value}" for state in JobState for what in ("uploads", "bytes")
+        ]
+        pipeline = self._redis().client.pipeline(transaction=True)
+        pipeline.hgetall(f"{self.prefix}totals")
+        pipeline.hmget(f"{self.prefix}totals:days", names)
+        every, recent = pipeline.execute()
+        recent = dict(zip(names, recent, strict=True))
+
+        def tally(values: dict[str, str | None], at: str) -> dict[JobState, Tally]:
+            return {
+                state: Tally(
+                    int(values.get(f"{at}uploads:{state.value}") or 0),
+                    int(values.get(f"{at}bytes:{state.value}") or 0),
+                )
+                for state in JobState
+            }
+
+        return Totals(all=tally(every, ""), today=tally(recent, f"{day}:"))
+
+    def _ensure_listed(self: Any) -> None:
+        """List every job an older version made (once per store, checked once per
+        process): each by a script that lists it only if it is not listed yet, so
+        processes doing it at once, and writes meanwhile, count every job once."""
+        if self._listed_in == os.getpid():
+            return
+        client = self._redis().client
+        version_key = self._list_key("version")
+        if client.get(version_key) != LISTING_VERSION:
+            job_ids = sorted(client.sunion(list(self._state_keys.values())))
+            for start in range(0, len(job_ids), 500):
+                self._list_older(job_ids[start : start + 500])
+            client.set(version_key, LISTING_VERSION)
+        self._listed_in = os.getpid()
+
+    def _list_older(self: Any, job_ids: Iterable[str]) -> None:
+        job_ids = list(job_ids)
+        list_one = self._script(LIST_ONE)
+        for job_id, values in zip(job_ids, self._fields_of(job_ids, *FIXED), strict=True):
+            fields = dict(zip(FIXED, values, strict=True))
+            if fields["filename"] is None:  # deleted meanwhile
+                continue
+            keys, places = self._listing_keys(2, fields)
+            list_one(
+                keys=[self._job_key(job_id), *keys],
+                args=[json.dumps({"id": job_id, "list": places})],
+            )
+
+
+def _matching(query: JobQuery, fields: dict[str, str]) -> Job | None:
+    """The job, if it is still there and meets the query."""
+    if not fields:
+        return None
+    job = job_from_stored(fields)
+    return job if query.matches(job) else None
