@@ -87,7 +87,8 @@ class UploadLinkStore(Protocol):
 
     def release_link(self, link_id: str, files: int, nbytes: int) -> None:
         """Give back what a claim took (never below zero): an upload that did not
-        complete, or bytes claimed for a body that held fewer."""
+        complete, or bytes claimed for a body that held fewer. A negative count adds
+        instead, never refused: the bytes a body of unknown length turned out to hold."""
         ...
 
     def revoke_link(self, link_id: str, now: float) -> UploadLink | None:

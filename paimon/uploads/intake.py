@@ -33,6 +33,7 @@ from paimon.storage.base import StorageBackend, StoresWhileReceiving
 from paimon.uploads.deletion import new_delete_token, token_matches
 from paimon.uploads.keeping import NO_WISHES, Keep, KeepPolicy
 from paimon.uploads.names import clean_display_name
+from paimon.uploads.origins import ANONYMOUS, Origin
 from paimon.uploads.progress import ProgressWriter
 from paimon.uploads.refusals import RefusingStore, UploadRefused
 from paimon.uploads.reservations import ReservationRefused, Reservations
@@ -148,11 +149,13 @@ class UploadService:
         reserve: int | None = None,
         owner: str = "",
         keep: Keep = NO_WISHES,
+        origin: Origin = ANONYMOUS,
     ) -> IncomingUpload:
         """Open a spool file and a job in state `receiving` for an arriving body, after
         reserving ``reserve`` bytes of disk for it (its declared size, when known) in
         ``owner``'s name (a client reference, for PAIMON_MAX_PENDING_UPLOADS); the job
-        is kept as ``keep`` asks (checked by ``check_can_accept``).
+        is kept as ``keep`` asks (checked by ``check_can_accept``) and records its
+        ``origin`` for the owner's console.
 
         With the body's ``expected_size`` (known, or guessed) and a backend that can
         store a growing file, the transfer starts at once and runs alongside the body
@@ -168,6 +171,9 @@ class UploadService:
             backend=self.storage.name,
             delete_digest=delete_digest,
             uploader=owner or None,
+            uploader_label=origin.label,
+            upload_link=origin.link,
+            folder=origin.folder,
             created_at=started,
             updated_at=started,
             **self.keeping.limits(keep, started),  # type: ignore[arg-type]
@@ -205,11 +211,14 @@ class UploadService:
         expected: int | None,
         owner: str = "",
         keep: Keep = NO_WISHES,
+        origin: Origin = ANONYMOUS,
     ) -> IncomingUpload:
         """A raw body (PUT) streamed into the spool, for ``complete``; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
         abandoned. An ``expected`` length is reserved first."""
-        incoming = self.begin(raw_filename, expected, reserve=expected, owner=owner, keep=keep)
+        incoming = self.begin(
+            raw_filename, expected, reserve=expected, owner=owner, keep=keep, origin=origin
+        )
         sink = (
             incoming.writer if expected is not None else FloorChecked(incoming.writer, self._floor)
         )
@@ -347,6 +356,14 @@ class UploadService:
         job = self.jobs.get(job_id)
         if job is None or job.uploader != uploader:
             raise UploadRefused("not_found", "No upload with that id was made with this token.")
+        return self._delete(job)
+
+    def delete_job(self, job_id: str) -> Job:
+        """The same, asked by the owner (the console): any upload. ``not_found`` when
+        there is no such upload."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UploadRefused("not_found", "No upload with that id.")
         return self._delete(job)
 
     def _delete(self, job: Job) -> Job:

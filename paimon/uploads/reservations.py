@@ -82,6 +82,12 @@ class Reservations:
             self._check_room(promised, size)
             ledger[str(path)] = [size, owner]
 
+    def outstanding(self) -> tuple[int, int]:
+        """How many uploads hold a reservation, and the bytes they may still write."""
+        with self._ledger() as ledger:
+            promised = _promised(ledger)
+            return len(ledger), promised
+
     def release(self, path: Path | str) -> None:
         """The upload at ``path`` is complete: it needs no more room."""
         with self._ledger() as ledger:
