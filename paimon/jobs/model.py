@@ -84,7 +84,3 @@ class Job:
         view = {k: v for k, v in asdict(self).items() if k not in self.PRIVATE}
         view["state"] = str(self.state)
         return view
-
-    def owner_view(self) -> dict[str, object]:
-        """The job as the owner's console shows it: the public view, and who sent it."""
-        return self.public_view() | {name: getattr(self, name) for name in self.OWNER_ONLY}

@@ -18,7 +18,6 @@ from paimon.uploads.intake import UploadService
 from paimon.uploads.overview import Overview
 from paimon.uploads.refusals import RefusingStore, UploadRefused
 
-
 #: How long the console waits for the backend's usage when its last answer is old (the
 #: status page waits 50 ms; a person opening the console can wait for MEGA's answer).
 USAGE_WAIT_SECONDS = 3.0

@@ -35,6 +35,8 @@ SEAL_PURPOSE = b"paimon upload link tokens"
 MAX_LABEL_CHARS = 100
 MAX_FOLDER_CHARS = 100
 MAX_EXPIRY_SECONDS = 10 * 366 * 86_400
+MAX_DAYS = 1_000_000  # as Max-Days itself (paimon/web/headers.py)
+MAX_COUNT = 2**62 - 1
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ class LinkSpec:
     max_total_bytes: int | None = None
     max_days: float | None = None
     folder: str | None = None
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _bad(message: str) -> UploadRefused:
@@ -174,6 +184,10 @@ class UploadLinks:
             return link, token
 
     def _validate(self, spec: LinkSpec) -> None:
+        for name in ("label", "folder"):
+            text = getattr(spec, name)
+            if text is not None and not _is_text(text):
+                raise _bad(f"'{name}' must be text (no lone surrogates).")
         if spec.label is not None and not 0 < len(spec.label) <= MAX_LABEL_CHARS:
             raise _bad(f"'label' must be 1 to {MAX_LABEL_CHARS} characters.")
         if spec.expires_in_seconds is not None and not (
@@ -183,16 +197,16 @@ class UploadLinks:
             raise _bad(f"'expires_in_seconds' must be above 0 and at most {MAX_EXPIRY_SECONDS}.")
         for name in ("max_files", "max_file_bytes", "max_total_bytes"):
             value = getattr(spec, name)
-            if value is not None and not 0 < value < 2**62:
+            if value is not None and not 0 < value <= MAX_COUNT:
                 raise _bad(f"'{name}' must be a whole number above 0.")
         if spec.max_days is not None:
             bound = self._keeping.max_days
-            if not (math.isfinite(spec.max_days) and spec.max_days > 0):
-                raise _bad("'max_days' must be a number of days above 0.")
+            if not (math.isfinite(spec.max_days) and 0 < spec.max_days < MAX_DAYS):
+                raise _bad(f"'max_days' must be a number of days above 0 and below {MAX_DAYS:,}.")
             if bound is not None and spec.max_days > bound:
                 raise _bad(f"'max_days' may be at most {bound:g} on this server (PAIMON_MAX_DAYS).")
         if spec.folder is not None:
-            if not isinstance(self._storage, StoresInFolders):
+            if not self.takes_folders:
                 raise UploadRefused(
                     "folder_unsupported",
                     f"This server stores uploads in {self._storage.name}, which has no "
@@ -225,6 +239,11 @@ class UploadLinks:
         """The link's URL token, when this install sealed it (None: another install's,
         whose secret this one does not hold)."""
         return self._sealer.open(link.sealed_token) if link.sealed_token else None
+
+    @property
+    def takes_folders(self) -> bool:
+        """Whether a link may name a folder: the backend StoresInFolders (MEGA)."""
+        return isinstance(self._storage, StoresInFolders)
 
     def folder_path(self, link: UploadLink) -> str | None:
         """Where the link's uploads land in storage, when it names a folder."""

@@ -15,19 +15,21 @@ from paimon.spool.writer import Spool
 from paimon.storage import build_storage
 from paimon.uploads.admission import UploadSlots
 from paimon.uploads.checkpoints import Sealer
+from paimon.uploads.console import Console
 from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import Keeper, KeepPolicy
 from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
 from paimon.uploads.transfers import TransferRunner
-from paimon.web import requestlog, routes
-from paimon.web.auth import token_digests
+from paimon.uploads.uploadlinks import UploadLinks
+from paimon.web import owners, requestlog, routes
 from paimon.web.context import EXTENSION_KEY, Services
 from paimon.web.forms import FORM_MEMORY_BYTES, max_form_parts
 from paimon.web.installsecret import install_secret
 from paimon.web.ratelimit import UploadLimits
 from paimon.web.request import SpoolingRequest
 from paimon.web.security import register as register_security
+from paimon.web.tokens import TokenBook
 
 log = logging.getLogger("paimon")
 
@@ -100,6 +102,7 @@ def build_app(settings: Settings) -> Flask:
         sealer=Sealer(secret),
     )
     limits = UploadLimits(settings)
+    keeping = KeepPolicy(storage, settings.max_days, settings.default_max_days)
     uploads = UploadService(
         storage,
         spool,
@@ -107,8 +110,10 @@ def build_app(settings: Settings) -> Flask:
         transfers,
         settings.min_free_bytes,
         settings.max_pending_uploads,
-        KeepPolicy(storage, settings.max_days, settings.default_max_days),
+        keeping,
     )
+    overview = Overview(storage, jobs, spool, settings.min_free_bytes)
+    upload_tokens = TokenBook(settings.auth_tokens, "token")
     app.extensions[EXTENSION_KEY] = Services(
         uploads=uploads,
         resumable=TusService(
@@ -116,16 +121,21 @@ def build_app(settings: Settings) -> Flask:
             lease_seconds=settings.job_lease_seconds,
             expiry_seconds=settings.tus_idle_hours * 3600,
         ),
-        overview=Overview(storage, jobs, spool, settings.min_free_bytes),
+        overview=overview,
         keeper=keeper,
         transfers=transfers,
         upload_slots=upload_slots(settings),
-        token_digests=token_digests(settings.auth_tokens),
+        token_digests=upload_tokens.digests,
+        upload_tokens=upload_tokens,
+        owners=TokenBook(settings.admin_tokens, "admin"),
+        console=Console(jobs, uploads, overview, settings.min_free_bytes),  # type: ignore[arg-type]
+        upload_links=UploadLinks(jobs, secret, storage, keeping),  # type: ignore[arg-type]
         limits=limits,
         public_url=settings.public_url,
         max_upload_bytes=settings.max_upload_bytes,
         max_files_per_request=settings.max_files_per_request,
     )
+    owners.register(app, secret, settings.admin_session_hours * 3600)
     routes.register(app)
     register_security(app, settings, limits)
     return app

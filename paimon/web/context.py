@@ -9,11 +9,14 @@ from typing import Protocol
 from flask import current_app
 
 from paimon.uploads.admission import UploadSlots
+from paimon.uploads.console import Console
 from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import Keeper
 from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
 from paimon.uploads.transfers import TransferRunner
+from paimon.uploads.uploadlinks import UploadLinks
+from paimon.web.tokens import TokenBook
 
 EXTENSION_KEY = "paimon"
 
@@ -43,6 +46,10 @@ class Services:
     transfers: TransferRunner  # started by create_app, handed back by the server's hooks
     upload_slots: UploadSlots  # the bodies this worker may receive at once
     token_digests: list[bytes]  # empty: uploads are open
+    upload_tokens: TokenBook  # the same tokens, with their holders' labels
+    owners: TokenBook  # PAIMON_ADMIN_TOKENS; empty: no console, no API
+    console: Console
+    upload_links: UploadLinks
     limits: ClientLimits
     public_url: str | None  # base of links; None: the request's own host
     max_upload_bytes: int

@@ -3,7 +3,8 @@ on wrong tokens, per client address, on every route that checks one.
 
 Every POST and PUT starts (or retries) an upload, so they share one budget,
 ``PAIMON_RATE_LIMIT_UPLOADS``; GET, HEAD, PATCH (tus chunks of an upload already
-counted) and the health and status reads are never limited. The check runs before
+counted), the health and status reads and the owner's console and API are never
+limited. The check runs before
 the token check and before the body is read, so refusing costs nothing.
 
 The budget is keyed by the token when a valid one is presented, so clients behind one
@@ -77,6 +78,15 @@ class TrustedProxies:
         return peer
 
 
+#: The owner's console and API: their posts start no upload (their wrong tokens are
+#: still counted as guesses).
+OWNER_BLUEPRINTS = frozenset({"admin", "api"})
+
+
+def _not_an_upload() -> bool:
+    return request.method not in LIMITED_METHODS or request.blueprint in OWNER_BLUEPRINTS
+
+
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
@@ -99,7 +109,7 @@ class UploadLimits:
         return Limiter(
             self.key,
             application_limits=[self.settings.rate_limit_uploads],
-            application_limits_exempt_when=lambda: request.method not in LIMITED_METHODS,
+            application_limits_exempt_when=_not_an_upload,
             storage_uri=redis_url.get_secret_value() if redis_url else "memory://",
             key_prefix="paimon-rate",
             headers_enabled=True,

@@ -260,6 +260,7 @@ def test_an_empty_store_totals_zero(store: Store) -> None:
 def test_cursors_round_trip_and_refuse_garbage() -> None:
     cursor = Cursor(0.1 + 0.2, "abc_-DEF")
     assert Cursor.decode(cursor.encode()) == cursor
-    for garbage in ("", "%%%", "bm90IGEgY3Vyc29y", Cursor(float("nan"), "x").encode()):
+    assert cursor.encode() == "0.30000000000000004_abc_-DEF"
+    for garbage in ("", "%%%", "bm90IGEgY3Vyc29y", "nan_x", "1e999_x", "1.5_", "1.5_a/b", "-1_x"):
         with pytest.raises(BadCursor):
             Cursor.decode(garbage)

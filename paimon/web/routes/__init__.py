@@ -6,6 +6,8 @@ from flask import Flask
 
 from paimon.web import errors
 from paimon.web.routes import (
+    admin,
+    api,
     delete,
     files,
     health,
@@ -16,6 +18,7 @@ from paimon.web.routes import (
     tus,
     upload,
     uploaders,
+    uploadlinks,
 )
 
 
@@ -31,6 +34,9 @@ def register(app: Flask) -> None:
         metrics.bp,
         uploaders.bp,
         delete.bp,
+        admin.bp,
+        api.bp,
+        uploadlinks.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from paimon.uploads.resumable import TusService, TusUpload
-from paimon.web.auth import check_token, require_token
+from paimon.web.auth import check_token, require_token, token_origin
 from paimon.web.context import services
 from paimon.web.errors import ApiError, error_response
 from paimon.web.headers import header_int, requested_keep, require_media_type
@@ -110,7 +110,9 @@ def create() -> Response:
     declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
     name = names.get("filename") or names.get("name")
     owner = services().limits.key()
-    upload = tus().create(length, name, body(), declared, owner=owner, keep=keep)
+    upload = tus().create(
+        length, name, body(), declared, owner=owner, keep=keep, origin=token_origin()
+    )
     response = reply(upload, 201)
     response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))
     return response
