@@ -2,19 +2,22 @@
 
 A page is read newest first from one index, from where the cursor says (keyset
 paging: a cursor is the last job's ``(created_at, id)``, never an offset), so reading
-page 1,000 costs what page 1 does. Every index the stores keep is ordered by
-``created_at`` and keyed by one filter: all jobs, one state, one backend, one uploader
-label, one upload link, the removed ones, or one name prefix. A query walks the index
-of its most selective filter (``driving_index``) and checks the others on each job it
-meets. It meets at most ``SCAN_BUDGET`` jobs per page, so a page never costs more than
-that, however many jobs there are; when a rare combination of filters leaves a page
-short, its ``next`` cursor says where to go on from.
+page 1,000 costs what page 1 does. The stores keep indexes ordered by ``created_at``
+and keyed by one filter each: all jobs, one state, one backend, one uploader label, one
+upload link, the removed ones. A query walks the index of its most selective filter
+(``driving_index``) and checks the others on each job it meets. It meets at most
+``SCAN_BUDGET`` jobs per page, so a page never costs more than that, however many jobs
+there are; when a rare combination of filters leaves a page short, its ``next``
+cursor says where to go on from.
 
 Names are searched by prefix, without regard to case (``name_key``: Unicode NFC, then
-casefolded). The stores index each name's first 2, 4, 8 and 16 characters
-(``PREFIX_LENGTHS``); a query walks the index of its longest indexed prefix and checks
-the rest of it on each name, so ``holi`` walks only names starting with ``holi`` and
-``holiday`` only those too.
+casefolded), in an index ordered by name key. A prefix that at most
+``NAME_MATCHES_SORTED`` names start with (``holiday 2025``, ``invoice-42``) is read
+there whole, and its matches are sorted by time and paged (``after_cursor``): a rare
+name is found at once however many jobs there are. A prefix that more names start
+with (``img_``, ``scr``) is common enough to be met often in the time-ordered indexes,
+so the query walks those and checks the name on each job.
+
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from typing import Protocol
 
 from paimon.jobs.model import Job, JobState
 
-#: Name prefixes the stores index, in characters of the name's key.
-PREFIX_LENGTHS = (2, 4, 8, 16)
+#: A name prefix that at most this many names start with is read from the name index
+#: whole and sorted by time; one more common than that walks the time-ordered indexes.
+NAME_MATCHES_SORTED = 4000
 #: The most jobs one page holds, and how many it holds unless asked.
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -44,16 +48,10 @@ def name_key(filename: str) -> str:
     return unicodedata.normalize("NFC", filename).casefold()
 
 
-def name_prefixes(filename: str) -> list[str]:
-    """The prefixes of a name's key the stores index it under."""
-    key = name_key(filename)
-    return [key[:length] for length in PREFIX_LENGTHS if len(key) >= length]
-
-
-def indexed_prefix(key: str) -> str | None:
-    """The longest prefix of a query's key that the stores index, if any."""
-    lengths = [length for length in PREFIX_LENGTHS if len(key) >= length]
-    return key[: lengths[-1]] if lengths else None
+def name_range(key: str) -> tuple[str, str]:
+    """The keys a name starting with ``key`` lies between (upper bound excluded), as
+    both stores compare text: by code point (UTF-8 bytes compare the same way)."""
+    return key, key + "\U0010ffff"
 
 
 #: A cursor's shape: a finite float as repr() writes it, then the id (job ids are
@@ -104,6 +102,16 @@ class JobQuery:
     def name_key(self) -> str | None:
         return name_key(self.name) if self.name else None
 
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter is set besides the dates (which every index applies)."""
+        return bool(
+            self.states
+            or self.name
+            or self.removed is not None
+            or {self.backend, self.uploader_label, self.upload_link} != {None}
+        )
+
     def matches(self, job: Job) -> bool:
         """Whether ``job`` meets every filter (the stores' indexes apply some for them)."""
         key = self.name_key
@@ -120,12 +128,10 @@ class JobQuery:
 
 
 def driving_index(query: JobQuery) -> tuple[str, str | None]:
-    """The index a query walks: the kind and its key. The most selective filter that
-    has one, in this order: a name (two characters or more), an upload link, an
-    uploader, a single state, removed, a backend; else every job."""
-    prefix = indexed_prefix(query.name_key or "")
-    if prefix is not None:
-        return "name", prefix
+    """The time-ordered index a query walks: the kind and its key. The most selective
+    filter that has one, in this order: an upload link, an uploader, a single state,
+    removed, a backend; else every job. (A rare name prefix is read from the name index
+    instead: ``NAME_MATCHES_SORTED``.)"""
     if query.upload_link is not None:
         return "link", query.upload_link
     if query.uploader_label is not None:
@@ -164,6 +170,43 @@ class JobPage:
 #: One entry of an index as a store reads it: where it stands, and its job when that
 #: meets the query (None when it does not, or was deleted meanwhile).
 Entry = tuple[Cursor, Job | None]
+
+
+def after_cursor(matches: list[Cursor], query: JobQuery) -> list[Cursor]:
+    """The jobs a rare name's matches name, newest first, within the query's dates."""
+    return sorted(
+        (
+            match
+            for match in matches
+            if (query.created_from is None or match.created_at >= query.created_from)
+            and (query.created_before is None or match.created_at < query.created_before)
+        ),
+        reverse=True,
+    )
+
+
+def sorted_reads(
+    ordered: list[Cursor], fetch: Callable[[list[str]], dict[str, Job]], query: JobQuery
+) -> Callable[[Cursor | None, int], list[Entry]]:
+    """``paginate``'s ``read`` over jobs already in order (a rare name's matches):
+    ``fetch`` gives the jobs of a list of ids (those still there)."""
+
+    def read(position: Cursor | None, size: int) -> list[Entry]:
+        start = (
+            0
+            if position is None
+            else next((n for n, match in enumerate(ordered) if match < position), len(ordered))
+        )
+        batch = ordered[start : start + size]
+        jobs = fetch([match.id for match in batch])
+        return [(match, matching(jobs.get(match.id), query)) for match in batch]
+
+    return read
+
+
+def matching(job: Job | None, query: JobQuery) -> Job | None:
+    """The job, if it is there (not deleted meanwhile) and meets the query."""
+    return job if job is not None and query.matches(job) else None
 
 
 def paginate(query: JobQuery, read: Callable[[Cursor | None, int], list[Entry]]) -> JobPage:

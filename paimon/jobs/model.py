@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 
@@ -80,7 +80,9 @@ class Job:
     OWNER_ONLY = ("uploader_label", "upload_link", "folder")
 
     def public_view(self) -> dict[str, object]:
-        """The job as /status/<id> shows it: no paths, no worker identities."""
-        view = {k: v for k, v in asdict(self).items() if k not in self.PRIVATE}
+        """The job as /status/<id> shows it: no paths, no worker identities. (Every
+        field is a plain value: no deep copy, as ``asdict`` would make, is needed; the
+        console shows a page of 50 at once.)"""
+        view = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.PRIVATE}
         view["state"] = str(self.state)
         return view

@@ -312,7 +312,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
         self,
         job_id: str,
         storage_key: str | None = None,
-        fixed: dict[str, str | None] | None = None,
+        fixed: dict[str, object] | None = None,
     ) -> tuple[list[str], dict[str, object]]:
         """The KEYS of a script that writes a job, and what ``args`` says of them: where
         its stored: key is (when it has a storage key) and the listing's keys are
@@ -327,7 +327,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
         if storage_key is not None:
             keys.append(self._stored_key(storage_key))
             places["stored"] = len(keys)
-        listing, places["list"] = self._listing_keys(len(keys) + 1, fixed)
+        listing, places["list"] = self._listing_keys(len(keys) + 1, job_id, fixed)
         return keys + listing, places
 
     def _index_args(self, job_id: str, **extra: object) -> list[str]:
@@ -335,11 +335,11 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
 
     def _write(self, job_id: str, values: dict[str, Stored], **mode: object) -> Job:
         storage_key = values.get("storage_key")
-        fixed = {name: values[name] for name in FIXED} if mode.get("create") else None
+        fixed: dict[str, object] | None = None
+        if mode.get("create"):
+            fixed = {name: values[name] for name in FIXED}
         keys, places = self._index_keys(
-            job_id,
-            None if storage_key is None else str(storage_key),
-            fixed,  # type: ignore[arg-type]
+            job_id, None if storage_key is None else str(storage_key), fixed
         )
         result = self._redis().write(
             keys=keys,
@@ -519,7 +519,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
     def delete(self, job_id: str) -> None:
         names = ("storage_key", *FIXED)
         values = dict(zip(names, self._fields_of([job_id], *names)[0], strict=True))
-        fixed = None if values["filename"] is None else values
+        fixed: dict[str, object] | None = None if values["filename"] is None else dict(values)
         keys, places = self._index_keys(job_id, values["storage_key"], fixed)
         self._redis().delete(keys=keys, args=self._index_args(job_id, **places))
 

@@ -4,9 +4,10 @@ kept by the same Lua scripts that write the jobs, so they always agree with them
 Keys, under the store's prefix:
 
 - ``list:all``, ``list:state:<state>``, ``list:backend:<backend>``,
-  ``list:uploader:<label>``, ``list:link:<link id>``, ``list:removed`` and
-  ``list:name:<prefix>`` (one per indexed prefix of a name's key): the ids of the jobs
-  of each index, scored by ``created_at``;
+  ``list:uploader:<label>``, ``list:link:<link id>`` and ``list:removed``: the ids of
+  the jobs of each index, scored by ``created_at``;
+- ``list:names``: every job as ``<name key>\0<created_at>\0<id>``, all scored 0, so
+  ZRANGEBYLEX reads the jobs whose names start with a prefix;
 - ``totals``: a hash of uploads and bytes by state (``uploads:<state>``,
   ``bytes:<state>``), and ``totals:days`` the same per UTC day of creation
   (``<day>:uploads:<state>``...), so totals cost a few hash reads however many jobs
@@ -15,8 +16,9 @@ Keys, under the store's prefix:
   (a job carries ``listed`` in its hash once it is in the indexes and totals), or
   when the store's first job is created.
 
-A page is read in Python: ZREVRANGEBYSCORE from the cursor on, then each job's hash in
-one pipelined round trip (``paimon.jobs.listing.paginate``).
+A page is read in Python: ZREVRANGEBYSCORE from the cursor on (or a rare name's
+matches, sorted), then each job's hash in one pipelined round trip
+(``paimon.jobs.listing.paginate``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from paimon.jobs import listing
 from paimon.jobs.codec import job_from_stored
 from paimon.jobs.listing import (
     Cursor,
@@ -34,20 +37,36 @@ from paimon.jobs.listing import (
     JobQuery,
     Tally,
     Totals,
+    after_cursor,
     driving_index,
-    name_prefixes,
+    matching,
+    name_key,
+    name_range,
     paginate,
+    sorted_reads,
     today,
 )
 from paimon.jobs.model import Job, JobState
 
 LISTING_VERSION = "1"
-#: The fields that decide which fixed indexes a job is in.
-FIXED = ("filename", "backend", "uploader_label", "upload_link")
+#: The fields JobQuery.matches reads.
+MATCHED = (
+    "state",
+    "backend",
+    "uploader_label",
+    "upload_link",
+    "filename",
+    "created_at",
+    "removed_at",
+)
+#: The fields that decide which fixed indexes a job is in, and its place among names.
+FIXED = ("filename", "created_at", "backend", "uploader_label", "upload_link")
+NUL = "\0"
 
 # Lua shared by the scripts that write jobs. ``args.list`` names the KEYS of the
-# listing: all, removed, totals, days, version, states (by state) and fixed (the job's backend,
-# uploader, link and name indexes: given when a job is created or deleted, else empty).
+# listing: all, removed, totals, days, version, names, states (by state) and fixed (the
+# job's backend, uploader and link indexes) with ``name`` (its member of the names
+# index): given when a job is created or deleted, else empty.
 LISTING_LUA = """
 local L = args.list
 local function weight(key)
@@ -82,6 +101,7 @@ local function relist(key, id, before)
   else
     redis.call('ZADD', KEYS[L.all], created, id)
     for _, i in ipairs(L.fixed) do redis.call('ZADD', KEYS[i], created, id) end
+    if L.name then redis.call('ZADD', KEYS[L.names], 0, L.name) end
     redis.call('HSET', key, 'listed', '1')
   end
   redis.call('ZADD', KEYS[L.states[state]], created, id)
@@ -100,6 +120,7 @@ local function unlist(key, id)
   redis.call('ZREM', KEYS[L.states[before.state]], id)
   redis.call('ZREM', KEYS[L.removed], id)
   for _, i in ipairs(L.fixed) do redis.call('ZREM', KEYS[i], id) end
+  if L.name then redis.call('ZREM', KEYS[L.names], L.name) end
 end
 """
 # KEYS: the job, then the listing's. Lists a job an older version made, once.
@@ -128,20 +149,17 @@ class RedisListing:
     def _state_list_key(self, state: JobState) -> str:
         return self._list_key("state", state.value)
 
-    def _fixed_list_keys(self, fields: dict[str, str | None]) -> list[str]:
-        """The indexes a job is in for good, from its FIXED fields."""
-        keys = [self._list_key("backend", fields["backend"] or "")]
+    def _fixed_list_keys(self, fields: dict[str, object]) -> list[str]:
+        """The time-ordered indexes a job is in for good, from its FIXED fields."""
+        keys = [self._list_key("backend", str(fields["backend"]))]
         if fields.get("uploader_label") is not None:
-            keys.append(self._list_key("uploader", fields["uploader_label"] or ""))
+            keys.append(self._list_key("uploader", str(fields["uploader_label"])))
         if fields.get("upload_link") is not None:
-            keys.append(self._list_key("link", fields["upload_link"] or ""))
-        keys += [
-            self._list_key("name", prefix) for prefix in name_prefixes(fields["filename"] or "")
-        ]
+            keys.append(self._list_key("link", str(fields["upload_link"])))
         return keys
 
     def _listing_keys(
-        self, first: int, fixed: dict[str, str | None] | None = None
+        self, first: int, job_id: str, fixed: dict[str, object] | None = None
     ) -> tuple[list[str], dict[str, object]]:
         """The listing's KEYS, starting at KEYS index ``first``, and ``args.list``."""
         keys = [
@@ -150,6 +168,7 @@ class RedisListing:
             f"{self.prefix}totals",
             f"{self.prefix}totals:days",
             self._list_key("version"),
+            self._list_key("names"),
         ]
         states = {}
         for state in JobState:
@@ -162,10 +181,13 @@ class RedisListing:
             "totals": first + 2,
             "days": first + 3,
             "version": first + 4,
+            "names": first + 5,
             "current": LISTING_VERSION,
             "states": states,
             "fixed": list(range(first + len(keys), first + len(keys) + len(fixed_keys))),
         }
+        if fixed is not None:
+            places["name"] = _name_member(job_id, fixed)
         return keys + fixed_keys, places
 
     def _driving_key(self, query: JobQuery) -> str:
@@ -175,6 +197,16 @@ class RedisListing:
     def list_jobs(self: Any, query: JobQuery) -> JobPage:
         self._ensure_listed()
         client = self._redis().client
+        key = query.name_key
+        if key:
+            low, high = name_range(key)
+            members = client.zrangebylex(
+                self._list_key("names"), f"[{low}", f"({high}", 0, listing.NAME_MATCHES_SORTED + 1
+            )
+            if len(members) <= listing.NAME_MATCHES_SORTED:  # a rare name: its matches, sorted
+                matches = [_place(member) for member in members]
+                ordered = after_cursor(matches, query)
+                return paginate(query, sorted_reads(ordered, self._jobs_by_id, query))
         index = self._driving_key(query)
         lowest = "-inf" if query.created_from is None else repr(query.created_from)
 
@@ -191,15 +223,23 @@ class RedisListing:
             members = client.zrevrangebyscore(
                 index, highest, lowest, start=skip, num=size, withscores=True
             )
-            pipeline = client.pipeline(transaction=False)
-            for job_id, _ in members:
-                pipeline.hgetall(self._job_key(job_id))
-            return [
-                (Cursor(score, job_id), _matching(query, fields))
-                for (job_id, score), fields in zip(members, pipeline.execute(), strict=True)
-            ]
+            places = [Cursor(score, job_id) for job_id, score in members]
+            if query.filtered:  # check the few fields filters read, then fetch the hits
+                fields = self._fields_of([place.id for place in places], *MATCHED)
+                hits = [
+                    place.id
+                    for place, values in zip(places, fields, strict=True)
+                    if matching(_partial(values), query) is not None
+                ]
+                jobs = self._jobs_by_id(hits)
+            else:
+                jobs = self._jobs_by_id([place.id for place in places])
+            return [(place, jobs.get(place.id)) for place in places]
 
         return paginate(query, read)
+
+    def _jobs_by_id(self: Any, job_ids: list[str]) -> dict[str, Job]:
+        return {job.id: job for job in self._jobs(job_ids)}
 
     def totals(self: Any, now: float | None = None) -> Totals:
         self._ensure_listed()
@@ -246,16 +286,27 @@ class RedisListing:
             fields = dict(zip(FIXED, values, strict=True))
             if fields["filename"] is None:  # deleted meanwhile
                 continue
-            keys, places = self._listing_keys(2, fields)
+            keys, places = self._listing_keys(2, job_id, fields)
             list_one(
                 keys=[self._job_key(job_id), *keys],
                 args=[json.dumps({"id": job_id, "list": places})],
             )
 
 
-def _matching(query: JobQuery, fields: dict[str, str]) -> Job | None:
-    """The job, if it is still there and meets the query."""
-    if not fields:
+def _partial(values: list[str | None]) -> Job | None:
+    """A job with only the MATCHED fields read (None: deleted meanwhile), to match."""
+    if values[0] is None:
         return None
-    job = job_from_stored(fields)
-    return job if query.matches(job) else None
+    return job_from_stored(dict(zip(MATCHED, values, strict=True)))
+
+
+def _name_member(job_id: str, fixed: dict[str, object]) -> str:
+    """A job's member of the names index: its name key, creation time and id (the time
+    as Redis keeps it in the job's hash: repr of the float)."""
+    return NUL.join([name_key(str(fixed["filename"])), str(fixed["created_at"]), job_id])
+
+
+def _place(member: str) -> Cursor:
+    """Where a member of the names index stands in time."""
+    _, created_at, job_id = member.rsplit(NUL, 2)
+    return Cursor(float(created_at), job_id)

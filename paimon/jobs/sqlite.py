@@ -94,7 +94,6 @@ _INDEX_NAMES = (
     | sqlite_listing.LISTING_INDEXES.keys()
     | sqlite_links.INDEX_NAMES
 )
-_TRIGGER_NAMES = sqlite_listing.TRIGGERS.keys()
 # Column names below come from JOB_FIELDS, never from callers; values are always bound.
 _INSERT = (
     f"INSERT INTO jobs ({', '.join(_TABLE_COLUMNS)})"  # noqa: S608
@@ -229,17 +228,11 @@ class SqliteJobStore(SqliteListing, SqliteUploadLinks):
         stopped in the middle of a write: a plain read (GET /status) then answered 503
         where WAL would have let it through.
         """
-        made = {
-            (row["type"], row["name"])
-            for row in connection.execute("SELECT type, name FROM sqlite_master")
+        indexes = {
+            row["name"]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
         }
-        indexes = {name for kind, name in made if kind == "index"}
-        triggers = {name for kind, name in made if kind == "trigger"}
-        return (
-            not _missing_columns(connection)
-            and indexes >= _INDEX_NAMES
-            and triggers >= _TRIGGER_NAMES
-        )
+        return not _missing_columns(connection) and indexes >= _INDEX_NAMES
 
     @staticmethod
     def _add_new_columns(connection: sqlite3.Connection) -> None:

@@ -1,21 +1,20 @@
 """The SQLite store's listing (paimon/jobs/listing.py): its indexes and its page reads.
 
-Each index of ``driving_index`` is a B-tree ordered by ``(created_at, id)`` after its
-key, so a page is one range read from the cursor on, never a sort. Names have a table
-of their own, ``job_names``: one row per indexed prefix of a job's ``name_key`` (an
-internal column of ``jobs``, not a Job field), kept by triggers, so a job and its
-prefixes are written and deleted by the same statement, whichever code deletes it.
+Each time-ordered index of ``driving_index`` is a B-tree ordered by ``(created_at, id)``
+after its key, so a page is one range read from the cursor on, never a sort. Names are
+searched in ``jobs_list_name``, ordered by ``name_key`` (an internal column of ``jobs``,
+not a Job field: the name's key, written with the job by the same INSERT).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
+from paimon.jobs import listing
 from paimon.jobs.codec import JOB_FIELDS, Stored, job_from_stored
 from paimon.jobs.listing import (
-    PREFIX_LENGTHS,
     SECONDS_PER_DAY,
     Cursor,
     Entry,
@@ -23,9 +22,12 @@ from paimon.jobs.listing import (
     JobQuery,
     Tally,
     Totals,
+    after_cursor,
     driving_index,
     name_key,
+    name_range,
     paginate,
+    sorted_reads,
     today,
 )
 from paimon.jobs.model import Job, JobState
@@ -40,38 +42,16 @@ LISTING_INDEXES = {
     "jobs_list_uploader": "(uploader_label, created_at, id) WHERE uploader_label IS NOT NULL",
     "jobs_list_link": "(upload_link, created_at, id) WHERE upload_link IS NOT NULL",
     "jobs_list_removed": "(created_at, id) WHERE removed_at IS NOT NULL",
-}
-
-_LENGTHS = " UNION ALL ".join(f"SELECT {length} AS n" for length in PREFIX_LENGTHS)
-# No input in these statements: the prefix lengths are constants.
-_ADD_NAMES = (
-    "INSERT OR IGNORE INTO job_names (prefix, created_at, id)"  # noqa: S608
-    f" SELECT substr(NEW.name_key, 1, n), NEW.created_at, NEW.id FROM ({_LENGTHS})"
-    " WHERE n <= length(NEW.name_key);"
-)
-_OLD_PREFIXES = ", ".join(f"substr(OLD.name_key, 1, {length})" for length in PREFIX_LENGTHS)
-_DROP_NAMES = (
-    f"DELETE FROM job_names WHERE prefix IN ({_OLD_PREFIXES})"  # noqa: S608
-    " AND created_at = OLD.created_at AND id = OLD.id;"
-)
-TRIGGERS = {
-    "jobs_names_added": f"AFTER INSERT ON jobs BEGIN {_ADD_NAMES} END",
-    "jobs_names_dropped": f"AFTER DELETE ON jobs BEGIN {_DROP_NAMES} END",
-    "jobs_names_changed": f"AFTER UPDATE OF name_key ON jobs BEGIN {_DROP_NAMES} {_ADD_NAMES} END",
+    "jobs_list_name": "(name_key, created_at, id)",
 }
 #: Made once the jobs table has its name_key column (an older version's file gets it
 #: added first), in the transaction that adds it.
-STATEMENTS = [
-    "CREATE TABLE IF NOT EXISTS job_names (prefix TEXT NOT NULL, created_at REAL NOT NULL,"
-    " id TEXT NOT NULL, PRIMARY KEY (prefix, created_at, id)) WITHOUT ROWID",
-    *(f"CREATE INDEX IF NOT EXISTS {name} ON jobs {on}" for name, on in LISTING_INDEXES.items()),
-    *(f"CREATE TRIGGER IF NOT EXISTS {name} {body}" for name, body in TRIGGERS.items()),
-]
+STATEMENTS = [f"CREATE INDEX IF NOT EXISTS {n} ON jobs {on}" for n, on in LISTING_INDEXES.items()]
 
 
 def fill_name_keys(connection: sqlite3.Connection) -> None:
-    """Give the jobs an older version made their name key (the trigger then indexes
-    their prefixes); inside the caller's transaction."""
+    """Give the jobs an older version made their name key; inside the caller's
+    transaction."""
     rows = connection.execute("SELECT id, filename FROM jobs WHERE name_key IS NULL").fetchall()
     connection.executemany(
         "UPDATE jobs SET name_key = ? WHERE id = ?",
@@ -79,18 +59,17 @@ def fill_name_keys(connection: sqlite3.Connection) -> None:
     )
 
 
-#: Where each kind of index is read: the table (and the index, named so that SQLite
-#: walks it and no other) and the condition its key sets.
+#: Where each kind of index is read: the index (named, so that SQLite walks it and no
+#: other) and the condition its key sets.
 _DRIVING = {
-    "all": ("jobs AS j INDEXED BY jobs_list_all", "1"),
-    "state": ("jobs AS j INDEXED BY jobs_list_state", "j.state = ?"),
-    "backend": ("jobs AS j INDEXED BY jobs_list_backend", "j.backend = ?"),
-    "uploader": ("jobs AS j INDEXED BY jobs_list_uploader", "j.uploader_label = ?"),
-    "link": ("jobs AS j INDEXED BY jobs_list_link", "j.upload_link = ?"),
-    "removed": ("jobs AS j INDEXED BY jobs_list_removed", "j.removed_at IS NOT NULL"),
-    "name": ("job_names AS d JOIN jobs AS j ON j.id = d.id", "d.prefix = ?"),
+    "all": ("jobs_list_all", "1"),
+    "state": ("jobs_list_state", "state = ?"),
+    "backend": ("jobs_list_backend", "backend = ?"),
+    "uploader": ("jobs_list_uploader", "uploader_label = ?"),
+    "link": ("jobs_list_link", "upload_link = ?"),
+    "removed": ("jobs_list_removed", "removed_at IS NOT NULL"),
 }
-_SELECTED = ", ".join(f"j.{name}" for name in JOB_FIELDS)
+_SELECTED = ", ".join(JOB_FIELDS)
 
 
 def _filter(query: JobQuery) -> tuple[str, list[Stored]]:
@@ -98,7 +77,7 @@ def _filter(query: JobQuery) -> tuple[str, list[Stored]]:
     terms, values = ["1"], []
     if query.states:
         states = sorted(state.value for state in query.states)
-        terms.append(f"j.state IN ({', '.join('?' * len(states))})")
+        terms.append(f"state IN ({', '.join('?' * len(states))})")
         values += states
     for column, wanted in (
         ("backend", query.backend),
@@ -106,14 +85,14 @@ def _filter(query: JobQuery) -> tuple[str, list[Stored]]:
         ("upload_link", query.upload_link),
     ):
         if wanted is not None:
-            terms.append(f"j.{column} = ?")
+            terms.append(f"{column} = ?")
             values.append(wanted)
     key = query.name_key
     if key:
-        terms.append("substr(j.name_key, 1, ?) = ?")
+        terms.append("substr(name_key, 1, ?) = ?")
         values += [len(key), key]
     if query.removed is not None:
-        terms.append(f"j.removed_at IS {'NOT ' if query.removed else ''}NULL")
+        terms.append(f"removed_at IS {'NOT ' if query.removed else ''}NULL")
     return " AND ".join(terms), values
 
 
@@ -126,35 +105,56 @@ class _Reads(Protocol):
 
 
 class SqliteListing:
-    """JobListing for SqliteJobStore (a mixin: it reads through the store's ``_rows``)."""
+    """JobListing for SqliteJobStore (a mixin: it reads through the store's ``_rows``,
+    hence ``self: Any`` where it also calls its own methods)."""
 
-    def list_jobs(self: _Reads, query: JobQuery) -> JobPage:
-        kind, key = driving_index(query)
-        table, keyed = _DRIVING[kind]
-        order = "d" if kind == "name" else "j"
+    def list_jobs(self: Any, query: JobQuery) -> JobPage:
+        key = query.name_key
+        if key:
+            low, high = name_range(key)
+            rows = self._rows(
+                "SELECT created_at, id FROM jobs INDEXED BY jobs_list_name"
+                " WHERE name_key >= ? AND name_key < ? LIMIT ?",
+                [low, high, listing.NAME_MATCHES_SORTED + 1],
+            )
+            if len(rows) <= listing.NAME_MATCHES_SORTED:  # a rare name: its matches, sorted
+                matches = [Cursor(row["created_at"], row["id"]) for row in rows]
+                ordered = after_cursor(matches, query)
+                return paginate(query, sorted_reads(ordered, self._jobs_by_id, query))
+        kind, indexed = driving_index(query)
+        index, keyed = _DRIVING[kind]
         hit, hit_values = _filter(query)
-        bounds, bound_values = [keyed], [key] if "?" in keyed else []
+        bounds, bound_values = [keyed], [indexed] if "?" in keyed else []
         if query.created_from is not None:
-            bounds.append(f"{order}.created_at >= ?")
+            bounds.append("created_at >= ?")
             bound_values.append(query.created_from)
         if query.created_before is not None:
-            bounds.append(f"{order}.created_at < ?")
+            bounds.append("created_at < ?")
             bound_values.append(query.created_before)
 
         def read(position: Cursor | None, size: int) -> list[Entry]:
             after, after_values = "1", []
             if position is not None:
-                after = f"({order}.created_at, {order}.id) < (?, ?)"
+                after = "(created_at, id) < (?, ?)"
                 after_values = [position.created_at, position.id]
             rows = self._rows(
-                f"SELECT {_SELECTED}, ({hit}) AS hit FROM {table}"  # noqa: S608 (no input)
+                f"SELECT {_SELECTED}, ({hit}) AS hit FROM jobs INDEXED BY {index}"  # noqa: S608
                 f" WHERE {' AND '.join(bounds)} AND {after}"
-                f" ORDER BY {order}.created_at DESC, {order}.id DESC LIMIT ?",
+                " ORDER BY created_at DESC, id DESC LIMIT ?",
                 [*hit_values, *bound_values, *after_values, size],
             )
             return [(Cursor(row["created_at"], row["id"]), _hit(row)) for row in rows]
 
         return paginate(query, read)
+
+    def _jobs_by_id(self: _Reads, job_ids: list[str]) -> dict[str, Job]:
+        if not job_ids:
+            return {}
+        rows = self._rows(
+            f"SELECT {_SELECTED} FROM jobs WHERE id IN ({', '.join('?' * len(job_ids))})",  # noqa: S608
+            job_ids,
+        )
+        return {row["id"]: job_from_stored(dict(row)) for row in rows}
 
     def totals(self: _Reads, now: float | None = None) -> Totals:
         day_start = today(now) * SECONDS_PER_DAY

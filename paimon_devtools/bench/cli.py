@@ -12,6 +12,7 @@ from pathlib import Path
 import paimon_devtools.bench
 from paimon_devtools.bench.crypto import crypto_limit
 from paimon_devtools.bench.healthz import healthz
+from paimon_devtools.bench.listing import listing, listing_table
 from paimon_devtools.bench.network import resume_after_kill, shaped_path
 from paimon_devtools.bench.plan import FULL, QUICK, Plan
 from paimon_devtools.bench.report import derived, machine, table
@@ -52,14 +53,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small files: proves it works")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
+    parser.add_argument(
+        "--listing",
+        action="store_true",
+        help="only the owner's listing: pages of 50 from each job store (listing.py)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=100_000, help="jobs in each store for --listing"
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        results = run(QUICK if args.quick else FULL)
+        results = listing(args.jobs) if args.listing else run(QUICK if args.quick else FULL)
     except KeyboardInterrupt:
         return 130
-    print(table(results))
+    print(listing_table(results) if args.listing else table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

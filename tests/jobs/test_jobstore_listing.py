@@ -152,6 +152,20 @@ def test_names_are_searched_by_prefix_in_any_case(
     assert listed(store, name=name) == newest_first(expected)
 
 
+@pytest.mark.parametrize("name", ["h", "holiday", "Holiday photo.jpg", "été", "x"])
+def test_a_common_name_walks_the_time_ordered_indexes(
+    store: Store, sample: list[Job], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prefix more names start with than NAME_MATCHES_SORTED is found by walking the
+    time-ordered indexes and checking each name: the same pages, page for page."""
+    monkeypatch.setattr(listing, "NAME_MATCHES_SORTED", 3)
+    expected = [job for job in sample if name_key(job.filename).startswith(name_key(name))]
+    assert listed(store, name=name) == newest_first(expected)
+    assert listed(store, name=name, states=frozenset({JobState.DONE})) == newest_first(
+        [job for job in expected if job.state is JobState.DONE]
+    )
+
+
 def test_search_combines_with_filters(store: Store, sample: list[Job]) -> None:
     query = JobQuery(name="holiday", backend="local", states=frozenset({JobState.DONE}))
     expected = newest_first([job for job in sample if query.matches(job)])

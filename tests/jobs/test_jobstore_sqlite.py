@@ -76,12 +76,9 @@ def test_a_file_from_before_retries_and_fencing_gets_their_columns(
 
 def undo_listing(connection: sqlite3.Connection) -> None:
     """Make a file as a version without the owner's console left it: no name keys, no
-    name table, no listing indexes or triggers, no upload links."""
-    for name in sqlite_listing.TRIGGERS:
-        connection.execute(f"DROP TRIGGER {name}")
+    listing indexes, no upload links."""
     for name in sqlite_listing.LISTING_INDEXES:
         connection.execute(f"DROP INDEX {name}")
-    connection.execute("DROP TABLE job_names")
     connection.execute("DROP TABLE upload_links")
     for name in ("name_key", "uploader_label", "upload_link", "folder", "stored_at"):
         connection.execute(f"ALTER TABLE jobs DROP COLUMN {name}")
