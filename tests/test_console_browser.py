@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from paimon.storage.mega.crypto import parse_link
+from tests import test_page_browser
 from tests.conftest import ServerProcess, eventually, start_mega_server
 from tests.fixtures.megasim import V2_EMAIL, MegaSim
 from tests.known_secrets import ADMIN_TOKEN, CREATED, SECOND_TOKEN, TOKEN
-from tests.test_page_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT
+from tests.test_page_browser import OUTPUT
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+browser = test_page_browser.browser  # the page tests' fixture: headless Chromium
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +45,6 @@ def server(sim: MegaSim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     )
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

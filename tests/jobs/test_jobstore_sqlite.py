@@ -58,20 +58,25 @@ def test_a_file_from_before_retries_and_fencing_gets_their_columns(
         undo_listing(connection)
         connection.execute("ALTER TABLE jobs DROP COLUMN next_retry_at")
         connection.execute("ALTER TABLE jobs DROP COLUMN lease_token")
-        old_columns = [row[1] for row in connection.execute("PRAGMA table_info(jobs)")]
-        connection.execute(
-            f"INSERT INTO jobs ({', '.join(old_columns)})"
-            f" VALUES ({', '.join('?' * len(old_columns))})",
-            [
-                getattr(job, name).value if name == "state" else getattr(job, name)
-                for name in old_columns
-            ],
-        )
+        insert_as_older(connection, job)
         connection.commit()
     store = autoclose(SqliteJobStore(path))
     loaded = store.get(job.id)
     assert (loaded.next_retry_at, loaded.lease_token) == (None, 0)
     assert store.acquire_lease(job.id, "worker-a", 60) == 1
+
+
+def insert_as_older(connection: sqlite3.Connection, job: Job) -> None:
+    """Insert ``job`` as a version with the table's present columns would have (a
+    JobState is a str: sqlite3 stores its value)."""
+    old_columns = [row[1] for row in connection.execute("PRAGMA table_info(jobs)")]
+    connection.execute(
+        f"INSERT INTO jobs ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})",
+        [
+            getattr(job, name).value if name == "state" else getattr(job, name)
+            for name in old_columns
+        ],
+    )
 
 
 def undo_listing(connection: sqlite3.Connection) -> None:
@@ -92,16 +97,8 @@ def test_a_file_from_before_the_console_gets_its_jobs_listed(tmp_path: Path, aut
     jobs = [make_job(filename=f"Été {n}.jpg", created_at=float(n)) for n in range(3)]
     with closing(sqlite3.connect(path)) as connection:
         undo_listing(connection)
-        old_columns = [row[1] for row in connection.execute("PRAGMA table_info(jobs)")]
         for job in jobs:
-            connection.execute(
-                f"INSERT INTO jobs ({', '.join(old_columns)})"
-                f" VALUES ({', '.join('?' * len(old_columns))})",
-                [
-                    getattr(job, name).value if name == "state" else getattr(job, name)
-                    for name in old_columns
-                ],
-            )
+            insert_as_older(connection, job)
         connection.commit()
     store = autoclose(SqliteJobStore(path))
     page = store.list_jobs(JobQuery(name="été"))
