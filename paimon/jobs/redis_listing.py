@@ -12,6 +12,7 @@ Keys, under the store's prefix:
   ``bytes:<state>``), and ``totals:days`` the same per UTC day of creation
   (``<day>:uploads:<state>``...), so totals cost a few hash reads however many jobs
   there are;
+- in each job's hash, ``name_key`` (what its name is searched by) and ``listed``;
 - ``list:version``: set once every job a version without listing made is listed too
   (a job carries ``listed`` in its hash once it is in the indexes and totals), or
   when the store's first job is created.
@@ -29,8 +30,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from paimon.jobs import listing
-from paimon.jobs.codec import job_from_stored
 from paimon.jobs.listing import (
+    MATCHED,
     Cursor,
     Entry,
     JobPage,
@@ -39,7 +40,6 @@ from paimon.jobs.listing import (
     Totals,
     after_cursor,
     driving_index,
-    matching,
     name_key,
     name_range,
     paginate,
@@ -49,16 +49,6 @@ from paimon.jobs.listing import (
 from paimon.jobs.model import Job, JobState
 
 LISTING_VERSION = "1"
-#: The fields JobQuery.matches reads.
-MATCHED = (
-    "state",
-    "backend",
-    "uploader_label",
-    "upload_link",
-    "filename",
-    "created_at",
-    "removed_at",
-)
 #: The fields that decide which fixed indexes a job is in, and its place among names.
 FIXED = ("filename", "created_at", "backend", "uploader_label", "upload_link")
 NUL = "\0"
@@ -101,7 +91,10 @@ local function relist(key, id, before)
   else
     redis.call('ZADD', KEYS[L.all], created, id)
     for _, i in ipairs(L.fixed) do redis.call('ZADD', KEYS[i], created, id) end
-    if L.name then redis.call('ZADD', KEYS[L.names], 0, L.name) end
+    if L.name then
+      redis.call('ZADD', KEYS[L.names], 0, L.name)
+      redis.call('HSET', key, 'name_key', L.key)
+    end
     redis.call('HSET', key, 'listed', '1')
   end
   redis.call('ZADD', KEYS[L.states[state]], created, id)
@@ -187,7 +180,8 @@ class RedisListing:
             "fixed": list(range(first + len(keys), first + len(keys) + len(fixed_keys))),
         }
         if fixed is not None:
-            places["name"] = _name_member(job_id, fixed)
+            places["key"] = name_key(str(fixed["filename"]))
+            places["name"] = _name_member(job_id, places["key"], fixed)
         return keys + fixed_keys, places
 
     def _driving_key(self, query: JobQuery) -> str:
@@ -199,11 +193,9 @@ class RedisListing:
         client = self._redis().client
         key = query.name_key
         if key:
-            low, high = name_range(key)
-            members = client.zrangebylex(
-                self._list_key("names"), f"[{low}", f"({high}", 0, listing.NAME_MATCHES_SORTED + 1
-            )
-            if len(members) <= listing.NAME_MATCHES_SORTED:  # a rare name: its matches, sorted
+            names, low, high = self._list_key("names"), *name_range(key)
+            if client.zlexcount(names, f"[{low}", f"({high}") <= listing.NAME_MATCHES_SORTED:
+                members = client.zrangebylex(names, f"[{low}", f"({high}")  # a rare name
                 matches = [_place(member) for member in members]
                 ordered = after_cursor(matches, query)
                 return paginate(query, sorted_reads(ordered, self._jobs_by_id, query))
@@ -229,7 +221,7 @@ class RedisListing:
                 hits = [
                     place.id
                     for place, values in zip(places, fields, strict=True)
-                    if matching(_partial(values), query) is not None
+                    if query.admits(dict(zip(MATCHED, values, strict=True)))
                 ]
                 jobs = self._jobs_by_id(hits)
             else:
@@ -293,17 +285,10 @@ class RedisListing:
             )
 
 
-def _partial(values: list[str | None]) -> Job | None:
-    """A job with only the MATCHED fields read (None: deleted meanwhile), to match."""
-    if values[0] is None:
-        return None
-    return job_from_stored(dict(zip(MATCHED, values, strict=True)))
-
-
-def _name_member(job_id: str, fixed: dict[str, object]) -> str:
+def _name_member(job_id: str, key: str, fixed: dict[str, object]) -> str:
     """A job's member of the names index: its name key, creation time and id (the time
     as Redis keeps it in the job's hash: repr of the float)."""
-    return NUL.join([name_key(str(fixed["filename"])), str(fixed["created_at"]), job_id])
+    return NUL.join([key, str(fixed["created_at"]), job_id])
 
 
 def _place(member: str) -> Cursor:

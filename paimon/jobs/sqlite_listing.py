@@ -36,8 +36,9 @@ from paimon.jobs.model import Job, JobState
 NAME_KEY_COLUMN = "name_key"
 
 LISTING_INDEXES = {
-    "jobs_list_all": "(created_at, id)",
-    "jobs_list_state": "(state, created_at, id)",
+    # name_key too, so a common name is checked in the index while walking it
+    "jobs_list_all": "(created_at, id, name_key)",
+    "jobs_list_state": "(state, created_at, id, name_key)",
     "jobs_list_backend": "(backend, created_at, id)",
     "jobs_list_uploader": "(uploader_label, created_at, id) WHERE uploader_label IS NOT NULL",
     "jobs_list_link": "(upload_link, created_at, id) WHERE upload_link IS NOT NULL",
@@ -96,10 +97,6 @@ def _filter(query: JobQuery) -> tuple[str, list[Stored]]:
     return " AND ".join(terms), values
 
 
-def _hit(row: sqlite3.Row) -> Job | None:
-    return job_from_stored(dict(row)) if row["hit"] else None
-
-
 class _Reads(Protocol):
     def _rows(self, sql: str, params: Iterable[Stored] = ()) -> list[sqlite3.Row]: ...
 
@@ -112,12 +109,13 @@ class SqliteListing:
         key = query.name_key
         if key:
             low, high = name_range(key)
-            rows = self._rows(
-                "SELECT created_at, id FROM jobs INDEXED BY jobs_list_name"
-                " WHERE name_key >= ? AND name_key < ? LIMIT ?",
+            named = "FROM jobs INDEXED BY jobs_list_name WHERE name_key >= ? AND name_key < ?"
+            (count,) = self._rows(
+                f"SELECT count(*) FROM (SELECT 1 {named} LIMIT ?)",  # noqa: S608 (no input)
                 [low, high, listing.NAME_MATCHES_SORTED + 1],
-            )
-            if len(rows) <= listing.NAME_MATCHES_SORTED:  # a rare name: its matches, sorted
+            )[0]
+            if count <= listing.NAME_MATCHES_SORTED:  # a rare name: its matches, sorted
+                rows = self._rows(f"SELECT created_at, id {named}", [low, high])
                 matches = [Cursor(row["created_at"], row["id"]) for row in rows]
                 ordered = after_cursor(matches, query)
                 return paginate(query, sorted_reads(ordered, self._jobs_by_id, query))
@@ -137,13 +135,14 @@ class SqliteListing:
             if position is not None:
                 after = "(created_at, id) < (?, ?)"
                 after_values = [position.created_at, position.id]
-            rows = self._rows(
-                f"SELECT {_SELECTED}, ({hit}) AS hit FROM jobs INDEXED BY {index}"  # noqa: S608
+            rows = self._rows(  # the index's entries, each with whether it is a hit
+                f"SELECT created_at, id, ({hit}) AS hit FROM jobs INDEXED BY {index}"  # noqa: S608
                 f" WHERE {' AND '.join(bounds)} AND {after}"
                 " ORDER BY created_at DESC, id DESC LIMIT ?",
                 [*hit_values, *bound_values, *after_values, size],
             )
-            return [(Cursor(row["created_at"], row["id"]), _hit(row)) for row in rows]
+            jobs = self._jobs_by_id([row["id"] for row in rows if row["hit"]])
+            return [(Cursor(row["created_at"], row["id"]), jobs.get(row["id"])) for row in rows]
 
         return paginate(query, read)
 

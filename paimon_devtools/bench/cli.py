@@ -12,7 +12,7 @@ from pathlib import Path
 import paimon_devtools.bench
 from paimon_devtools.bench.crypto import crypto_limit
 from paimon_devtools.bench.healthz import healthz
-from paimon_devtools.bench.listing import listing, listing_table
+from paimon_devtools.bench.listing import SAMPLES, listing, listing_table
 from paimon_devtools.bench.network import resume_after_kill, shaped_path
 from paimon_devtools.bench.plan import FULL, QUICK, Plan
 from paimon_devtools.bench.report import derived, machine, table
@@ -61,11 +61,17 @@ def main() -> int:
     parser.add_argument(
         "--jobs", type=int, default=100_000, help="jobs in each store for --listing"
     )
+    parser.add_argument(
+        "--samples", type=int, default=SAMPLES, help="pages read per query for --listing"
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        results = listing(args.jobs) if args.listing else run(QUICK if args.quick else FULL)
+        if args.listing:
+            results = listing(args.jobs, args.samples)
+        else:
+            results = run(QUICK if args.quick else FULL)
     except KeyboardInterrupt:
         return 130
     print(listing_table(results) if args.listing else table(results))
