@@ -263,3 +263,21 @@ def test_an_upload_link_used_to_its_limit_then_410(
     assert sorted(shown) == ["anna-0.jpg", "anna-1.jpg"]
     assert {row["uploader"] for row in shown.values()} == {"link: Photos from Anna"}
     CREATED.extend(row["id"] for row in shown.values())
+
+
+def test_the_console_revokes_a_link(context: BrowserContext, server: ServerProcess) -> None:
+    owner = signed_in(context, server)
+    owner.goto(f"{server.url}/admin/links")
+    owner.fill("input[name=label]", "Revoked soon")
+    owner.click("#create-link")
+    owner.wait_for_load_state()
+    created = owner.locator("tr.link-row.created")
+    url = created.locator("td.link input").input_value()
+    assert requests.get(url, timeout=10).status_code == 200  # the upload page
+    created.locator("button.danger").click()  # Revoke (admin.js asks first: accepted)
+    owner.wait_for_load_state()
+    row = owner.locator("tr.link-row", has_text="Revoked soon")
+    assert row.locator("td.state").inner_text() == "revoked"
+    assert row.locator("button.danger").count() == 0
+    closed = requests.get(url, timeout=10)
+    assert closed.status_code == 410 and "This upload link is closed" in closed.text

@@ -16,7 +16,9 @@ casefolded), in an index ordered by name key. A prefix that at most
 there whole, and its matches are sorted by time and paged (``after_cursor``): a rare
 name is found at once however many jobs there are. A prefix that more names start
 with (``img_``, ``scr``) is common enough to be met often in the time-ordered indexes,
-so the query walks those and checks the name on each job.
+so the query walks those and checks the name on each job. Redis also keeps a
+time-ordered index per name's first characters (paimon/jobs/redis_listing.py), which a
+short prefix is read from directly and a longer common one walks.
 
 """
 
@@ -26,7 +28,7 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -113,49 +115,19 @@ class JobQuery:
         )
 
     def matches(self, job: Job) -> bool:
-        """Whether ``job`` meets every filter (the stores' indexes apply some for them)."""
-        return self.admits(
-            {
-                "state": job.state.value,
-                "backend": job.backend,
-                "uploader_label": job.uploader_label,
-                "upload_link": job.upload_link,
-                "name_key": name_key(job.filename),
-                "created_at": job.created_at,
-                "removed_at": job.removed_at,
-            }
-        )
-
-    def admits(self, stored: Mapping[str, object]) -> bool:
-        """``matches``, for the MATCHED fields of a job as a store keeps them (the state
-        as text, the name as its key, numbers as numbers or text); a job without a state
-        (deleted meanwhile) is not admitted."""
-        if stored.get("state") is None:
-            return False
-        created_at = float(stored["created_at"])  # type: ignore[arg-type]
+        """Whether ``job`` meets every filter (the stores' indexes apply some for them;
+        Redis's page script, paimon/jobs/redis_listing.py, checks the same in Lua)."""
         key = self.name_key
         return (
-            (not self.states or stored["state"] in {state.value for state in self.states})
-            and self.backend in (None, stored.get("backend"))
-            and self.uploader_label in (None, stored.get("uploader_label"))
-            and self.upload_link in (None, stored.get("upload_link"))
-            and (not key or str(stored.get("name_key") or "").startswith(key))
-            and (self.created_from is None or created_at >= self.created_from)
-            and (self.created_before is None or created_at < self.created_before)
-            and (self.removed is None or self.removed == (stored.get("removed_at") is not None))
+            (not self.states or job.state in self.states)
+            and self.backend in (None, job.backend)
+            and self.uploader_label in (None, job.uploader_label)
+            and self.upload_link in (None, job.upload_link)
+            and (not key or name_key(job.filename).startswith(key))
+            and (self.created_from is None or job.created_at >= self.created_from)
+            and (self.created_before is None or job.created_at < self.created_before)
+            and (self.removed is None or self.removed == (job.removed_at is not None))
         )
-
-
-#: The fields ``JobQuery.admits`` reads.
-MATCHED = (
-    "state",
-    "backend",
-    "uploader_label",
-    "upload_link",
-    "name_key",
-    "created_at",
-    "removed_at",
-)
 
 
 def driving_index(query: JobQuery) -> tuple[str, str | None]:

@@ -6,6 +6,9 @@ Keys, under the store's prefix:
 - ``list:all``, ``list:state:<state>``, ``list:backend:<backend>``,
   ``list:uploader:<label>``, ``list:link:<link id>`` and ``list:removed``: the ids of
   the jobs of each index, scored by ``created_at``;
+- ``list:prefix:<p>``: the ids of the jobs whose name key starts with ``p``, for each
+  ``p`` of the first ``PREFIX_INDEXED`` characters or fewer (``i``, ``im``, ``img``),
+  scored by ``created_at``;
 - ``list:names``: every job as ``<name key>\0<created_at>\0<id>``, all scored 0, so
   ZRANGEBYLEX reads the jobs whose names start with a prefix;
 - ``totals``: a hash of uploads and bytes by state (``uploads:<state>``,
@@ -17,9 +20,15 @@ Keys, under the store's prefix:
   (a job carries ``listed`` in its hash once it is in the indexes and totals), or
   when the store's first job is created.
 
-A page is read in Python: ZREVRANGEBYSCORE from the cursor on (or a rare name's
-matches, sorted), then each job's hash in one pipelined round trip
-(``paimon.jobs.listing.paginate``).
+A page is walked in Redis by one script (``WALK``), in one round trip: it takes the
+smallest of the time-ordered indexes the query could walk (its ``driving_index`` and,
+with a name, the prefix index of the name's first ``PREFIX_INDEXED`` characters), reads
+it from the cursor on, checks the query's filters on a few fields of each job, and
+answers the hits' hashes. A name of up to ``PREFIX_INDEXED`` characters is its own
+index, so its page costs O(log n + page) whatever the number of jobs; a longer name
+that at most ``NAME_MATCHES_SORTED`` names start with (``invoice-42``) is read from
+``list:names`` and sorted by time (``paimon.jobs.listing.sorted_reads``), and a more
+common one (``img_2026``) walks its first characters' index, checking the rest.
 """
 
 from __future__ import annotations
@@ -31,14 +40,13 @@ from typing import Any
 
 from paimon.jobs import listing
 from paimon.jobs.listing import (
-    MATCHED,
     Cursor,
-    Entry,
     JobPage,
     JobQuery,
     Tally,
     Totals,
     after_cursor,
+    batch_sizes,
     driving_index,
     name_key,
     name_range,
@@ -52,6 +60,10 @@ LISTING_VERSION = "1"
 #: The fields that decide which fixed indexes a job is in, and its place among names.
 FIXED = ("filename", "created_at", "backend", "uploader_label", "upload_link")
 NUL = "\0"
+#: Each name's first one, two ... this many characters (of its key) have an index of
+#: their own: three more sorted-set entries per job, and a short prefix (the common
+#: kind: ``img``, ``scr``, ``2026``'s first three) is paged like an unfiltered listing.
+PREFIX_INDEXED = 3
 
 # Lua shared by the scripts that write jobs. ``args.list`` names the KEYS of the
 # listing: all, removed, totals, days, version, names, states (by state) and fixed (the
@@ -128,6 +140,62 @@ return 0
 """
 )
 
+# KEYS: the time-ordered indexes the query could walk (the smallest is walked). ARGV[1]:
+# ``job`` (the job keys' prefix), ``max`` and ``min`` (ZREVRANGEBYSCORE's bounds),
+# ``after`` (the cursor's id when ``max`` is its time: the entries at that very time
+# not after it are skipped), ``sizes`` (how many entries each read takes: at most
+# SCAN_BUDGET in all), ``limit`` and ``filter`` (the query's filters, absent: none).
+# Answers whether the index ended, where the walk stopped, and the hits' HGETALLs, at
+# most limit + 1. The job hashes it reads are not in KEYS (which ones is what the walk
+# finds out): like every key of the store, they are on the one Redis it uses.
+WALK = """
+local args = cjson.decode(ARGV[1])
+local index, smallest = KEYS[1], redis.call('ZCARD', KEYS[1])
+for i = 2, #KEYS do
+  local size = redis.call('ZCARD', KEYS[i])
+  if size < smallest then index, smallest = KEYS[i], size end
+end
+local f = args.filter
+local function admits(key)
+  if not f then return true end
+  local v = redis.call('HMGET', key, 'state', 'backend', 'uploader_label', 'upload_link',
+                       'name_key', 'removed_at')
+  if not v[1] then return false end  -- deleted meanwhile
+  if f.states and not f.states[v[1]] then return false end
+  if f.backend and f.backend ~= v[2] then return false end
+  if f.uploader_label and f.uploader_label ~= v[3] then return false end
+  if f.upload_link and f.upload_link ~= v[4] then return false end
+  if f.key and string.sub(v[5] or '', 1, #f.key) ~= f.key then return false end
+  if f.removed ~= nil and f.removed ~= (v[6] ~= false) then return false end
+  return true
+end
+local skip = 0
+if args.after then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', index, args.max, args.max)) do
+    if id >= args.after then skip = skip + 1 end
+  end
+end
+local hits, last = {}, {}
+for _, size in ipairs(args.sizes) do
+  local batch = redis.call('ZREVRANGEBYSCORE', index, args.max, args.min, 'WITHSCORES',
+                           'LIMIT', skip, size)
+  for i = 1, #batch, 2 do
+    last = {batch[i + 1], batch[i]}
+    local key = args.job .. batch[i]
+    if admits(key) then
+      local fields = redis.call('HGETALL', key)
+      if #fields > 0 then
+        hits[#hits + 1] = fields
+        if #hits > args.limit then return {0, last, hits} end
+      end
+    end
+  end
+  if #batch / 2 < size then return {1, last, hits} end  -- the index has no more
+  skip = skip + size
+end
+return {0, last, hits}  -- the budget is spent: the next page goes on from here
+"""
+
 
 class RedisListing:
     """JobListing for RedisJobStore (a mixin: it uses the store's client, scripts and
@@ -139,12 +207,16 @@ class RedisListing:
     def _list_key(self, *parts: str) -> str:
         return f"{self.prefix}list:{':'.join(parts)}"
 
+    def _prefix_key(self, prefix: str) -> str:
+        return self._list_key("prefix", prefix)
+
     def _state_list_key(self, state: JobState) -> str:
         return self._list_key("state", state.value)
 
     def _fixed_list_keys(self, fields: dict[str, object]) -> list[str]:
         """The time-ordered indexes a job is in for good, from its FIXED fields."""
         keys = [self._list_key("backend", str(fields["backend"]))]
+        keys += [self._prefix_key(prefix) for prefix in _prefixes(str(fields["filename"]))]
         if fields.get("uploader_label") is not None:
             keys.append(self._list_key("uploader", str(fields["uploader_label"])))
         if fields.get("upload_link") is not None:
@@ -191,44 +263,28 @@ class RedisListing:
     def list_jobs(self: Any, query: JobQuery) -> JobPage:
         self._ensure_listed()
         client = self._redis().client
+        indexes = [self._driving_key(query)]
         key = query.name_key
         if key:
-            names, low, high = self._list_key("names"), *name_range(key)
-            if client.zlexcount(names, f"[{low}", f"({high}") <= listing.NAME_MATCHES_SORTED:
-                members = client.zrangebylex(names, f"[{low}", f"({high}")  # a rare name
-                matches = [_place(member) for member in members]
-                ordered = after_cursor(matches, query)
-                return paginate(query, sorted_reads(ordered, self._jobs_by_id, query))
-        index = self._driving_key(query)
-        lowest = "-inf" if query.created_from is None else repr(query.created_from)
-
-        def read(position: Cursor | None, size: int) -> list[Entry]:
-            highest, skip = "+inf", 0
-            if query.created_before is not None:
-                highest = f"({query.created_before!r}"
-            if position is not None and (
-                query.created_before is None or position.created_at < query.created_before
-            ):
-                highest = repr(position.created_at)
-                ties = client.zrangebyscore(index, highest, highest)
-                skip = sum(1 for member in ties if member >= position.id)
-            members = client.zrevrangebyscore(
-                index, highest, lowest, start=skip, num=size, withscores=True
-            )
-            places = [Cursor(score, job_id) for job_id, score in members]
-            if query.filtered:  # check the few fields filters read, then fetch the hits
-                fields = self._fields_of([place.id for place in places], *MATCHED)
-                hits = [
-                    place.id
-                    for place, values in zip(places, fields, strict=True)
-                    if query.admits(dict(zip(MATCHED, values, strict=True)))
-                ]
-                jobs = self._jobs_by_id(hits)
-            else:
-                jobs = self._jobs_by_id([place.id for place in places])
-            return [(place, jobs.get(place.id)) for place in places]
-
-        return paginate(query, read)
+            if len(key) > PREFIX_INDEXED:
+                names, low, high = self._list_key("names"), *name_range(key)
+                if client.zlexcount(names, f"[{low}", f"({high}") <= listing.NAME_MATCHES_SORTED:
+                    members = client.zrangebylex(names, f"[{low}", f"({high}")  # a rare name
+                    matches = [_place(member) for member in members]
+                    ordered = after_cursor(matches, query)
+                    return paginate(query, sorted_reads(ordered, self._jobs_by_id, query))
+            indexes.append(self._prefix_key(key[:PREFIX_INDEXED]))
+        ended, last, hits = self._script(WALK)(
+            keys=indexes, args=[json.dumps(_walk_args(query, f"{self.prefix}job:"))]
+        )
+        jobs = [self._job(fields) for fields in hits]
+        if len(jobs) > query.limit:
+            end = jobs[query.limit - 1]
+            return JobPage(jobs[: query.limit], Cursor(end.created_at, end.id))
+        if ended:
+            return JobPage(jobs, None)
+        score, job_id = last
+        return JobPage(jobs, Cursor(float(score), job_id))
 
     def _jobs_by_id(self: Any, job_ids: list[str]) -> dict[str, Job]:
         return {job.id: job for job in self._jobs(job_ids)}
@@ -295,3 +351,44 @@ def _place(member: str) -> Cursor:
     """Where a member of the names index stands in time."""
     _, created_at, job_id = member.rsplit(NUL, 2)
     return Cursor(float(created_at), job_id)
+
+
+def _prefixes(filename: str) -> list[str]:
+    """The prefixes of a name's key that have an index: its first 1 to PREFIX_INDEXED
+    characters."""
+    key = name_key(filename)
+    return [key[:length] for length in range(1, min(len(key), PREFIX_INDEXED) + 1)]
+
+
+def _walk_args(query: JobQuery, job_prefix: str) -> dict[str, object]:
+    """WALK's ARGV: the score range from the cursor on, within the query's dates, the
+    batch sizes, and the filters the index walked may not apply."""
+    highest, after = "+inf", None
+    if query.created_before is not None:
+        highest = f"({query.created_before!r}"
+    position = query.after
+    if position is not None and (
+        query.created_before is None or position.created_at < query.created_before
+    ):
+        highest, after = repr(position.created_at), position.id
+    walk: dict[str, object] = {
+        "job": job_prefix,
+        "max": highest,
+        "min": "-inf" if query.created_from is None else repr(query.created_from),
+        "sizes": batch_sizes(query.limit),
+        "limit": query.limit,
+    }
+    if after is not None:
+        walk["after"] = after
+    if query.filtered:
+        checks: dict[str, object] = {
+            "backend": query.backend,
+            "uploader_label": query.uploader_label,
+            "upload_link": query.upload_link,
+            "key": query.name_key,
+            "removed": query.removed,
+        }
+        if query.states:
+            checks["states"] = {state.value: True for state in query.states}
+        walk["filter"] = {name: value for name, value in checks.items() if value is not None}
+    return walk

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from paimon.jobs import listing
 from paimon.jobs.listing import JobQuery, Tally
 from paimon.jobs.model import JobState
 from paimon.jobs.redis import RedisJobStore
@@ -109,6 +110,7 @@ def test_key_layout(redis_db: RedisServer, autoclose) -> None:
             "paimon:list:state:done",
             "paimon:list:backend:local",
             "paimon:list:names",
+            *(f"paimon:list:prefix:{p}" for p in ("r", "re", "rep")),  # report.pdf
             "paimon:list:version",
             "paimon:totals",
             "paimon:totals:days",
@@ -128,6 +130,28 @@ def test_key_layout(redis_db: RedisServer, autoclose) -> None:
     store.delete(done.id)
     with redis_db.client() as client:
         assert client.keys("*") == ["paimon:list:version"]  # nothing else left behind
+
+
+def test_a_short_name_prefix_is_read_from_its_own_index(
+    redis_db: RedisServer, autoclose, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name's first characters have a time-ordered index of their own: a page of a
+    short prefix is full however many newer jobs have other names (the walk looks at
+    SCAN_BUDGET entries at most), and a longer common prefix walks it."""
+    monkeypatch.setattr(listing, "SCAN_BUDGET", 10)
+    monkeypatch.setattr(listing, "NAME_MATCHES_SORTED", 2)
+    store = autoclose(RedisJobStore(redis_db.url))
+    photos = [make_job(filename=f"IMG_{n}.jpg", created_at=float(n)) for n in range(6)]
+    others = [make_job(filename=f"report {n}.pdf", created_at=100.0 + n) for n in range(40)]
+    for job in photos + others:
+        store.create(job)
+    for name in ("i", "Im", "img", "img_"):
+        page = store.list_jobs(JobQuery(name=name, limit=6))
+        assert [job.id for job in page.jobs] == [job.id for job in reversed(photos)], name
+        assert page.next is None
+    assert [job.id for job in store.list_jobs(JobQuery(name="rep", limit=10)).jobs] == [
+        job.id for job in reversed(others[-10:])
+    ]
 
 
 def test_index_reads_never_scan_the_keyspace(redis_db: RedisServer, autoclose) -> None:
