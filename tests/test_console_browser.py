@@ -279,5 +279,6 @@ def test_the_console_revokes_a_link(context: BrowserContext, server: ServerProce
     row = owner.locator("tr.link-row", has_text="Revoked soon")
     assert row.locator("td.state").inner_text() == "revoked"
     assert row.locator("button.danger").count() == 0
-    closed = requests.get(url, timeout=10)
+    closed = requests.get(url, headers={"Accept": "text/html"}, timeout=10)
     assert closed.status_code == 410 and "This upload link is closed" in closed.text
+    assert "revoked" in closed.text
