@@ -16,23 +16,9 @@ from tests import test_page_browser
 from tests.conftest import ServerProcess
 from tests.fixtures import media
 from tests.test_page_browser import OUTPUT
+from tests.test_recipients import downloads, put
 
 browser = test_page_browser.browser  # the Chromium fixture, shared
-
-
-def put(server: ServerProcess, name: str, content: bytes, **headers: str) -> dict:
-    reply = requests.put(
-        f"{server.url}/upload/{name}",
-        data=content,
-        headers={"Accept": "application/json", **headers},
-        timeout=30,
-    )
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
-def downloads(server: ServerProcess, job_id: str) -> int:
-    return requests.get(f"{server.url}/status/{job_id}", timeout=5).json()["downloads"]
 
 
 def test_an_image_link_shows_the_image_and_a_sound_plays(

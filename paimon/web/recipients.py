@@ -14,8 +14,10 @@ that no longer works answers a browser with a page that says why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import filetype
 from flask import Blueprint, Response, make_response, render_template, request, url_for
@@ -68,6 +70,7 @@ class Delivery:
     mimetype: str
     inline: bool
     shown: str | None  # the type the file may be shown inline as, if any
+    limited: bool  # it has a download limit (Max-Downloads)
 
     def protect(self, response: Response) -> Response:
         """Whatever the browser makes of it, nothing in the file runs (docs/security.md)."""
@@ -87,7 +90,7 @@ def delivery(served: ServedFile, job: Job | None) -> Delivery:
     limited = job is not None and job.max_downloads is not None
     inline = shown is not None and not limited and not download
     page = not download and ("page" in request.args or (not inline and prefers_html()))
-    return Delivery(page, shown or OCTET_STREAM, inline, shown)
+    return Delivery(page, shown or OCTET_STREAM, inline, shown, limited)
 
 
 def size_text(size: int) -> str:
@@ -105,7 +108,7 @@ def file_page(key: str, served: ServedFile, job: Job | None, answer: Delivery) -
     are used up gets the page that says so."""
     if job is not None and used_up(job):  # its Download button could not work
         raise UploadRefused("gone", why_gone(job))
-    limited = job is not None and job.max_downloads is not None
+    counted = job if job is not None and job.max_downloads is not None else None
     link = url_for("files.download", key=key)
     kind = (answer.shown or "").split("/")[0]
     view = {
@@ -113,13 +116,13 @@ def file_page(key: str, served: ServedFile, job: Job | None, answer: Delivery) -
         "size": served.size,
         "size_text": size_text(served.size),
         "expires": utc_text(job.expires_at) if job and job.expires_at else None,
-        "max_downloads": job.max_downloads if job and limited else None,
-        "downloads_left": job.max_downloads - job.downloads if job and limited else None,
+        "max_downloads": counted.max_downloads if counted else None,
+        "downloads_left": counted.max_downloads - counted.downloads if counted else None,
         "url": absolute(link),
         "link": link,
         "download_url": f"{link}?download",
         # Previewed only when the link itself shows the file: nothing here is counted.
-        "preview": kind if kind in PREVIEWED and not limited else None,
+        "preview": kind if kind in PREVIEWED and not answer.limited else None,
     }
     response = make_response(render_template("file.html", file=view))
     response.headers["Cache-Control"] = "no-store"  # the downloads left change
@@ -159,24 +162,20 @@ def refusal_page(error: str, message: str, status: int) -> Response:
     return response
 
 
-def _refused(exc: UploadRefused):
-    if prefers_html():
-        return refusal_page(exc.error, exc.message, errors.status_of(exc.error))
-    body, status = errors.refused(exc)
-    body.vary.add("Accept")
-    return body, status
-
-
-def _storage_failed(exc: StorageError):
-    if prefers_html():
-        return refusal_page(exc.code, exc.message, errors.status_of(exc.code))
-    body, status = errors.storage_failed(exc)
-    body.vary.add("Accept")
-    return body, status
-
-
 def answer_browsers_with_pages(bp: Blueprint) -> None:
-    """Refusals on ``bp``'s routes: a page for a browser (Accept prefers text/html),
-    the JSON for everyone else."""
-    bp.register_error_handler(UploadRefused, _refused)
-    bp.register_error_handler(StorageError, _storage_failed)
+    """Refusals on ``bp``'s routes: for a browser (Accept prefers text/html), a page
+    made of the JSON's error and message; for everyone else, the JSON."""
+    bp.register_error_handler(UploadRefused, _page_or(errors.refused))
+    bp.register_error_handler(StorageError, _page_or(errors.storage_failed))
+
+
+def _page_or(json_answer: Callable[[Any], tuple[Response, int]]) -> Callable[[Any], Any]:
+    def answer(exc: Exception) -> Any:
+        body, status = json_answer(exc)
+        if prefers_html():
+            said = body.get_json()
+            return refusal_page(said["error"], said["message"], status)
+        body.vary.add("Accept")
+        return body, status
+
+    return answer
