@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page
 
 from tests import test_page_browser
 from tests.conftest import ServerProcess
+from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.test_page_browser import OUTPUT, drop
 
 browser = test_page_browser.browser  # the Chromium fixture, shared
@@ -275,3 +276,17 @@ def test_without_javascript_only_the_plain_form_shows(
         assert scripted.locator(".plain-form").count() == 0  # <noscript> is text here
     finally:
         scripted.close()
+
+
+def test_with_mega_the_page_offers_days_but_no_download_limit(
+    page: Page, megasim: MegaSim, server_factory
+) -> None:
+    """MEGA serves its links' downloads itself: Paimon cannot count them (it refuses
+    Max-Downloads there), so the page does not offer it."""
+    server = server_factory(
+        mega_api_url=megasim.url, mega_email=V2_EMAIL, mega_password=V2_PASSWORD
+    )
+    page.goto(server.url)
+    page.wait_for_function("() => document.getElementById('max-downloads-row').hidden")
+    assert page.get_by_label("For days").is_visible()
+    assert page.get_by_label("For downloads").is_hidden()
