@@ -189,10 +189,10 @@ class Row {
     );
   }
 
-  /** A file being sent now (the ``place``-th of one drop): its bars. */
-  static sending(file, place) {
+  /** A file being sent now, the ``place``-th of a drop at time ``started``: its bars. */
+  static sending(file, started, place) {
     const row = new Row(file.name, file.size);
-    row.started = Date.now();
+    row.started = started;
     row.place = place;
     row.sent = row.leg("sent", "To Paimon");
     row.stored = row.leg("stored", "To storage");
@@ -439,7 +439,8 @@ function sendTus(file, row, chunkBytes) {
 
 async function uploadAll(files) {
   const chosen = Array.from(files);
-  const rowsOfFiles = chosen.map((file, place) => Row.sending(file, place));
+  const started = Date.now(); // one time for the whole drop: its order is by place
+  const rowsOfFiles = chosen.map((file, place) => Row.sending(file, started, place));
   list.prepend(...rowsOfFiles.map((row) => row.node)); // newest on top, in the order chosen
   const { chunkBytes } = await server;
   chosen.forEach((file, index) => {
