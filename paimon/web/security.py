@@ -29,10 +29,10 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Everything else (JSON, downloads) is data: if a browser ever renders it, nothing runs.
+# Everything else (JSON) is data: if a browser ever renders it, nothing runs.
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
-# A file shown inline (paimon/web/recipients.py) is data too: a sandbox with no script,
-# in an origin of its own. The browser's viewer may show the file itself (img-src,
+# A stored file (paimon/web/recipients.py), inline or not, is data too: a sandbox with
+# no script, in an origin of its own. The browser's viewer may show the file itself (img-src,
 # media-src) and style its own page (Chromium's image viewer sets inline styles).
 FILE_CSP = (
     "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; "
