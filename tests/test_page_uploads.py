@@ -249,7 +249,9 @@ def test_a_refused_upload_says_why_and_its_bar_stays_short(
     page.set_input_files("#files", str(path))
     page.locator(".upload.failed").nth(2).wait_for()
     row = page.locator(".upload").first
-    assert "“Keep each file” takes a number above 0" in row.locator(".error").inner_text()
+    said = row.locator(".error").inner_text()  # the field, and the bounds the server named
+    assert said.startswith("Failed: “Keep each file”: “For days” must be a number of days above 0")
+    assert "below 1000000" in said and "header" not in said
 
 
 def test_without_javascript_only_the_plain_form_shows(

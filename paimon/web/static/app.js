@@ -332,8 +332,15 @@ class Row {
 const SAID_HERE = {
   token_required: "This server needs an upload token: type it in the “Upload token” field above, then send the file again.",
   token_rejected: "The upload token is not valid: check the “Upload token” field above, then send the file again.",
-  bad_keep: "“Keep each file” takes a number above 0: days such as 7 or 0.5, downloads such as 1 or 10.",
 };
+
+/** The server names the header it refused, with its bounds: here, the field it came from. */
+const KEEP_FIELDS = { "The header 'Max-Days'": "“For days”", "The header 'Max-Downloads'": "“For downloads”" };
+
+function keepReason(message) {
+  const [header, field] = Object.entries(KEEP_FIELDS).find(([named]) => message.startsWith(named)) || ["", ""];
+  return `“Keep each file”: ${header ? field + message.slice(header.length) : message}`;
+}
 
 /** The message of a JSON error reply, or a sentence about the status code. */
 function reason(status, text) {
@@ -341,6 +348,7 @@ function reason(status, text) {
     const body = JSON.parse(text);
     if (body.error === "token_required" || body.error === "token_rejected") tokenRow.hidden = false;
     if (SAID_HERE[body.error]) return SAID_HERE[body.error];
+    if (body.error === "bad_keep" && body.message) return keepReason(body.message);
     if (body.message) return body.message;
   } catch {
     // not JSON: a proxy's page, say
