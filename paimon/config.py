@@ -195,6 +195,12 @@ class Settings(BaseSettings):
         description="Transfers each worker runs at once in the background; one is kept for "
         "complete uploads, so transfers during the body (pipelining) need 2 or more.",
     )
+    tus_chunk_bytes: ByteSize = Field(
+        ByteSize(64 * 1024**2),
+        ge=1024**2,
+        description="The upload page sends a tus upload in PATCH requests of at most this "
+        "many bytes (bytes, or e.g. '64MiB'): below a proxy's body limit (Cloudflare's 100 MB).",
+    )
     tus_idle_hours: float = Field(
         24.0,
         gt=0,

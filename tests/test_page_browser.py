@@ -177,7 +177,9 @@ def test_token_field_keyboard_picker_and_failures_in_words(
     pick_with_keyboard()
     failed = page.locator(".upload.failed .error")
     failed.wait_for()
-    assert failed.inner_text() == "Failed: The upload token is not valid."
+    assert failed.inner_text().startswith(
+        "Failed: The upload token is not valid: check the “Upload token” field above"
+    )
 
     token.fill("page-token")
     pick_with_keyboard()

@@ -125,6 +125,7 @@ def build_app(settings: Settings) -> Flask:
         public_url=settings.public_url,
         max_upload_bytes=settings.max_upload_bytes,
         max_files_per_request=settings.max_files_per_request,
+        tus_chunk_bytes=settings.tus_chunk_bytes,
     )
     routes.register(app)
     register_security(app, settings, limits)

@@ -47,6 +47,7 @@ class Services:
     public_url: str | None  # base of links; None: the request's own host
     max_upload_bytes: int
     max_files_per_request: int
+    tus_chunk_bytes: int  # the upload page's tus PATCH size
 
 
 def services() -> Services:

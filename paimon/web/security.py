@@ -29,8 +29,20 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Everything else (JSON, downloads) is data: if a browser ever renders it, nothing runs.
+# Everything else (JSON) is data: if a browser ever renders it, nothing runs.
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# A stored file (paimon/web/recipients.py), inline or not, is data too: a sandbox with
+# no script, in an origin of its own. The browser's viewer may show the file itself (img-src,
+# media-src) and style its own page (Chromium's image viewer sets inline styles).
+FILE_CSP = (
+    "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; "
+    "style-src 'unsafe-inline'; frame-ancestors 'none'"
+)
+# Audio and video play in a <video> element the browser makes, which fetches the file
+# again with CORS: from the sandbox's opaque origin every fetch would be refused, so
+# these keep their origin (allow-same-origin). Scripts stay off (no allow-scripts, and
+# default-src 'none'), so nothing can use it.
+PLAYED_FILE_CSP = FILE_CSP.replace("sandbox;", "sandbox allow-same-origin;", 1)
 
 HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -7,9 +7,11 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from paimon.web.context import services
+from paimon.web.recipients import answer_browsers_with_pages
 from paimon.web.replies import deleted, job_view, prefers_html
 
 bp = Blueprint("delete", __name__)
+answer_browsers_with_pages(bp)  # a link opened again, in a browser: a page says why
 RULE = "/delete/<job_id>/<token>"
 
 

@@ -1,13 +1,16 @@
 """GET /files/<key>: downloads of locally stored files, with range support; each
-download from the first byte counts against the upload's Max-Downloads."""
+download from the first byte counts against the upload's Max-Downloads. Browsers may
+get the file's page instead, and see safe types inline (paimon/web/recipients.py)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, send_file
 
 from paimon.web.context import services
+from paimon.web.recipients import answer_browsers_with_pages, delivery, file_page
 
 bp = Blueprint("files", __name__)
+answer_browsers_with_pages(bp)
 
 
 def counts_as_download(response: Response) -> bool:
@@ -24,10 +27,13 @@ def counts_as_download(response: Response) -> bool:
 def download(key: str):
     keeper = services().keeper
     stored, job = keeper.download(key)
+    answer = delivery(stored, job)
+    if answer.page:
+        return file_page(key, stored, job, answer)
     response = send_file(
         stored.path,
-        mimetype="application/octet-stream",
-        as_attachment=True,
+        mimetype=answer.mimetype,
+        as_attachment=not answer.inline,
         download_name=stored.filename,
         conditional=True,  # Range and If-None-Match
     )
@@ -37,5 +43,4 @@ def download(key: str):
         except BaseException:
             response.close()  # the file send_file opened
             raise
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return answer.protect(response)

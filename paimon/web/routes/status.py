@@ -29,6 +29,7 @@ def status():
         "storage": wired.overview.storage_name,
         "supported_services": wired.uploads.supported_services,
         "auth": "token" if wired.token_digests else "open",
+        "tus_chunk_bytes": wired.tus_chunk_bytes,
         "jobs": {str(state): count for state, count in wired.overview.job_counts().items()},
     }
     usage = wired.overview.storage_usage()
