@@ -41,7 +41,7 @@ from tests.conftest import (
 )
 from tests.fixtures.megasim import V2_EMAIL, MegaSim
 from tests.fixtures.redis import RedisServer
-from tests.known_secrets import CREATED, SECOND_TOKEN, TOKEN
+from tests.known_secrets import CREATED, METRICS_TOKEN, SECOND_TOKEN, TOKEN
 from tests.rawhttp import connect, exchange, read_reply, request_bytes
 
 MIB = 1024 * 1024
@@ -50,7 +50,6 @@ HTML = {"Accept": "text/html"}
 TUS = {"Tus-Resumable": "1.0.0"}
 ALICE = {"Authorization": f"Bearer {TOKEN}"}
 BOB = {"Authorization": f"Bearer {SECOND_TOKEN}"}
-METRICS_TOKEN = "metrics-4a1f93c2-never-logged"
 
 
 @pytest.fixture(scope="module")
@@ -318,30 +317,36 @@ def test_cors_headers_only_for_an_origin_and_always_vary(server_factory) -> None
 # 6. Delete tokens stay out of addresses; every reply with a job id has its delete link.
 
 
-def test_a_plain_form_shows_its_delete_link_once_with_no_token_in_any_address(local) -> None:
-    """Was: 303 to /status/<id>?delete=<token>, a page that reloaded itself every 2 s
-    without Cache-Control: no-store: the capability went into history and logs."""
+def post_form(server: ServerProcess, files: list[tuple[str, bytes]]) -> str:
+    """What a browser's plain form does: the redirect's address (303)."""
     posted = requests.post(
-        f"{local.url}/upload",
-        files={"file": ("form.txt", b"from a form")},
+        f"{server.url}/upload",
+        files=[("file", file) for file in files],
         headers=HTML,
         allow_redirects=False,
         timeout=30,
     )
-    assert posted.status_code == 303
-    location = posted.headers["Location"]
+    assert posted.status_code == 303, posted.text
+    return posted.headers["Location"]
+
+
+def test_a_plain_form_shows_its_delete_link_once_with_no_token_in_any_address(local) -> None:
+    """Was: 303 to /status/<id>?delete=<token>, a page that reloaded itself every 2 s
+    without Cache-Control: no-store: the capability went into history and logs."""
+    location = post_form(local, [("form.txt", b"from a form")])
     assert "delete" not in location
     page = requests.get(f"{local.url}{location}", headers=HTML, timeout=10)
     assert page.headers["Cache-Control"] == "no-store"
     assert 'http-equiv="refresh"' not in page.text
     (delete_url,) = re.findall(r'id="delete-link" href="([^"]+)"', page.text)
-    CREATED.append(delete_url.rsplit("/", 1)[1])
     token = urlsplit(delete_url).path.rsplit("/", 1)[1]
+    CREATED.append(token)
     assert token not in location
     # Once: a reload, a second tab or a JSON client gets the page without it.
     again = requests.get(f"{local.url}{location}", headers=HTML, timeout=10)
     assert "delete-link" not in again.text
-    assert "delete_url" not in requests.get(f"{local.url}{location}", headers=JSON).json()
+    as_json = requests.get(f"{local.url}{location}", headers=JSON, timeout=10)
+    assert "delete_url" not in as_json.json()
     # The earlier address form, with the token itself, no longer shows it either.
     bare = location.split("?")[0]
     with_token = requests.get(f"{local.url}{bare}?delete={token}", headers=JSON, timeout=10)
@@ -350,14 +355,7 @@ def test_a_plain_form_shows_its_delete_link_once_with_no_token_in_any_address(lo
 
 
 def test_a_json_client_on_the_redirect_gets_the_link_once(local) -> None:
-    posted = requests.post(
-        f"{local.url}/upload",
-        files={"file": ("j.txt", b"j")},
-        headers=HTML,
-        allow_redirects=False,
-        timeout=30,
-    )
-    location = f"{local.url}{posted.headers['Location']}"
+    location = f"{local.url}{post_form(local, [('j.txt', b'j')])}"
     first = requests.get(location, headers=JSON, timeout=10)
     assert first.headers["Cache-Control"] == "no-store"
     assert "/delete/" in first.json()["delete_url"]
@@ -366,12 +364,7 @@ def test_a_json_client_on_the_redirect_gets_the_link_once(local) -> None:
 
 def test_several_files_from_a_plain_form_are_redirected(local) -> None:
     """Was: 200 with the page itself, so a reload posted the files again."""
-    files = [("file", (f"{n}.txt", f"file {n}".encode())) for n in range(3)]
-    posted = requests.post(
-        f"{local.url}/upload", files=files, headers=HTML, allow_redirects=False, timeout=30
-    )
-    assert posted.status_code == 303
-    location = posted.headers["Location"]
+    location = post_form(local, [(f"{n}.txt", f"file {n}".encode()) for n in range(3)])
     assert urlsplit(location).path == "/uploaded"
     assert len(parse_qs(urlsplit(location).query)["id"]) == 3
     page = requests.get(f"{local.url}{location}", headers=HTML, timeout=10)
