@@ -16,8 +16,10 @@ links, the spool, tus, CORS, the Host header), each probed again on a real gunic
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import select
 import socket
 import subprocess
 import threading
@@ -186,14 +188,28 @@ def hold_put(server: ServerProcess, address: str, length: int) -> socket.socket:
     return sock
 
 
-def answered(sock: socket.socket, wait: float) -> int | None:
-    """The status the server answered on ``sock`` within ``wait`` seconds, or None
-    while it holds the request (reading its body)."""
-    sock.settimeout(wait)
-    try:
-        return read_reply(sock).status
-    except TimeoutError:
-        return None
+def reservations_of(server: ServerProcess, address: str) -> int:
+    """How many reservations the ledger holds for ``address`` (reservations.py, in the
+    data directory the server was given)."""
+    ledger = Path(server.env["PAIMON_DATA_DIR"]) / "reservations.json"
+    try:  # read without the ledger's lock: a write may be half-way, then look again
+        entries = json.loads(ledger.read_text() or "{}").values()
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+    return sum(owner == f"addr:{address}" for _, owner in entries)
+
+
+def outcome(server: ServerProcess, sock: socket.socket, address: str, held: int) -> int | None:
+    """The status the server answered on ``sock``, or None once the request holds a
+    reservation (more than ``held`` for ``address``) and its body is being read."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if select.select([sock], [], [], 0.05)[0]:
+            sock.settimeout(10)
+            return read_reply(sock).status
+        if reservations_of(server, address) > held:
+            return None
+    raise AssertionError("neither answered nor reserved")
 
 
 def test_one_client_cannot_hold_the_spool(tmpfs: Callable[[int], Path], tmp_path) -> None:
@@ -203,11 +219,14 @@ def test_one_client_cannot_hold_the_spool(tmpfs: Callable[[int], Path], tmp_path
     server = start_server(tmp_path, data_dir=str(disk / "data"), min_free_bytes="24MiB")
     held: list[socket.socket] = []
     try:
-        held = [hold_put(server, "203.0.113.66", 12 * MIB) for _ in range(4)]
-        statuses = [answered(sock, wait=1.5) for sock in held]
-        # One holds its 12 MiB; another would pass half of the ~40 MiB left.
-        assert sorted(statuses, key=str) == [429, 429, 429, None]
-        refused = hold_put(server, "203.0.113.66", 10 * MIB)
+        attacker = "203.0.113.66"
+        statuses = []
+        for _ in range(4):  # one after the other: each answered or holding first
+            held.append(hold_put(server, attacker, 12 * MIB))
+            statuses.append(outcome(server, held[-1], attacker, statuses.count(None)))
+        # The first holds its 12 MiB; the next would pass half of the ~40 MiB left.
+        assert statuses == [None, 429, 429, 429]
+        refused = hold_put(server, attacker, 10 * MIB)
         refused.settimeout(10)
         reply = read_reply(refused)
         assert reply.json()["error"] == "too_many_pending_bytes"
