@@ -379,6 +379,16 @@ class Settings(BaseSettings):
         sees the same folder."""
         return value.expanduser().resolve()
 
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _blank_public_url(cls, value: object) -> object:
+        """A PAIMON_PUBLIC_URL left blank (render.yaml's `sync: false`) is an unset one:
+        it would otherwise hide RENDER_EXTERNAL_URL, the alias read after it, and links
+        would follow the Host header again."""
+        if isinstance(value, str) and not value.strip():
+            return os.environ.get("RENDER_EXTERNAL_URL") or None
+        return value
+
     @field_validator("mega_api_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

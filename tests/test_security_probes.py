@@ -513,5 +513,9 @@ def test_render_sets_the_public_url_itself(monkeypatch: pytest.MonkeyPatch) -> N
     """render.yaml asks for PAIMON_PUBLIC_URL; left empty, Render's own URL is taken."""
     monkeypatch.setenv("RENDER_EXTERNAL_URL", "https://paimon-x1.onrender.com")
     assert load_settings().public_url == "https://paimon-x1.onrender.com"
+    monkeypatch.setenv("PAIMON_PUBLIC_URL", "")  # a `sync: false` left blank
+    assert load_settings().public_url == "https://paimon-x1.onrender.com"
+    monkeypatch.delenv("RENDER_EXTERNAL_URL")
+    assert load_settings().public_url is None  # elsewhere: blank is unset
     monkeypatch.setenv("PAIMON_PUBLIC_URL", "https://files.example.com/")
     assert load_settings().public_url == "https://files.example.com"
