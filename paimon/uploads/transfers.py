@@ -400,10 +400,12 @@ class TransferRunner:
 
     def requeue_failed(self, job_id: str) -> Job:
         """Queue a failed job again and start it here if a slot is free (by hand through
-        POST /status/<id>/retry, or automatically). StateConflict when it is not failed."""
+        POST /status/<id>/retry, or automatically). StateConflict when it is not failed,
+        or is being deleted (``removed_at``)."""
         job = self.store.update(
             job_id,
             expect={JobState.FAILED},
+            unless_set="removed_at",
             state=JobState.QUEUED,
             error=None,
             error_code=None,

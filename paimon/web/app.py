@@ -108,6 +108,7 @@ def build_app(settings: Settings) -> Flask:
         settings.min_free_bytes,
         settings.max_pending_uploads,
         KeepPolicy(storage, settings.max_days, settings.default_max_days),
+        settings.max_pending_share,
     )
     app.extensions[EXTENSION_KEY] = Services(
         uploads=uploads,
@@ -126,6 +127,9 @@ def build_app(settings: Settings) -> Flask:
         max_upload_bytes=settings.max_upload_bytes,
         max_files_per_request=settings.max_files_per_request,
         tus_chunk_bytes=settings.tus_chunk_bytes,
+        metrics_token_digests=token_digests(
+            [settings.metrics_token] if settings.metrics_token else []
+        ),
     )
     routes.register(app)
     register_security(app, settings, limits)

@@ -41,6 +41,7 @@ STATUS = {
     "exceeds_upload_length": 413,
     "upload_locked": 423,
     "too_many_pending": 429,
+    "too_many_pending_bytes": 429,
     "too_many_uploads": 429,
     "storage_failed": 502,
     "server_busy": 503,

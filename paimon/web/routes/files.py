@@ -1,6 +1,7 @@
 """GET /files/<key>: downloads of locally stored files, with range support; each
-download from the first byte counts against the upload's Max-Downloads. Browsers may
-get the file's page instead, and see safe types inline (paimon/web/recipients.py)."""
+response that carries the file's first byte counts against the upload's Max-Downloads.
+Browsers may get the file's page instead, and see safe types inline
+(paimon/web/recipients.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ answer_browsers_with_pages(bp)
 
 
 def counts_as_download(response: Response) -> bool:
-    """The file sent from its first byte: not a resumed range, a HEAD or a 304."""
+    """The response carries the file's first byte: the whole file, or a range that
+    resolved to start at 0 (``bytes=0-``, and a suffix such as ``bytes=-5000`` that
+    covers the file), read from the Content-Range sent; not a resumed range, a HEAD or
+    a 304."""
     if request.method != "GET":
         return False
     if response.status_code == 206:
-        wanted = request.range
-        return wanted is not None and wanted.ranges[0][0] == 0
+        sent = response.content_range
+        return sent is not None and sent.start == 0
     return response.status_code == 200
 
 
