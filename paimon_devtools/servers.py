@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,15 +71,18 @@ def gunicorn_command() -> list[str]:
     ]
 
 
-def launch_server(workdir: Path, **settings: str) -> ServerProcess:
-    """Start gunicorn on a free 127.0.0.1 port with PAIMON_* settings, without waiting.
+def launch_server(
+    workdir: Path, *, port: int | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> ServerProcess:
+    """Start gunicorn on a free 127.0.0.1 port (or ``port``) with PAIMON_* settings,
+    without waiting; under ``wrapper`` (a command that runs the rest) if given.
 
     Separate from ``start_server`` so that the tests can register the log for their
     end-of-run secret scan before the server answers. The working directory is a
     scratch folder, so no developer .env is read; PYTHONPATH makes the server run this
     source tree.
     """
-    port = free_port()
+    port = port or free_port()
     data_dir = workdir / "data"
     env = clean_environ() | {
         "PAIMON_HOST": "127.0.0.1",
@@ -92,7 +96,11 @@ def launch_server(workdir: Path, **settings: str) -> ServerProcess:
     log_path = workdir / f"gunicorn-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            gunicorn_command(), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            [*wrapper, *gunicorn_command()],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     return ServerProcess(f"http://127.0.0.1:{port}", process, log_path, data_dir, env)
 

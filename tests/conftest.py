@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -66,10 +66,12 @@ def eventually(condition: Callable[[], bool], timeout: float = 30, interval: flo
     return False
 
 
-def start_server(workdir: Path, **settings: str) -> ServerProcess:
+def start_server(
+    workdir: Path, *, port: int | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> ServerProcess:
     """``paimon_devtools.servers.start_server``, with the server's log registered for the
     end-of-run secret scan before the server starts answering."""
-    server = launch_server(workdir, **settings)
+    server = launch_server(workdir, port=port, wrapper=wrapper, **settings)
     # The registry lives in a module of its own: this file is imported twice (as pytest's
     # conftest and as tests.conftest), and each copy would have its own list. Imported
     # here, late, since it imports the megasim plugin, which pytest must load first.
