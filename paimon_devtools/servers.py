@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +105,16 @@ def launch_server(
     return ServerProcess(f"http://127.0.0.1:{port}", process, log_path, data_dir, env)
 
 
+def eventually(condition: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
     """``server`` once /healthz answers 200; stopped, and an error with its log, if its
     process exits or ``timeout`` seconds pass first."""
@@ -122,6 +132,9 @@ def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
     raise RuntimeError(f"server did not become healthy:\n{server.logs()}")
 
 
-def start_server(workdir: Path, **settings: str) -> ServerProcess:
+def start_server(
+    workdir: Path, *, port: int | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> ServerProcess:
     """``launch_server``, then wait for /healthz."""
-    return await_healthy(launch_server(workdir, **settings), timeout=HEALTHY_TIMEOUT_SECONDS)
+    server = launch_server(workdir, port=port, wrapper=wrapper, **settings)
+    return await_healthy(server, timeout=HEALTHY_TIMEOUT_SECONDS)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from paimon_devtools.servers import (
     ServerProcess,
     await_healthy,
     clean_environ,
+    eventually,
     free_port,
     gunicorn_command,
     launch_server,
@@ -33,6 +33,7 @@ __all__ = [  # re-exported from paimon_devtools.servers: what tests import from 
     "ServerProcess",
     "await_healthy",
     "clean_environ",
+    "eventually",
     "free_port",
     "gunicorn_command",
 ]
@@ -54,16 +55,6 @@ def _no_secret_in_any_server_log() -> Iterator[None]:
 
     found = leaks_in_files(SERVER_LOGS)
     assert not found, "secrets in server logs:\n" + "\n".join(found)
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def start_server(
