@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState
-from paimon.jobs.owners import lease_owner
+from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import StateConflict
 from paimon.spool.bodies import BodyTooLong, copy_body
 from paimon.spool.writer import AppendWriter, SpoolFull, file_sha256
@@ -80,9 +80,17 @@ class LeaseKeeper:
 class TusService:
     """Create, inspect, append to and terminate tus uploads."""
 
-    def __init__(self, uploads: UploadService, *, lease_seconds: float, expiry_seconds: float):
+    def __init__(
+        self,
+        uploads: UploadService,
+        *,
+        owners: LeaseOwners,
+        lease_seconds: float,
+        expiry_seconds: float,
+    ):
         self.uploads = uploads
         self.jobs = uploads.jobs
+        self.owners = owners
         self.lease_seconds = lease_seconds
         self.expiry_seconds = expiry_seconds
 
@@ -217,7 +225,7 @@ class TusService:
 
     @contextmanager
     def _lease(self, job_id: str) -> Iterator[str]:
-        owner = lease_owner("tus-")
+        owner = self.owners.name("tus-")
         if not self.jobs.acquire_lease(job_id, owner, self.lease_seconds):
             raise Locked
         try:

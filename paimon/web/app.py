@@ -9,7 +9,7 @@ from flask import Flask
 
 from paimon import capacity
 from paimon.config import Settings, load_settings_or_exit
-from paimon.jobs import build_job_store
+from paimon.jobs import build_job_store, build_lease_owners
 from paimon.observability.logs import configure_logging, set_reference_key
 from paimon.spool.writer import Spool
 from paimon.storage import build_storage
@@ -87,11 +87,13 @@ def build_app(settings: Settings) -> Flask:
     spool = Spool(settings.spool_dir)
     storage = build_storage(settings)
     jobs = build_job_store(settings)
+    owners = build_lease_owners(settings)
     keeper = Keeper(jobs, storage)
     transfers = TransferRunner(
         jobs,
         storage,
         spool,
+        owners=owners,
         concurrency=settings.transfer_concurrency,
         lease_seconds=settings.job_lease_seconds,
         retention_seconds=settings.retention_hours * 3600,
@@ -114,6 +116,7 @@ def build_app(settings: Settings) -> Flask:
         uploads=uploads,
         resumable=TusService(
             uploads,
+            owners=owners,
             lease_seconds=settings.job_lease_seconds,
             expiry_seconds=settings.tus_idle_hours * 3600,
         ),

@@ -10,6 +10,7 @@ MEGA (50 ms per request, 3 MB/s per connection, 24 MB/s in all), Paimon through 
 and stock mega.py. Prints a table; ``--json PATH`` writes every figure.
 
     .venv/bin/python scripts/bench [--quick] [--json PATH]
+    .venv/bin/python scripts/bench --recovery RUNS  # instead: a crashed server's recovery
 
 (``scripts/bench`` alone re-runs itself with .venv/bin/python.) ``--quick`` uses small
 files so CI can prove the benchmark works in well under a minute; it asserts nothing
@@ -17,6 +18,6 @@ about speed. MB is 10^6 bytes, MiB 2^20. See docs/benchmarks.md.
 
 The parts: ``plan`` (file sizes and units), ``client`` (uploads as curl sends them),
 ``rig`` (the running emulator and server), one module per measurement (``crypto``,
-``stock``, ``throughput``, ``rss``, ``healthz``, ``network``), ``report`` (the table and the ratios)
-and ``cli`` (the command line, the order of the run).
+``stock``, ``throughput``, ``rss``, ``healthz``, ``network``, ``recovery``), ``report``
+(the table and the ratios) and ``cli`` (the command line, the order of the run).
 """
