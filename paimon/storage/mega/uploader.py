@@ -9,15 +9,19 @@ send several), while the next POST is read and sealed: with OpenSSL releasing th
 crypto and network overlap. MEGA takes ranges in any order; the chunk MACs are computed
 in file order as the POSTs are sealed, and progress is the answered prefix of the file.
 
-Memory is bounded whatever the file's size: one arena of ``MAX_BUFFER_BYTES`` per
-transfer (touched only as used), each POST a slice of it no larger than
-``arena / (POSTs allowed on the wire + 1)``: more connections, smaller POSTs. How many
-are allowed adapts (``_Window``): as many as it takes for the network to keep up with
-sealing, measured as the upload goes (on loopback a few big POSTs; on a long path all
-``connections``), halved when MEGA says it is overloaded (-3, -4, -6, -18, -19, 5xx, a
-timeout or a dropped connection) and grown back by one after as many answered POSTs. A
-failed POST is retried alone with bounded backoff. An expired upload URL (``-8``) gets a
-fresh one and the upload starts over.
+How many POSTs are allowed on the wire follows what is measured (``_Window``): the
+path's aggregate rate (``_Reach``: from 32, doubled while that raises the rate, settled
+at the fewest that give the best), MEGA's word (halved when it says it is overloaded:
+-3, -4, -6, -18, -19, 5xx, a timeout or a dropped connection; grown back by one after as
+many answered POSTs) and the CPU (no more than it takes for the network to keep up with
+sealing: on loopback a few big POSTs). A failed POST is retried alone with bounded
+backoff. An expired upload URL (``-8``) gets a fresh one and the upload starts over.
+
+Memory is bounded whatever the file's size: one arena per transfer (touched only as
+used), each POST a slice of it no larger than ``BASE_ARENA_BYTES / (POSTs allowed on the
+wire + 1)``, so more connections mean smaller POSTs; past 19 POSTs of one chunk the arena
+grows by a chunk per POST allowed, so that what is in flight follows the path's measured
+bandwidth-delay product, within ``MAX_BUFFER_BYTES`` (64 MiB) with the MAC scratches.
 
 Transfers resume (``Checkpoint``): the upload URL, the file key and the answered prefix
 are checkpointed as the prefix grows, so a transfer taken over after its worker died,
