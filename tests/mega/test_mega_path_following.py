@@ -103,6 +103,21 @@ def test_a_settled_window_probes_for_more_again() -> None:
     assert window.limit == 2 * FEWEST_POSTS
 
 
+def test_a_window_settled_at_its_bound_probes_for_fewer() -> None:
+    """At 64, the setting's bound, a probe can only try 32: if the path still moves as
+    much with them (it filled up), the window settles there."""
+    clock = Clock()
+    window = _Window(64, clock=clock)
+    one_round(window, clock, 0.5)
+    one_round(window, clock, 0.5)  # 32 POSTs at 64 MiB/s, then 64 at 128 MiB/s
+    assert window.limit == 64
+    for _ in range(PROBE_AFTER_ROUNDS):
+        one_round(window, clock, window.limit / 64)  # now 64 MiB/s however many fly
+    assert window.limit == 32
+    one_round(window, clock, window.limit / 64)
+    assert window.history[-2:] == [64, 32]
+
+
 def test_rounds_that_did_not_fill_the_window_are_not_measured() -> None:
     """A body arriving slower than the path (or sealing falling behind) fills no window:
     more connections would not help, so the window does not grow."""

@@ -258,11 +258,11 @@ class _Reach:
     aggregate rate of rounds during which it was what held the POSTs back.
 
     Measure at the reach; try twice as many (up to ``most``) while doing so raised the
-    rate by ``GROWTH_GAIN``; if the first step up did not, try half as many (not below
-    ``FEWEST_POSTS``: fewer would save no buffers); settle at the fewest POSTs that gave
-    the best rate (within ``GROWTH_GAIN / 2``). After ``PROBE_AFTER_ROUNDS`` rounds,
-    climb again from there: the path may have changed (a shared uplink freed up, or
-    filled).
+    rate by ``GROWTH_GAIN``; if the first step up did not (or none was possible), try
+    half as many (not below ``FEWEST_POSTS``: fewer would save no buffers); settle at the
+    fewest POSTs that gave the best rate (within ``GROWTH_GAIN / 2``). After
+    ``PROBE_AFTER_ROUNDS`` rounds, climb again from there: the path may have changed (a
+    shared uplink freed up, or filled).
     """
 
     def __init__(self, most: int):
@@ -293,15 +293,19 @@ class _Reach:
         """The reach to measure next, or None: settle."""
         reach, rate = self._climb[-1]
         up = min(self.most, reach * GROWTH_STEP)
-        if len(self._climb) == 1:
-            return up if up > reach else None
+        if len(self._climb) == 1:  # up, or down if already at the most
+            return up if up > reach else self._fewer(reach)
         before, before_rate = self._climb[-2]
         if reach > before and rate >= before_rate * (1 + GROWTH_GAIN):
             return up if up > reach else None
         if reach > before and len(self._climb) == 2:  # the first step up did not pay
-            down = max(FEWEST_POSTS, before // GROWTH_STEP)
-            return down if down < before else None
+            return self._fewer(before)
         return None
+
+    @staticmethod
+    def _fewer(reach: int) -> int | None:
+        fewer = max(FEWEST_POSTS, reach // GROWTH_STEP)
+        return fewer if fewer < reach else None
 
 
 class _Window:
