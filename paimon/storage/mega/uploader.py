@@ -90,8 +90,8 @@ _ERROR_REPLY = re.compile(r"-\d+")
 #: arena its POSTs are sealed in and sent from, and a MAC scratch per sealing thread.
 MAX_BUFFER_BYTES = 64 * MAX_CHUNK
 #: The arena POST sizes are cut from: one connection sends 8 MiB POSTs (two of them
-#: fit, as before), 19 or more send one-chunk (1 MiB) POSTs, and past 19 the arena grows
-#: by a chunk per POST allowed on the wire, within MAX_BUFFER_BYTES.
+#: fit, as before), ten or more send one-chunk (1 MiB) POSTs, and past 19 the arena
+#: grows by a chunk per POST allowed on the wire, within MAX_BUFFER_BYTES.
 BASE_ARENA_BYTES = 20 * MAX_CHUNK
 #: POSTs on the wire at once per upload at most (PAIMON_MEGA_UPLOAD_CONNECTIONS;
 #: docs/mega.md): as many one-chunk POSTs as MAX_BUFFER_BYTES holds, about.
@@ -111,7 +111,7 @@ GROWTH_STEP = 2
 GROWTH_GAIN = 0.1
 #: Rounds of fewer answers measure noise (a round is one answer per POST allowed).
 MIN_ROUND_ANSWERS = 4
-#: Rounds after the reach settled before it probes upwards again.
+#: Rounds after the reach settled before it climbs again (the path may have changed).
 PROBE_AFTER_ROUNDS = 8
 
 #: Threads sealing one POST together (the caller's and pool threads), one per core, at
