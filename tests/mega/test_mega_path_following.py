@@ -10,6 +10,7 @@ reward more connections by a factor of two or more, or not at all."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,101 +46,84 @@ class Clock:
         return self.now
 
 
-def one_round(window: _Window, clock: Clock, seconds: float, *, full: bool = True) -> None:
-    """As many 1 MiB POSTs as the window allows go out at once and are all answered
-    ``seconds`` later: a round at ``posts / seconds`` MiB/s."""
-    tickets = [window.sending(MIB) for _ in range(window.limit)]
-    if full:
-        window.full()
-    clock.now += seconds
-    for ticket in tickets:
-        window.answered(MIB, seconds, ticket)
+class ShapedWindow:
+    """A window on a path of the test's making: ``seconds(posts)`` is how long every POST
+    takes when that many fly."""
 
+    def __init__(self, seconds: Callable[[int], float]):
+        self.clock = Clock()
+        self.window = _Window(64, clock=self.clock)
+        self.seconds = seconds
 
-def per_connection(seconds: float) -> float:
-    """Each POST takes the same time however many fly: more connections, more rate."""
-    return seconds
+    def rounds(self, count: int, *, full: bool = True) -> list[int]:
+        """``count`` rounds: as many 1 MiB POSTs as the window allows go out at once and
+        are all answered together; the window's limits so far."""
+        for _ in range(count):
+            seconds = self.seconds(self.window.limit)
+            tickets = [self.window.sending(MIB) for _ in range(self.window.limit)]
+            if full:
+                self.window.full()
+            self.clock.now += seconds
+            for ticket in tickets:
+                self.window.answered(MIB, seconds, ticket)
+        return self.window.history
 
 
 def test_the_window_doubles_while_the_rate_grows_up_to_its_bound() -> None:
-    clock = Clock()
-    window = _Window(64, clock=clock)
-    assert window.limit == START_POSTS == 32
-    for _ in range(4):
-        one_round(window, clock, 0.5)  # 32 POSTs: 64 MiB/s; 64 POSTs: 128 MiB/s
-    assert window.history == [32, 64]
-    assert window.limit == 64
+    """Each POST takes half a second however many fly: 32 move 64 MiB/s, 64 twice that."""
+    assert START_POSTS == 32
+    assert ShapedWindow(lambda posts: 0.5).rounds(4) == [32, 64]
 
 
 def test_the_window_settles_at_the_fewest_posts_that_give_the_best_rate() -> None:
     """A path of 32 MiB/s in all: each POST takes as long as the others make it."""
-    clock = Clock()
-    window = _Window(64, clock=clock)
-    for _ in range(3):
-        one_round(window, clock, window.limit / 32)
-    assert window.history == [32, 64, FEWEST_POSTS]  # 64 did not pay; neither does 32
-    one_round(window, clock, window.limit / 32)
-    assert window.limit == FEWEST_POSTS  # settled
+    path = ShapedWindow(lambda posts: posts / 32)
+    assert path.rounds(3) == [32, 64, FEWEST_POSTS]  # 64 did not pay; neither does 32
+    path.rounds(1)
+    assert path.window.limit == FEWEST_POSTS  # settled
 
 
 def test_a_path_that_needs_more_than_the_fewest_keeps_them() -> None:
     """32 POSTs move 32 MiB/s, 64 no more, 16 only 16 MiB/s: the window settles at 32."""
-    clock = Clock()
-    window = _Window(64, clock=clock)
-    for _ in range(4):
-        one_round(window, clock, 1.0 if window.limit <= 32 else 2.0)
-    assert window.history == [32, 64, 16, 32]
-    one_round(window, clock, 1.0)
-    assert window.limit == 32
+    path = ShapedWindow(lambda posts: 1.0 if posts <= 32 else 2.0)
+    assert path.rounds(4) == [32, 64, 16, 32]
+    path.rounds(1)
+    assert path.window.limit == 32
 
 
 def test_a_settled_window_probes_for_more_again() -> None:
-    clock = Clock()
-    window = _Window(64, clock=clock)
-    for _ in range(3):
-        one_round(window, clock, window.limit / 32)
-    for _ in range(PROBE_AFTER_ROUNDS):
-        one_round(window, clock, window.limit / 32)
-    assert window.limit == 2 * FEWEST_POSTS
+    path = ShapedWindow(lambda posts: posts / 32)
+    path.rounds(3 + PROBE_AFTER_ROUNDS)
+    assert path.window.limit == 2 * FEWEST_POSTS
 
 
 def test_a_window_settled_at_its_bound_probes_for_fewer() -> None:
     """At 64, the setting's bound, a probe can only try 32: if the path still moves as
     much with them (it filled up), the window settles there."""
-    clock = Clock()
-    window = _Window(64, clock=clock)
-    one_round(window, clock, 0.5)
-    one_round(window, clock, 0.5)  # 32 POSTs at 64 MiB/s, then 64 at 128 MiB/s
-    assert window.limit == 64
-    for _ in range(PROBE_AFTER_ROUNDS):
-        one_round(window, clock, window.limit / 64)  # now 64 MiB/s however many fly
-    assert window.limit == 32
-    one_round(window, clock, window.limit / 64)
-    assert window.history[-2:] == [64, 32]
+    path = ShapedWindow(lambda posts: 0.5)  # 32 POSTs at 64 MiB/s, then 64 at 128 MiB/s
+    assert path.rounds(2) == [32, 64]
+    path.seconds = lambda posts: posts / 64  # now 64 MiB/s however many fly
+    path.rounds(PROBE_AFTER_ROUNDS)
+    assert path.window.limit == 32
+    assert path.rounds(1)[-2:] == [64, 32]
 
 
 def test_rounds_that_did_not_fill_the_window_are_not_measured() -> None:
     """A body arriving slower than the path (or sealing falling behind) fills no window:
     more connections would not help, so the window does not grow."""
-    clock = Clock()
-    window = _Window(64, clock=clock)
-    for _ in range(4):
-        one_round(window, clock, 0.5, full=False)
-    assert window.history == [32]
+    assert ShapedWindow(lambda posts: 0.5).rounds(4, full=False) == [32]
 
 
 def test_overload_halves_the_window_whatever_the_path_rewards() -> None:
-    clock = Clock()
-    window = _Window(64, clock=clock)
-    one_round(window, clock, 0.5)
-    assert window.limit == 64
-    window.overloaded()
-    assert window.limit == 32
-    window.overloaded()
-    assert window.limit == 16
-    one_round(window, clock, 0.5)  # 16 answers: the ceiling grows back by one
-    assert window.limit == 17
-    assert window.history[-4:] == [64, 32, 16, 17]
+    path = ShapedWindow(lambda posts: 0.5)
+    path.rounds(1)
+    assert path.window.limit == 64
+    path.window.overloaded()
+    assert path.window.limit == 32
+    path.window.overloaded()
+    assert path.window.limit == 16
+    path.rounds(1)  # 16 answers: the ceiling grows back by one
+    assert path.window.history[-4:] == [64, 32, 16, 17]
 
 
 def client_for(sim: MegaSim, retry: RetryPolicy = FAST_RETRY) -> MegaClient:
