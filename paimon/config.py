@@ -230,11 +230,13 @@ class Settings(BaseSettings):
     mega_folder: str = Field("Paimon", min_length=1, description="MEGA folder for uploads.")
     mega_api_url: str = Field(MEGA_API_URL, description="MEGA API base URL.")
     mega_upload_connections: int = Field(
-        16,
+        64,
         ge=1,
-        le=32,
+        le=64,
         description="Most upload POSTs on the wire at once per transfer, each on its own "
-        "connection; fewer when sealing is the bottleneck or MEGA says it is overloaded.",
+        "connection: the uploader starts at 32 (or this, if fewer) and doubles while the "
+        "aggregate rate grows; fewer when sealing is the bottleneck or MEGA says it is "
+        "overloaded. Buffers stay within 64 MiB per transfer.",
     )
 
     # Jobs.

@@ -12,7 +12,7 @@ from pathlib import Path
 import paimon_devtools.bench
 from paimon_devtools.bench.crypto import crypto_limit
 from paimon_devtools.bench.healthz import healthz
-from paimon_devtools.bench.network import resume_after_kill, shaped_path
+from paimon_devtools.bench.network import long_paths, resume_after_kill, shaped_path
 from paimon_devtools.bench.plan import FULL, QUICK, Plan
 from paimon_devtools.bench.recovery import crash_recovery, recovery_table
 from paimon_devtools.bench.report import derived, machine, table
@@ -41,6 +41,7 @@ def run(plan: Plan) -> dict[str, object]:
             "healthz": healthz(rig),
             "peak_rss": peak_rss(rig),
             "shaped": shaped_path(rig),
+            "long_paths": long_paths(rig),
             "resume": resume_after_kill(rig),
         }
         results["slow_clients"] = slow_clients(Path(scratch), plan.slow_clients)
