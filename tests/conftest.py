@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from paimon_devtools.servers import (
     ServerProcess,
     await_healthy,
     clean_environ,
+    eventually,
     free_port,
     gunicorn_command,
     launch_server,
@@ -33,6 +33,7 @@ __all__ = [  # re-exported from paimon_devtools.servers: what tests import from 
     "ServerProcess",
     "await_healthy",
     "clean_environ",
+    "eventually",
     "free_port",
     "gunicorn_command",
 ]
@@ -56,20 +57,12 @@ def _no_secret_in_any_server_log() -> Iterator[None]:
     assert not found, "secrets in server logs:\n" + "\n".join(found)
 
 
-def eventually(condition: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
-
-
-def start_server(workdir: Path, **settings: str) -> ServerProcess:
+def start_server(
+    workdir: Path, *, port: int | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> ServerProcess:
     """``paimon_devtools.servers.start_server``, with the server's log registered for the
     end-of-run secret scan before the server starts answering."""
-    server = launch_server(workdir, **settings)
+    server = launch_server(workdir, port=port, wrapper=wrapper, **settings)
     # The registry lives in a module of its own: this file is imported twice (as pytest's
     # conftest and as tests.conftest), and each copy would have its own list. Imported
     # here, late, since it imports the megasim plugin, which pytest must load first.

@@ -26,6 +26,7 @@ REDIS_PASSWORD = "redispw-91d04c7e-never-logged"
 # An owner's token (PAIMON_ADMIN_TOKENS), configured as "owner=<it>".
 ADMIN_TOKEN = "adm-5e0b7c3d-secret-never-logged"
 MEGA_PASSWORD = "megapw-5d2a7e13-never-logged"
+METRICS_TOKEN = "metrics-4a1f93c2-never-logged"
 
 ALL = (
     TOKEN,
@@ -36,6 +37,7 @@ ALL = (
     REDIS_PASSWORD,
     ADMIN_TOKEN,
     MEGA_PASSWORD,
+    METRICS_TOKEN,
     V2_PASSWORD,  # the emulator account's password, which the MEGA tests configure
 )
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from paimon.config import Settings
+    from paimon.jobs.owners import LeaseOwners
     from paimon.jobs.store import JobStore
 
 
@@ -21,3 +22,11 @@ def build_job_store(settings: Settings) -> JobStore:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteJobStore(settings.data_dir / "jobs.sqlite3")
+
+
+def build_lease_owners(settings: Settings) -> LeaseOwners:
+    """Lease owners whose lock files are in ``<data dir>/owners``, beside the spool
+    files their jobs transfer (paimon/jobs/owners.py)."""
+    from paimon.jobs.owners import LeaseOwners
+
+    return LeaseOwners(settings.data_dir / "owners")

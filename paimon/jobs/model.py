@@ -52,6 +52,8 @@ class Job:
     spool_path: str | None = None  # internal: never shown
     transfer_state: str | None = None  # internal: the backend's checkpoint, sealed
     delete_digest: str | None = None  # internal: SHA-256 of the delete link's token
+    delete_handoff: str | None = None  # internal: the token sealed for a browser's one look
+    handoff_taken_at: float | None = None  # internal: when that look was taken (once)
     uploader: str | None = None  # internal: the client reference it was uploaded under
     uploader_label: str | None = None  # owner-only: the label of the token it came with
     upload_link: str | None = None  # owner-only: the id of the upload link it came through
@@ -67,6 +69,8 @@ class Job:
         "spool_path",
         "transfer_state",
         "delete_digest",
+        "delete_handoff",
+        "handoff_taken_at",
         "uploader",
         "uploader_label",
         "upload_link",

@@ -258,6 +258,8 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
     release_link = _reachable(RedisUploadLinks.release_link)
     revoke_link = _reachable(RedisUploadLinks.revoke_link)
 
+    name = "redis"
+
     def __init__(self, url: str, prefix: str = "paimon:") -> None:
         self._url = url  # may hold a password: never shown, see __repr__ and check()
         self.prefix = prefix

@@ -115,6 +115,9 @@ def _in(states: Iterable[JobState]) -> tuple[str, list[str]]:
 
 _IN_FINISHED, _FINISHED = _in(FINISHED)
 _IN_RESUMABLE, _RESUMABLE = _in(RESUMABLE)
+# The unfinished states by name (not NOT IN): the state index serves the leases, which
+# every maintenance pass reads, however many stored jobs the table keeps.
+_IN_UNFINISHED, _UNFINISHED = _in(set(JobState) - FINISHED)
 
 
 #: Connections per process: SQLite runs one write at a time, and WAL lets a few
@@ -158,6 +161,8 @@ class SqliteJobStore(SqliteListing, SqliteUploadLinks):
     """Jobs in one SQLite file, shared by every worker process of a machine, with the
     listing the owner's console reads (sqlite_listing.py) and the upload links
     (sqlite_links.py)."""
+
+    name = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -357,9 +362,9 @@ class SqliteJobStore(SqliteListing, SqliteUploadLinks):
 
     def leases(self) -> dict[str, str]:
         rows = self._rows(
-            f"SELECT id, lease_owner FROM jobs WHERE state NOT {_IN_FINISHED}"  # noqa: S608
+            f"SELECT id, lease_owner FROM jobs WHERE state {_IN_UNFINISHED}"  # noqa: S608
             " AND lease_owner IS NOT NULL",
-            _FINISHED,
+            _UNFINISHED,
         )
         return {row["id"]: row["lease_owner"] for row in rows}
 

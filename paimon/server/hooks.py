@@ -27,13 +27,13 @@ def _release_leases_of_dead_workers() -> None:
     """In the master: a store of its own, closed again before gunicorn forks the
     replacement worker (connections must not cross a fork)."""
     from paimon.config import load_settings
-    from paimon.jobs import build_job_store
-    from paimon.jobs.owners import release_dead_leases
+    from paimon.jobs import build_job_store, build_lease_owners
 
     try:
-        store = build_job_store(load_settings())
+        settings = load_settings()
+        store = build_job_store(settings)
         try:
-            release_dead_leases(store)
+            build_lease_owners(settings).release_dead_leases(store)
         finally:
             store.close()
     except Exception:  # the store may be unreachable: lease expiry still frees them

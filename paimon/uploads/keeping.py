@@ -30,6 +30,7 @@ log = logging.getLogger("paimon.jobs")
 SECONDS_PER_DAY = 86_400
 EXPIRED = "expired"
 DOWNLOADS_USED = "downloads_used"
+DELETED = "deleted"  # by its delete link or upload token: the job goes a moment later
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def utc_text(timestamp: float) -> str:
 
 def why_gone(job: Job) -> str:
     if job.removed_because == DOWNLOADS_USED or (job.removed_at is None and used_up(job)):
-        return f"This upload could be downloaded {job.max_downloads} times; it was, and is deleted."
+        times = "1 time" if job.max_downloads == 1 else f"{job.max_downloads} times"
+        return f"This upload could be downloaded {times}; it was, and is deleted."
     when = utc_text(job.expires_at or job.removed_at or 0.0)
     return f"This upload expired at {when} and is deleted."
 
@@ -110,9 +112,10 @@ class Keeper:
     def download(self, key: str) -> tuple[ServedFile, Job | None]:
         """The locally stored file behind a download link, and its job (None for a file
         whose job retention forgot). UploadRefused ``gone`` (410) once it expired or its
-        downloads are used up, ``not_found`` (404)."""
+        downloads are used up, at once (a range or a HEAD too, not only until the sweep
+        removes the file), ``not_found`` (404)."""
         job = self._asked.find_stored(key)
-        if job is not None and gone(job, time.time()):
+        if job is not None and (gone(job, time.time()) or used_up(job)):
             raise UploadRefused("gone", why_gone(job))
         served = served_file(self.storage, key)
         if served is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.owners import lease_owner, release_dead_leases
+from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
 from paimon.observability.job_events import record_transition
 from paimon.observability.logs import reference
@@ -97,6 +97,7 @@ class TransferRunner:
         storage: StorageBackend,
         spool: Spool,
         *,
+        owners: LeaseOwners,
         concurrency: int,
         lease_seconds: float,
         retention_seconds: float,
@@ -112,7 +113,8 @@ class TransferRunner:
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
         self.retry_seconds = retry_seconds
-        self.owner = lease_owner()
+        self.owners = owners  # also judges whether other owners still live
+        self.owner = owners.name()
         self.concurrency = concurrency
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="transfer")
         self._running: dict[str, _Running] = {}
@@ -347,13 +349,13 @@ class TransferRunner:
     def _maintain(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
         next_purge = 0.0
-        try:  # a worker that died on this host (crash, OOM kill) left leases: not for long
-            release_dead_leases(self.store)
-        except Exception:
-            log.exception("could not release the leases of dead workers")
         while not self._stopping.is_set():
             try:
                 self.heartbeat()
+                # Dead workers (a crash, the OOM killer, the whole server killed, before
+                # this one started or since) left leases: every pass gives them back,
+                # so that their jobs are taken over at once, just below.
+                self.owners.release_dead_leases(self.store)
                 self.take_over_orphans()
                 self.retry_due()
                 if self.keeper is not None:
@@ -409,10 +411,12 @@ class TransferRunner:
 
     def requeue_failed(self, job_id: str) -> Job:
         """Queue a failed job again and start it here if a slot is free (by hand through
-        POST /status/<id>/retry, or automatically). StateConflict when it is not failed."""
+        POST /status/<id>/retry, or automatically). StateConflict when it is not failed,
+        or is being deleted (``removed_at``)."""
         job = self.store.update(
             job_id,
             expect={JobState.FAILED},
+            unless_set="removed_at",
             state=JobState.QUEUED,
             error=None,
             error_code=None,

@@ -9,7 +9,7 @@ from flask import Flask
 
 from paimon import capacity
 from paimon.config import Settings, load_settings_or_exit
-from paimon.jobs import build_job_store
+from paimon.jobs import build_job_store, build_lease_owners
 from paimon.observability.logs import configure_logging, set_reference_key
 from paimon.spool.writer import Spool
 from paimon.storage import build_storage
@@ -22,14 +22,15 @@ from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
 from paimon.uploads.transfers import TransferRunner
 from paimon.uploads.uploadlinks import UploadLinks
-from paimon.web import owners, requestlog, routes
+from paimon.web import requestlog, routes
 from paimon.web.context import EXTENSION_KEY, Services
 from paimon.web.forms import FORM_MEMORY_BYTES, max_form_parts
 from paimon.web.installsecret import install_secret
+from paimon.web.owners import register as register_sessions
 from paimon.web.ratelimit import UploadLimits
 from paimon.web.request import SpoolingRequest
 from paimon.web.security import register as register_security
-from paimon.web.tokens import TokenBook
+from paimon.web.tokens import TokenBook, token_digest
 
 log = logging.getLogger("paimon")
 
@@ -89,11 +90,13 @@ def build_app(settings: Settings) -> Flask:
     spool = Spool(settings.spool_dir)
     storage = build_storage(settings)
     jobs = build_job_store(settings)
+    owners = build_lease_owners(settings)
     keeper = Keeper(jobs, storage)
     transfers = TransferRunner(
         jobs,
         storage,
         spool,
+        owners=owners,
         concurrency=settings.transfer_concurrency,
         lease_seconds=settings.job_lease_seconds,
         retention_seconds=settings.retention_hours * 3600,
@@ -111,6 +114,7 @@ def build_app(settings: Settings) -> Flask:
         settings.min_free_bytes,
         settings.max_pending_uploads,
         keeping,
+        settings.max_pending_share,
     )
     overview = Overview(storage, jobs, spool, settings.min_free_bytes)
     upload_tokens = TokenBook(settings.auth_tokens, "token")
@@ -118,6 +122,7 @@ def build_app(settings: Settings) -> Flask:
         uploads=uploads,
         resumable=TusService(
             uploads,
+            owners=owners,
             lease_seconds=settings.job_lease_seconds,
             expiry_seconds=settings.tus_idle_hours * 3600,
         ),
@@ -134,8 +139,14 @@ def build_app(settings: Settings) -> Flask:
         public_url=settings.public_url,
         max_upload_bytes=settings.max_upload_bytes,
         max_files_per_request=settings.max_files_per_request,
+        tus_chunk_bytes=settings.tus_chunk_bytes,
+        metrics_token_digests=(
+            [token_digest(settings.metrics_token.get_secret_value())]
+            if settings.metrics_token
+            else []
+        ),
     )
-    owners.register(app, secret, settings.admin_session_hours * 3600)
+    register_sessions(app, secret, settings.admin_session_hours * 3600)
     routes.register(app)
     register_security(app, settings, limits)
     return app

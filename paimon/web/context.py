@@ -3,7 +3,7 @@ built once per process by create_app (the composition root)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from flask import current_app
@@ -54,6 +54,8 @@ class Services:
     public_url: str | None  # base of links; None: the request's own host
     max_upload_bytes: int
     max_files_per_request: int
+    tus_chunk_bytes: int  # the upload page's tus PATCH size
+    metrics_token_digests: list[bytes] = field(default_factory=list)  # empty: /metrics open
 
 
 def services() -> Services:

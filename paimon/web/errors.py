@@ -50,6 +50,7 @@ STATUS = {
     "link_file_too_large": 413,
     "upload_locked": 423,
     "too_many_pending": 429,
+    "too_many_pending_bytes": 429,
     "too_many_uploads": 429,
     "storage_failed": 502,
     "server_busy": 503,
@@ -99,19 +100,29 @@ def _is_put_without_name() -> bool:
     return request.method == "PUT" and request.path.rstrip("/") == "/upload"
 
 
+def refused(exc: UploadRefused):
+    """The JSON answer to a use case's refusal."""
+    extra = {"supported_services": exc.supported} if isinstance(exc, UnknownService) else {}
+    body, status = error_response(status_of(exc.error), exc.error, exc.message, **extra)
+    if exc.error in RETRY_AFTER_SECONDS:  # it passes by itself: say when to come back
+        body.headers["Retry-After"] = str(RETRY_AFTER_SECONDS[exc.error])
+    return body, status
+
+
+def storage_failed(exc: StorageError):
+    """The JSON answer to a storage backend's failure."""
+    if exc.code == "storage_failed":
+        log.warning("storage failed: %s", exc.message)
+    return error_response(status_of(exc.code), exc.code, exc.message, retryable=exc.retryable)
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         body, status = error_response(exc.status, exc.error, exc.message)
         return body, status, exc.headers
 
-    @app.errorhandler(UploadRefused)
-    def _refused(exc: UploadRefused):
-        extra = {"supported_services": exc.supported} if isinstance(exc, UnknownService) else {}
-        body, status = error_response(status_of(exc.error), exc.error, exc.message, **extra)
-        if exc.error in RETRY_AFTER_SECONDS:  # it passes by itself: say when to come back
-            body.headers["Retry-After"] = str(RETRY_AFTER_SECONDS[exc.error])
-        return body, status
+    app.register_error_handler(UploadRefused, refused)
 
     @app.errorhandler(SpoolFull)
     def _spool_full(exc: SpoolFull):
@@ -121,11 +132,7 @@ def register(app: Flask) -> None:
     def _ended_early(exc: BodyEndedEarly):  # the client went away; it reads no reply
         return error_response(400, "bad_request", str(exc))
 
-    @app.errorhandler(StorageError)
-    def _storage(exc: StorageError):
-        if exc.code == "storage_failed":
-            log.warning("storage failed: %s", exc.message)
-        return error_response(status_of(exc.code), exc.code, exc.message, retryable=exc.retryable)
+    app.register_error_handler(StorageError, storage_failed)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):

@@ -40,6 +40,11 @@ class Holder:
     digest: bytes
 
 
+def token_digest(token: str) -> bytes:
+    """What a configured token is known by: its SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).digest()
+
+
 def presented_digest(token: str) -> bytes | None:
     """The digest of the bytes the client sent.
 
@@ -61,7 +66,7 @@ class TokenBook:
         for entry in entries:
             label, token = split_entry(entry.get_secret_value())
             shown = label or f"{kind}-{reference(token, BARE_LABEL_DIGITS)}"
-            self.holders.append(Holder(shown, hashlib.sha256(token.encode()).digest()))
+            self.holders.append(Holder(shown, token_digest(token)))
 
     def __bool__(self) -> bool:
         return bool(self.holders)

@@ -43,6 +43,8 @@ NOT_RUN = {
     "scripts/serve": "starts the server the other examples run against "
     "(tests/newcomer/support.serve runs it exactly as written)",
     "scripts/test": "the whole suite on three Pythons: run from inside the suite, it recurses",
+    ".venv/bin/paimon doctor": "runs in the clone scripts/serve built, not in an example's "
+    "empty directory (tests/newcomer/test_newcomer_second_contact.py runs it as written)",
 }
 EXAMPLES = [example for doc in DOCS for example in shell_examples(doc)]
 DOC_HOST = "127.0.0.1:8000"
