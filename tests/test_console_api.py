@@ -321,7 +321,11 @@ def test_a_session_ends_with_its_lifetime_and_with_its_token(tmp_path: Path) -> 
 
 
 def test_wrong_admin_tokens_count_against_the_guessing_limit(server_factory) -> None:
-    server = server_factory(admin_tokens=f"owner={ADMIN_TOKEN}", rate_limit_uploads="4/minute")
+    # One worker: without Redis each worker process counts its own (configuration.md),
+    # and which of two takes each connection is the kernel's choice.
+    server = server_factory(
+        admin_tokens=f"owner={ADMIN_TOKEN}", rate_limit_uploads="4/minute", workers="1"
+    )
     url = f"{server.url}/api/totals"
     for _ in range(2):
         assert (
