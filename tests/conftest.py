@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from paimon.bootstrap import process
 from paimon_devtools.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from paimon_devtools.servers import (
     HEALTHY_TIMEOUT_SECONDS,
@@ -40,10 +41,12 @@ __all__ = [  # re-exported from paimon_devtools.servers: what tests import from 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """In-process Settings see no developer .env and no inherited PAIMON_* variables."""
+    """In-process Settings see no developer .env and no inherited PAIMON_* variables,
+    and no process-wide reading left by another test (paimon/bootstrap/process.py)."""
     for name in set(os.environ) - set(clean_environ()):
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(process, "_settings", None)
 
 
 @pytest.fixture(scope="session", autouse=True)

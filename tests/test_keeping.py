@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from paimon.bootstrap.wiring import mega_account
 from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.redis import RedisJobStore
 from paimon.jobs.sqlite import SqliteJobStore
@@ -27,6 +28,7 @@ from paimon.storage.local import LocalStorage
 from paimon.storage.mega import MegaStorage
 from paimon.storage.mega.crypto import parse_link
 from paimon.uploads.keeping import DOWNLOADS_USED, EXPIRED, Keeper
+from paimon.uploads.refusals import RefusingStore
 from tests.conftest import ServerProcess, eventually, start_mega_server, start_server
 from tests.fixtures.megasim import MegaSim
 from tests.mega.support import FAST_RETRY, download, mega_settings
@@ -286,7 +288,7 @@ def test_sweep_with_a_controlled_clock_on_local_storage(
         stored = storage.store(source, f"{days}.bin")
         jobs.append(done_job(stored.key, None, expires_at=now + days * DAY))
         store.create(jobs[-1])
-    keeper = Keeper(store, storage)
+    keeper = Keeper(store, RefusingStore(store), storage)
     assert keeper.sweep(now) == []
     removed = keeper.sweep(now + 2 * DAY)  # two days later: the one-day upload is due
     assert [job.id for job in removed] == [jobs[0].id]
@@ -304,7 +306,7 @@ def test_sweep_with_a_controlled_clock_on_local_storage(
 
 
 def test_sweep_with_a_controlled_clock_on_mega(megasim: MegaSim, tmp_path: Path) -> None:
-    storage = MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
+    storage = MegaStorage(mega_account(mega_settings(megasim)), retry=FAST_RETRY)
     store = SqliteJobStore(tmp_path / "jobs.sqlite3")
     source = tmp_path / "in"
     content = os.urandom(70_000)
@@ -313,7 +315,7 @@ def test_sweep_with_a_controlled_clock_on_mega(megasim: MegaSim, tmp_path: Path)
     now = time.time()
     job = done_job(stored.key, stored.link, expires_at=now + DAY)
     store.create(job)
-    keeper = Keeper(store, storage)
+    keeper = Keeper(store, RefusingStore(store), storage)
     assert keeper.sweep(now + DAY - 1) == []
     assert download(megasim, stored.link) == content
     # MEGA does not answer for a while: the claim is given back, the next sweep removes.

@@ -16,11 +16,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from paimon.bootstrap.wiring import create_app, stop
 from paimon.config import Settings
 from paimon.observability.metrics import JobsCollector
 from paimon.observability.multiproc import ENV
-from paimon.web.app import create_app
-from paimon.web.context import EXTENSION_KEY
 from tests.conftest import ServerProcess
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.test_logging import request_records
@@ -169,7 +168,7 @@ def test_metrics_work_in_one_process_without_gunicorn(
         assert reply.status_code == 200, reply.text
         after = parse(client.get("/metrics").text)
     finally:
-        app.extensions[EXTENSION_KEY].transfers.shutdown()
+        stop(app)
     done = {"outcome": "done", "backend": "local"}
     assert (
         value(after, "paimon_uploads_total", **done)

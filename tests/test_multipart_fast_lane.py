@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.formparser import MultiPartParser
 
-from paimon.web.forms import FileFastLaneParser
+from paimon.web.multipart import FileFastLaneParser
 from tests.rawhttp import curl_form
 
 BOUNDARY = b"b0undary-7Xq"

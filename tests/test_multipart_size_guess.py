@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from urllib3 import encode_multipart_formdata
 
-from paimon.web.forms import HEAD_BYTES, last_part_size
+from paimon.web.multipart import HEAD_BYTES, last_part_size
 from tests.rawhttp import curl_form
 
 CONTENT = os.urandom(200_000)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from paimon.bootstrap.wiring import build_app
 from paimon.config import Settings
-from paimon.web.app import create_app
 from tests.conftest import REPO_ROOT
 
 SPEC = REPO_ROOT / "docs" / "openapi.yaml"
@@ -23,7 +23,7 @@ IMPLICIT = {"HEAD", "OPTIONS"}  # added by Flask to every GET route / every rout
 
 def test_every_route_is_described(tmp_path: Path) -> None:
     spec = yaml.safe_load(SPEC.read_text())
-    app = create_app(Settings(data_dir=tmp_path))
+    app = build_app(Settings(data_dir=tmp_path))
     served: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)

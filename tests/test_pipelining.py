@@ -90,7 +90,7 @@ def test_transfer_starts_before_the_body_ends(sim: MegaSim, server: ServerProces
 def test_a_form_file_is_transferred_while_it_arrives(
     sim: MegaSim, server: ServerProcess, closing: bytes, restarts: int
 ) -> None:
-    """The size is guessed from the part's start (paimon/web/forms.py); a wrong guess
+    """The size is guessed from the part's start (paimon/web/multipart.py); a wrong guess
     makes the transfer start over once the body is complete, never a cut-off file."""
     boundary = "paimon-test-" + os.urandom(8).hex()
     content = os.urandom(20 * MIB + 7)

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from paimon.bootstrap.installsecret import install_secret
 from paimon.jobs.sqlite import SqliteJobStore
 from paimon.storage.mega.codes import EEXPIRED
 from paimon.uploads.checkpoints import Sealer
-from paimon.web.installsecret import install_secret
 from tests.conftest import ServerProcess, eventually, start_mega_server
 from tests.fixtures.megasim import MegaSim
 from tests.test_heal_recovery import holder_pid

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from paimon.web.forms import FORM_MEMORY_BYTES, MAX_FORM_FIELDS
+from paimon.web.multipart import FORM_MEMORY_BYTES, MAX_FORM_FIELDS
 from tests.conftest import ServerProcess
 from tests.known_secrets import SECOND_TOKEN, TOKEN, WRONG_TOKEN
 

@@ -11,45 +11,32 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from paimon.jobs.model import FINISHED, Job, JobState, new_job_id
+from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.store import (
     JobNotFound,
     JobStore,
     StateConflict,
 )
-from paimon.observability.job_events import (
+from paimon.spool.bodies import copy_body
+from paimon.spool.writer import Spool, SpoolWriter
+from paimon.storage.base import StorageBackend, StoresWhileReceiving
+from paimon.uploads.deletion import new_delete_token
+from paimon.uploads.job_events import (
     ABANDONED,
     record_received,
     record_refusal,
     record_transition,
 )
-from paimon.observability.logs import reference
-from paimon.spool.bodies import copy_body
-from paimon.spool.writer import Spool, SpoolWriter
-from paimon.storage.base import StorageBackend, StoresWhileReceiving
-from paimon.uploads.deletion import new_delete_token, token_matches
 from paimon.uploads.keeping import NO_WISHES, Keep, KeepPolicy
 from paimon.uploads.names import clean_display_name
 from paimon.uploads.progress import ProgressWriter
-from paimon.uploads.refusals import RefusingStore, UploadRefused
+from paimon.uploads.refusals import UnknownService, UploadRefused
 from paimon.uploads.reservations import ReservationRefused, Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
 
 log = logging.getLogger("paimon.jobs")
-
-
-class UnknownService(UploadRefused):
-    """The client asked for a storage service this server does not offer."""
-
-    def __init__(self, requested: str, supported: list[str]):
-        super().__init__(
-            "unknown_service",
-            f"Unknown service '{requested}'. This server supports: {', '.join(supported)}.",
-        )
-        self.supported = supported
 
 
 #: How often a body of unknown length looks at the floor again while it arrives.
@@ -94,21 +81,22 @@ class UploadService:
 
     def __init__(
         self,
+        *,
         storage: StorageBackend,
         spool: Spool,
         jobs: JobStore,
         transfers: TransferRunner,
-        min_free_bytes: int,
-        max_pending: int = 0,
-        keeping: KeepPolicy | None = None,
+        reservations: Reservations,
+        progress: ProgressWriter,
+        keeping: KeepPolicy,
     ):
         self.storage = storage
-        self.keeping = keeping or KeepPolicy(storage, max_days=None, default_days=None)
         self.spool = spool
-        self.jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
+        self.jobs = jobs  # as request handlers use it (RefusingStore)
         self.transfers = transfers
-        self.reservations = Reservations(spool, min_free_bytes, max_pending)
-        self.progress = ProgressWriter(jobs)
+        self.reservations = reservations
+        self.progress = progress  # bytes received, written by its own thread
+        self.keeping = keeping
 
     @property
     def supported_services(self) -> list[str]:
@@ -323,64 +311,8 @@ class UploadService:
         self.jobs.delete(job.id)
         record_transition(job, JobState.RECEIVING, ABANDONED)
 
-    def find_by_delete_link(self, job_id: str, token: str) -> Job:
-        """The job a delete link names; UploadRefused ``not_found`` for a wrong token,
-        an unknown or an already deleted job, alike (nothing tells them apart)."""
-        job = self.jobs.get(job_id)
-        if job is None or not token_matches(token, job.delete_digest):
-            raise UploadRefused(
-                "not_found",
-                "No upload has this delete link: it was deleted already, or the link is "
-                "not the one its upload's reply gave.",
-            )
-        return job
-
-    def delete_stored(self, job_id: str, token: str) -> Job:
-        """What a delete link asks: the stored object (or the failed upload's spool
-        file) and the job removed (``find_by_delete_link`` says which);
-        ``upload_in_progress`` while the job is not finished."""
-        return self._delete(self.find_by_delete_link(job_id, token))
-
-    def delete_uploaded_by(self, job_id: str, uploader: str) -> Job:
-        """The same, asked by the client that uploaded it (``uploader``: the reference
-        its upload was made under, a token's). ``not_found`` for anyone else's upload."""
-        job = self.jobs.get(job_id)
-        if job is None or job.uploader != uploader:
-            raise UploadRefused("not_found", "No upload with that id was made with this token.")
-        return self._delete(job)
-
-    def _delete(self, job: Job) -> Job:
-        if job.state not in FINISHED:
-            raise UploadRefused(
-                "upload_in_progress",
-                f"The upload is {job.state}: it can be deleted once it is done or failed.",
-            )
-        if job.state is JobState.DONE and job.storage_key:
-            self.storage.delete(job.storage_key)  # StorageError: kept, try again
-        if job.spool_path:
-            self.spool.delete(job.spool_path)
-        self.jobs.delete(job.id)
-        log.info("upload deleted", extra={"job_id": reference(job.id), "backend": job.backend})
-        return job
-
     def wait(self, job_id: str) -> Job:
         return self.transfers.wait(job_id)
 
     def find(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
-
-    def retry(self, job_id: str) -> Job:
-        """Queue a failed job again, if its spool file is still here."""
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise UploadRefused("not_found", "No upload with that id.")
-        if job.state is not JobState.FAILED:
-            raise UploadRefused("not_failed", f"The upload is {job.state}, not failed.")
-        if not job.spool_path or not Path(job.spool_path).exists():
-            raise UploadRefused(
-                "spool_gone", "The received file is no longer kept; upload it again."
-            )
-        try:
-            return self.transfers.requeue_failed(job_id)
-        except StateConflict:
-            raise UploadRefused("not_failed", "The upload is already being retried.") from None

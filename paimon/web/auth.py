@@ -69,7 +69,6 @@ def check_token(*, required: bool = True) -> None:
     if token is None:
         if required:
             raise ApiError(
-                401,
                 "token_required",
                 "This server needs an upload token: send it as "
                 "'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'.",
@@ -79,7 +78,7 @@ def check_token(*, required: bool = True) -> None:
     limits.check()
     if not is_authorized(token, digests):
         limits.spend()
-        raise ApiError(403, "token_rejected", "The upload token is not valid.")
+        raise ApiError("token_rejected", "The upload token is not valid.")
 
 
 def require_token(view: F) -> F:

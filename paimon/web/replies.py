@@ -167,7 +167,7 @@ def wants_text(*, by_default: bool) -> bool:
     earlier server did."""
     if "format" in request.args:
         if request.args["format"] not in FORMATS:
-            raise ApiError(400, "bad_format", "'format' must be 'text' or 'json'.")
+            raise ApiError("bad_format", "'format' must be 'text' or 'json'.")
         return request.args["format"] == "text"
     offers = (
         ["text/plain", "application/json"] if by_default else ["application/json", "text/plain"]

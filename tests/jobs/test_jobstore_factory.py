@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from paimon.bootstrap.wiring import build_job_store
 from paimon.config import Settings
-from paimon.jobs import build_job_store
 from paimon.jobs.redis import RedisJobStore
 from paimon.jobs.sqlite import SqliteJobStore
 from tests.fixtures.redis import RedisServer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from mega import Mega
 
+from paimon.bootstrap.wiring import mega_account
 from paimon.storage.mega import MegaStorage
 from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim, stock_mega_client
 from tests.mega.support import FAST_RETRY, mega_settings
@@ -12,7 +13,7 @@ from tests.mega.support import FAST_RETRY, mega_settings
 
 @pytest.fixture
 def backend(megasim: MegaSim) -> MegaStorage:
-    return MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
+    return MegaStorage(mega_account(mega_settings(megasim)), retry=FAST_RETRY)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from mega import Mega
 
+from paimon.bootstrap.wiring import mega_account
 from paimon.storage.base import StorageBackend
 from paimon.storage.mega import MegaStorage
 from paimon.storage.mega.crypto import parse_link
@@ -89,11 +90,11 @@ def test_large_upload_keeps_memory_flat(
 
 def test_folder_created_when_missing_then_reused(megasim: MegaSim, tmp_path: Path) -> None:
     settings = mega_settings(megasim, mega_folder="Uploads")
-    first = MegaStorage.from_settings(settings, retry=FAST_RETRY)
+    first = MegaStorage(mega_account(settings), retry=FAST_RETRY)
     one = first.store(spool(tmp_path, b"1"), "one.txt")
     two = first.store(spool(tmp_path, b"2"), "two.txt")
     # A second process (a new backend) finds the folder instead of making another.
-    three = MegaStorage.from_settings(settings, retry=FAST_RETRY).store(
+    three = MegaStorage(mega_account(settings), retry=FAST_RETRY).store(
         spool(tmp_path, b"3"), "three.txt"
     )
 
@@ -109,7 +110,7 @@ def test_folder_is_found_by_name_among_root_children(
 ) -> None:
     existing = stock.create_folder("Paimon")["Paimon"]
     stock.create_folder("Elsewhere")
-    stored = MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY).store(
+    stored = MegaStorage(mega_account(mega_settings(megasim)), retry=FAST_RETRY).store(
         spool(tmp_path, b"x"), "x.txt"
     )
     assert len(folders(megasim)) == 2
@@ -118,8 +119,8 @@ def test_folder_is_found_by_name_among_root_children(
 
 def test_progress_is_monotone_and_ends_at_the_size(megasim: MegaSim, tmp_path: Path) -> None:
     size = 5 * MIB + 3
-    backend = MegaStorage.from_settings(
-        mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB
+    backend = MegaStorage(
+        mega_account(mega_settings(megasim)), retry=FAST_RETRY, max_post_bytes=MIB
     )
     reports: list[int] = []
     backend.store(spool(tmp_path, os.urandom(size)), "p.bin", reports.append)
@@ -137,8 +138,8 @@ def test_progress_for_an_empty_file(backend: MegaStorage, tmp_path: Path) -> Non
 def test_throttled_upload_reports_progress_as_mega_acknowledges(
     megasim: MegaSim, tmp_path: Path
 ) -> None:
-    backend = MegaStorage.from_settings(
-        mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB
+    backend = MegaStorage(
+        mega_account(mega_settings(megasim)), retry=FAST_RETRY, max_post_bytes=MIB
     )
     backend.check()
     megasim.throttle(8 * MIB)
@@ -175,7 +176,7 @@ def test_threads_share_one_login(megasim: MegaSim, backend: MegaStorage, tmp_pat
 
 def test_constructing_the_backend_does_not_log_in(megasim: MegaSim) -> None:
     sessions = megasim.state()["sessions"]
-    MegaStorage.from_settings(mega_settings(megasim))
+    MegaStorage(mega_account(mega_settings(megasim)))
     assert megasim.state()["sessions"] == sessions
 
 

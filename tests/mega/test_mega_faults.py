@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from paimon.bootstrap.wiring import mega_account
 from paimon.config import Settings
 from paimon.storage.base import QuotaExceeded, StorageAuthError, StorageError, StorageUnavailable
 from paimon.storage.mega import MegaStorage
@@ -31,8 +32,11 @@ def store_and_verify(backend: MegaStorage, sim: MegaSim, tmp_path: Path) -> None
 def logged_in(megasim: MegaSim) -> MegaStorage:
     """A backend whose login and folder lookup are done, so faults hit the upload; fresh
     logins are not spaced out (test_a_second_login_within_the_interval_waits... covers it)."""
-    backend = MegaStorage.from_settings(
-        mega_settings(megasim), retry=FAST_RETRY, max_post_bytes=MIB, min_login_interval=0
+    backend = MegaStorage(
+        mega_account(mega_settings(megasim)),
+        retry=FAST_RETRY,
+        max_post_bytes=MIB,
+        min_login_interval=0,
     )
     backend.check()
     return backend
@@ -57,7 +61,7 @@ def test_api_http_failures_are_retried(
 
 def test_transient_errors_during_login_are_retried(megasim: MegaSim, tmp_path: Path) -> None:
     megasim.fault("api", -3, count=2)
-    backend = MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
+    backend = MegaStorage(mega_account(mega_settings(megasim)), retry=FAST_RETRY)
     store_and_verify(backend, megasim, tmp_path)
 
 
@@ -91,8 +95,8 @@ def test_a_second_login_within_the_interval_waits_for_its_turn(
     megasim: MegaSim, tmp_path: Path
 ) -> None:
     interval = 2.0
-    backend = MegaStorage.from_settings(
-        mega_settings(megasim), retry=FAST_RETRY, min_login_interval=interval
+    backend = MegaStorage(
+        mega_account(mega_settings(megasim)), retry=FAST_RETRY, min_login_interval=interval
     )
     backend.check()
     started, logins = time.monotonic(), megasim.state()["logins"]
@@ -161,7 +165,7 @@ def test_unreachable_mega_is_unavailable(megasim: MegaSim) -> None:
     # Port 9 (discard) on 127.0.0.1: nothing listens, the connection is refused.
     settings = mega_settings(megasim, mega_api_url="http://127.0.0.1:9")
     with pytest.raises(StorageUnavailable):
-        MegaStorage.from_settings(settings, retry=FAST_RETRY).check()
+        MegaStorage(mega_account(settings), retry=FAST_RETRY).check()
 
 
 def test_over_quota_is_a_clear_error_and_keeps_the_spool_file(
@@ -180,8 +184,8 @@ def test_over_quota_is_a_clear_error_and_keeps_the_spool_file(
 
 def test_wrong_password_is_an_auth_error_without_the_password(megasim: MegaSim) -> None:
     password = "not-the-password-4711"
-    backend = MegaStorage.from_settings(
-        mega_settings(megasim, mega_password=password), retry=FAST_RETRY
+    backend = MegaStorage(
+        mega_account(mega_settings(megasim, mega_password=password)), retry=FAST_RETRY
     )
     with pytest.raises(StorageAuthError) as raised:
         backend.check()
@@ -194,12 +198,12 @@ def test_wrong_password_is_an_auth_error_without_the_password(megasim: MegaSim) 
 def test_unknown_account_is_an_auth_error(megasim: MegaSim) -> None:
     settings = mega_settings(megasim, mega_email="nobody@example.com")
     with pytest.raises(StorageAuthError):
-        MegaStorage.from_settings(settings, retry=FAST_RETRY).check()
+        MegaStorage(mega_account(settings), retry=FAST_RETRY).check()
 
 
 def test_missing_credentials_are_reported_at_construction() -> None:
     with pytest.raises(StorageAuthError) as raised:
-        MegaStorage.from_settings(Settings(mega_email="a@example.com"))
+        MegaStorage(mega_account(Settings(mega_email="a@example.com")))
     assert "PAIMON_MEGA_PASSWORD" in raised.value.message
 
 

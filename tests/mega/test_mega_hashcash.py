@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from paimon.bootstrap.wiring import mega_account
 from paimon.observability.metrics import PROCESS_REGISTRY
 from paimon.storage.base import StorageUnavailable
 from paimon.storage.mega import MegaStorage
@@ -32,7 +33,7 @@ def test_upload_when_every_login_needs_a_proof_of_work(
     all_requests: bool, megasim: MegaSim, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     megasim.hashcash(200, all_requests=all_requests)
-    backend = MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
+    backend = MegaStorage(mega_account(mega_settings(megasim)), retry=FAST_RETRY)
     payload = os.urandom(300_000)
     before = solved_challenges()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mega import Mega
 
+from paimon.bootstrap.wiring import mega_account
 from paimon.config import Settings
 from paimon.storage.mega import MegaStorage
 from tests.mega.support import legacy_link
@@ -33,8 +34,8 @@ def test_upload_to_real_mega_reads_back_with_stock_megapy(tmp_path: Path) -> Non
     payload = os.urandom(300_000)  # three MEGA chunks, the last one partial
     source = tmp_path / "paimon-live.bin"
     source.write_bytes(payload)
-    backend = MegaStorage.from_settings(
-        Settings(mega_email=EMAIL, mega_password=PASSWORD, mega_folder=FOLDER)
+    backend = MegaStorage(
+        mega_account(Settings(mega_email=EMAIL, mega_password=PASSWORD, mega_folder=FOLDER))
     )
     backend.check()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from paimon import doctor
+from paimon.bootstrap.wiring import mega_account
 from paimon.storage.base import StorageAuthError
 from paimon.storage.mega import MegaStorage
 from paimon.storage.mega.session import session_dir
@@ -29,7 +30,7 @@ def mfa_backend(sim: MegaSim, data_dir: Path, secret: str | None) -> MegaStorage
         mega_totp_secret=secret,
         data_dir=data_dir,
     )
-    return MegaStorage.from_settings(settings, retry=FAST_RETRY)
+    return MegaStorage(mega_account(settings), retry=FAST_RETRY)
 
 
 def test_a_2fa_account_uploads_with_its_totp_secret(megasim: MegaSim, tmp_path: Path) -> None:
@@ -79,17 +80,17 @@ def test_doctor_refuses_a_secret_that_is_not_base32(megasim: MegaSim) -> None:
 def test_the_session_is_saved_privately_and_reused(megasim: MegaSim, tmp_path: Path) -> None:
     settings = mega_settings(megasim, data_dir=tmp_path / "data")
     logins = megasim.state()["logins"]
-    MegaStorage.from_settings(settings, retry=FAST_RETRY).check()
+    MegaStorage(mega_account(settings), retry=FAST_RETRY).check()
     saved = session_dir(settings.data_dir) / "session.json"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert V2_PASSWORD not in saved.read_text()
 
     for _ in range(3):  # new processes would do the same: nothing is kept in memory
-        MegaStorage.from_settings(settings, retry=FAST_RETRY).usage()
+        MegaStorage(mega_account(settings), retry=FAST_RETRY).usage()
     assert megasim.state()["logins"] == logins + 1
 
     changed = mega_settings(megasim, data_dir=tmp_path / "data", mega_folder="Elsewhere")
-    MegaStorage.from_settings(changed, retry=FAST_RETRY).check()  # not a credential: same session
+    MegaStorage(mega_account(changed), retry=FAST_RETRY).check()  # not a credential: same session
     assert megasim.state()["logins"] == logins + 1
 
 
@@ -100,8 +101,8 @@ def test_a_refused_login_is_not_repeated_within_the_minute(
     logins_refused = []
     for _ in range(3):
         with pytest.raises(StorageAuthError, match="PAIMON_MEGA_PASSWORD"):
-            MegaStorage.from_settings(settings, retry=FAST_RETRY).check()
+            MegaStorage(mega_account(settings), retry=FAST_RETRY).check()
         logins_refused.append(megasim.log().count("api us0\n"))
     assert logins_refused[0] >= 1 and logins_refused == [logins_refused[0]] * 3
     fixed = mega_settings(megasim, data_dir=tmp_path / "data")  # new credentials: at once
-    MegaStorage.from_settings(fixed, retry=FAST_RETRY).check()
+    MegaStorage(mega_account(fixed), retry=FAST_RETRY).check()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mega import Mega
 
+from paimon.bootstrap.wiring import mega_account
 from paimon.storage.mega import MegaStorage
 from tests.fixtures.megasim import MegaSim
 from tests.mega.support import FAST_RETRY, download, mega_settings, spool
@@ -24,7 +25,7 @@ def test_a_resumed_job_adopts_its_node(
     payload = os.urandom(300_000)
     first = backend.store(spool(tmp_path, payload), "one.bin", job_id="job-1")
     # The next attempt runs in another process (the first one was killed after `p`).
-    again = MegaStorage.from_settings(mega_settings(megasim), retry=FAST_RETRY)
+    again = MegaStorage(mega_account(mega_settings(megasim)), retry=FAST_RETRY)
     reports: list[int] = []
     adopted = again.store(
         spool(tmp_path, payload, "one-again.bin"),

@@ -11,6 +11,11 @@ from paimon.jobs.sqlite import SqliteJobStore
 from paimon.spool.writer import Spool, SpoolWriter
 from paimon.storage.mega import MegaStorage
 from paimon.uploads.intake import UploadService
+from paimon.uploads.keeping import KeepPolicy
+from paimon.uploads.maintenance import Maintenance
+from paimon.uploads.progress import ProgressWriter
+from paimon.uploads.refusals import RefusingStore
+from paimon.uploads.reservations import Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
 from tests.conftest import eventually
 from tests.fixtures.megasim import MegaSim
@@ -25,8 +30,28 @@ def runner(backend: MegaStorage, tmp_path: Path, concurrency: int) -> TransferRu
         Spool(tmp_path / "spool"),
         concurrency=concurrency,
         lease_seconds=30,
-        retention_seconds=3600,
         retry_seconds=3600,
+    )
+
+
+def take_over_orphans(transfers: TransferRunner) -> None:
+    """One pass of the worker's maintenance thread, taking over orphaned jobs."""
+    maintenance = Maintenance(
+        transfers, transfers.store, transfers.spool, lease_seconds=30, retention_seconds=3600
+    )
+    maintenance.take_over_orphans()
+
+
+def upload_service(transfers: TransferRunner, storage: MegaStorage) -> UploadService:
+    """The intake use case on the runner's store and spool, with no disk floor."""
+    return UploadService(
+        storage=storage,
+        spool=transfers.spool,
+        jobs=RefusingStore(transfers.store),  # type: ignore[arg-type]
+        transfers=transfers,
+        reservations=Reservations(transfers.spool, min_free_bytes=0, max_pending=0),
+        progress=ProgressWriter(transfers.store),
+        keeping=KeepPolicy(storage, max_days=None, default_days=None),
     )
 
 
@@ -83,7 +108,7 @@ def test_a_waited_for_upload_given_up_mid_transfer_is_queued_for_any_worker(
     the transfer is given up (this worker stops), the body is made durable and queued,
     and another worker finishes it."""
     first = runner(backend, tmp_path, concurrency=2)
-    uploads = UploadService(backend, first.spool, first.store, first, min_free_bytes=0)
+    uploads = upload_service(first, backend)
     content = os.urandom(3 * 1024 * 1024)
     receipt = uploads.begin("given-up.bin", len(content))
     assert receipt.pipelined
@@ -101,7 +126,7 @@ def test_a_waited_for_upload_given_up_mid_transfer_is_queued_for_any_worker(
 
     second = runner(backend, tmp_path, concurrency=2)  # the next worker
     try:
-        second.take_over_orphans()
+        take_over_orphans(second)
         done = second.wait(receipt.job.id)
     finally:
         second.shutdown()
@@ -126,16 +151,16 @@ def test_orphans_are_shared_by_free_transfer_slots(
         orphans.append(job.id)
     megasim.throttle(200_000)  # bytes per second: each transfer takes 2 s
     try:
-        first.take_over_orphans()
-        second.take_over_orphans()
+        take_over_orphans(first)
+        take_over_orphans(second)
         taken = [set(first._running), set(second._running)]
         assert [len(ids) for ids in taken] == [1, 1], taken
         assert taken[0] != taken[1]
         megasim.throttle(0)
 
         def next_passes() -> bool:  # as the maintenance threads would, until all are done
-            first.take_over_orphans()
-            second.take_over_orphans()
+            take_over_orphans(first)
+            take_over_orphans(second)
             return all(first.store.get(job_id).state is JobState.DONE for job_id in orphans)
 
         assert eventually(next_passes, timeout=60, interval=0.2)

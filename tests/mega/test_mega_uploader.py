@@ -103,7 +103,7 @@ def test_a_file_shorter_than_its_size_fails(client: MegaClient, tmp_path: Path) 
 def test_a_guessed_size_is_checked_before_the_upload_completes(
     megasim: MegaSim, client: MegaClient, tmp_path: Path, guess: int
 ) -> None:
-    """A multipart file part's size is a guess (paimon/web/forms.py): the uploader sends
+    """A multipart file part's size is a guess (paimon/web/multipart.py): the uploader sends
     as bytes arrive, but completes the object only once the body has ended at the size
     it announced to MEGA, and starts over at the real size otherwise."""
     payload = os.urandom(3 * MIB)
