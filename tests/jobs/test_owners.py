@@ -12,7 +12,7 @@ import time
 from paimon.jobs.model import JobState
 from paimon.jobs.owners import boot_id, held_by_dead_process_here, lease_owner, release_dead_leases
 from paimon.jobs.store import JobStore
-from tests.jobs.support import make_job
+from tests.support.jobstores import make_job
 
 
 def dead_pid() -> int:

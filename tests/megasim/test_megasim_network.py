@@ -11,8 +11,8 @@ import requests
 from mega import Mega
 from mega.crypto import get_chunks
 
-from tests.conftest import eventually
-from tests.fixtures.megasim import MegaSim
+from tests.support.megasim import MegaSim
+from tests.support.servers import eventually
 
 KIB = 1024
 

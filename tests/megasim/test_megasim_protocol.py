@@ -11,24 +11,24 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from mega import Mega
-from mega.crypto import base64_url_encode, get_chunks
+from mega.crypto import get_chunks
 from mega.errors import RequestError
 
-from tests.fixtures.megasim import V1_PASSWORD, V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.support.megasim import (
+    ATTRIBUTES,
+    V1_PASSWORD,
+    V2_EMAIL,
+    V2_PASSWORD,
+    WRAPPED_KEY,
+    MegaSim,
+    post,
+)
 
 KIB = 1024
-# Opaque stand-ins for what a client would encrypt: whole AES blocks, so that mega.py's
-# get_files() can "decrypt" them (into garbage it then skips) when listing.
-ATTRIBUTES = base64_url_encode(bytes(range(16)))
-WRAPPED_KEY = base64_url_encode(bytes(range(32)))
 
 
 def upload_url(client: Mega, size: int) -> str:
     return client._api_request({"a": "u", "s": size})["p"]
-
-
-def post(url: str, offset: int, body: bytes) -> requests.Response:
-    return requests.post(f"{url}/{offset}", data=body, timeout=30)
 
 
 def upload_ciphertext(client: Mega, data: bytes) -> dict:

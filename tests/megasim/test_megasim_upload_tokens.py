@@ -10,7 +10,7 @@ from mega import Mega
 from mega.crypto import base64_url_encode
 from mega.errors import RequestError
 
-from tests.megasim.test_megasim_protocol import ATTRIBUTES, WRAPPED_KEY, post
+from tests.support.megasim import ATTRIBUTES, WRAPPED_KEY, post
 
 KIB = 1024
 

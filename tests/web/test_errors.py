@@ -14,7 +14,7 @@ import yaml
 from paimon.bootstrap.wiring import build_app, stop
 from paimon.config import Settings
 from paimon.web.errors import KINDS, error_body
-from tests.conftest import REPO_ROOT
+from tests.support.servers import REPO_ROOT
 
 #: Calls whose first argument is a kind, and where a kind is the argument at that index.
 NAMING_CALLS = {
