@@ -4,6 +4,7 @@ Values come from Paimon's settings (docs/configuration.md), so a bad setting sto
 the server here, before any worker starts, with one line per bad field.
 """
 
+import sys
 from pathlib import Path
 
 from paimon.bootstrap import process
@@ -11,6 +12,7 @@ from paimon.observability import multiproc
 from paimon.observability.logs import gunicorn_logconfig
 from paimon.server.allocator import restart_with_lean_malloc
 from paimon.server.hooks import child_exit, on_exit, worker_exit
+from paimon.server.preflight import exit_unless_startable
 
 # First, before anything allocates much: the master starts itself again, once, with
 # glibc's malloc tuned for many threads that hold little; workers inherit it
@@ -23,6 +25,11 @@ __all__ = ["child_exit", "on_exit", "worker_exit"]
 # Read once here, in the master (and again on a reload): the worker class, the hooks and
 # the workers use this reading (paimon/bootstrap/process.py).
 _settings = process.reload_or_exit(warn_unknown=True)
+# A data directory this user cannot write, or a port in use, is one line and exit 2
+# here, not a traceback per worker or gunicorn retrying for 5 s (not when gunicorn only
+# prints or checks this file).
+if not {"--print-config", "--check-config"} & set(sys.argv):
+    exit_unless_startable(_settings.host, _settings.port, _settings.data_dir)
 # Before anything imports prometheus_client (the worker class does): metrics are summed
 # over the workers through this directory (paimon/observability/multiproc.py).
 multiproc.use_metrics_dir()
@@ -56,6 +63,10 @@ keepalive = 75
 forwarded_allow_ips = _settings.forwarded_allow_ips
 # A heartbeat file in memory, not on a possibly slow container disk.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
+# No control socket (gunicorn 25+, for gunicornc): Paimon does not use it, gunicorn puts
+# it under $HOME, which the Docker image's user cannot write, and two servers sharing a
+# HOME would each replace the other's.
+control_socket_disable = True
 # Paimon logs each request itself, with its request id and the worker's pid
 # (paimon/web/requestlog.py), so gunicorn's access log is off; gunicorn's own lines
 # go through the same JSON or text formatter (docs/observability.md).

@@ -15,6 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     doctor = commands.add_parser("doctor", help="check that this environment can run Paimon")
     doctor.add_argument("--json", action="store_true", help="machine-readable report")
+    doctor.add_argument(
+        "--build",
+        action="store_true",
+        help="as scripts/build runs it: check the data directory's parts in a scratch "
+        "directory, leaving PAIMON_DATA_DIR and the job store alone",
+    )
     commands.add_parser(
         "megasim", help="run the offline MEGA emulator (see docs/megasim.md)", add_help=False
     )
@@ -28,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from paimon.doctor import main as doctor_main
 
-    return doctor_main(as_json=args.json)
+    return doctor_main(as_json=args.json, build=args.build)
 
 
 if __name__ == "__main__":

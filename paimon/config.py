@@ -271,9 +271,11 @@ class Settings(BaseSettings):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value
 
-    @field_validator("max_days", "default_max_days", mode="before")
+    @field_validator("max_days", "default_max_days", "mega_totp_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
+        """An empty variable is an unset one (a Blueprint's `sync: false` left blank,
+        compose's ${VAR:-}), not an empty TOTP secret every login would fail on."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("default_max_days")
@@ -415,8 +417,19 @@ def load_settings(**overrides: object) -> Settings:
                 for err in exc.errors()
             ]
         ) from None
-    if settings.storage_backend == "mega" and (missing := settings.missing_for_mega()):
+    missing = settings.missing_for_mega()
+    if settings.storage_backend == "mega" and missing:
         raise SettingsError([f"{name}: required when PAIMON_STORAGE is mega" for name in missing])
+    if settings.storage is None and len(missing) == 1:
+        # Half the MEGA credentials: meant for MEGA, so never quietly stored locally.
+        (name,) = missing
+        (given,) = {"PAIMON_MEGA_EMAIL", "PAIMON_MEGA_PASSWORD"} - {name}
+        raise SettingsError(
+            [
+                f"{name}: required with {given} to store uploads in MEGA (or set "
+                "PAIMON_STORAGE=local to keep them on this server's disk)"
+            ]
+        )
     return settings
 
 

@@ -1,8 +1,14 @@
 """`paimon doctor`: is this environment able to run Paimon? Each check says why not.
 
-Run by scripts/build after installing the lock, so a broken environment fails the
-build instead of the first upload. Checks only the local environment: it never logs
-in to MEGA and never prints a secret.
+Run by scripts/build after installing the lock (``--build``), so a broken environment
+fails the build instead of the first upload. Checks only the local environment: it never
+logs in to MEGA and never prints a secret.
+
+At build time the data directory and the job store belong to the server that will run:
+a volume mounted at start (Docker), a disk attached at deploy (Render), a Redis the build
+may not reach. So ``--build`` runs the checks that need them in a scratch directory it
+removes, with the SQLite job store there, and says so: the build leaves nothing in
+``PAIMON_DATA_DIR`` (not the install secret, which each instance makes on first start).
 """
 
 from __future__ import annotations
@@ -13,19 +19,26 @@ import json
 import os
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paimon import capacity
 from paimon.spool.writer import Spool
-from paimon.uploads.readiness import CheckResult, check_spool
+from paimon.uploads.readiness import CheckResult, check_jobs, check_spool
 
 if TYPE_CHECKING:  # imported lazily: doctor must run where pydantic itself is broken
     from paimon.config import Settings
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 MIN_TENACITY = (8, 2)
+# What `--build` says it did instead of checking the data directory and the job store.
+BUILD_NOTE = (
+    "spool, jobs and downloads were checked in a scratch directory, now removed; "
+    "PAIMON_DATA_DIR (and Redis, if set) are left alone until the server starts: "
+    "`paimon doctor` and /readyz check them then"
+)
 
 
 def check_python() -> CheckResult:
@@ -111,8 +124,11 @@ def load_settings() -> Settings | CheckResult:
         return CheckResult("settings", False, f"{type(exc).__name__}: {exc}")
 
 
-def check_settings_and_spool(settings: Settings | CheckResult) -> list[CheckResult]:
-    """Settings validate (naming what MEGA mode lacks) and the spool is usable."""
+def check_settings_and_spool(
+    settings: Settings | CheckResult, build: bool = False
+) -> list[CheckResult]:
+    """Settings validate (naming what MEGA mode lacks), then the data directory and the
+    job store are usable: the configured ones, or at build time a scratch directory."""
     from paimon.config import unknown_variables
 
     if isinstance(settings, CheckResult):
@@ -124,12 +140,39 @@ def check_settings_and_spool(settings: Settings | CheckResult) -> list[CheckResu
         CheckResult("settings", True, detail),
         *(CheckResult("names", True, line, warning=True) for line in unknown_variables()),
     ]
+    if not build:
+        return results + check_data(settings)
+    with tempfile.TemporaryDirectory(prefix="paimon-doctor-", ignore_cleanup_errors=True) as d:
+        scratch = settings.model_copy(update={"data_dir": Path(d), "redis_url": None})
+        return results + check_data(scratch)
+
+
+def check_data(settings: Settings) -> list[CheckResult]:
+    """The spool has room, the job store answers, and (local storage) a stored file
+    downloads back; what needs a failed part is not tried."""
+    results = []
     if settings.storage_backend == "mega":
         results.append(check_mega_login(settings))
     results.append(spool := check_spool(Spool(settings.spool_dir), settings.min_free_bytes))
-    if settings.storage_backend == "local" and spool.ok:
+    results.append(jobs := check_job_store(settings))
+    if settings.storage_backend == "local" and spool.ok and jobs.ok:
         results.append(check_downloads(settings))
     return results
+
+
+def check_job_store(settings: Settings) -> CheckResult:
+    """The job store this server will use (SQLite in the data directory, or Redis)
+    answers; the check /readyz makes."""
+    from paimon.bootstrap.wiring import build_job_store
+
+    try:
+        store = build_job_store(settings)
+    except Exception as exc:  # e.g. the data directory cannot hold the SQLite file
+        return CheckResult("jobs", False, f"{type(exc).__name__}: {exc}")
+    try:
+        return check_jobs(store)
+    finally:
+        store.close()
 
 
 def check_downloads(settings: Settings) -> CheckResult:
@@ -199,10 +242,12 @@ ENVIRONMENT_CHECKS: list[Callable[[], CheckResult]] = [
 ]
 
 
-def run_checks(settings: Settings | CheckResult | None = None) -> list[CheckResult]:
+def run_checks(
+    settings: Settings | CheckResult | None = None, build: bool = False
+) -> list[CheckResult]:
     """Every check, on ``settings`` (``load_settings()``'s answer; by default, read)."""
     settings = load_settings() if settings is None else settings
-    return [check() for check in ENVIRONMENT_CHECKS] + check_settings_and_spool(settings)
+    return [check() for check in ENVIRONMENT_CHECKS] + check_settings_and_spool(settings, build)
 
 
 def worker_choice(settings: Settings | CheckResult) -> tuple[capacity.Capacity, int, str]:
@@ -214,19 +259,22 @@ def worker_choice(settings: Settings | CheckResult) -> tuple[capacity.Capacity, 
     return found, *capacity.choose_workers(configured, found)
 
 
-def main(as_json: bool = False) -> int:
+def main(as_json: bool = False, build: bool = False) -> int:
     settings = load_settings()
-    results = run_checks(settings)
+    results = run_checks(settings, build)
     ok = all(r.ok for r in results)
     found, workers, decided_by = worker_choice(settings)
     if as_json:
         report = {"found": found.as_dict(), "workers": workers, "decided_by": decided_by}
         checks = [r.__dict__ for r in results]
-        print(json.dumps({"ok": ok, "checks": checks, "workers": report}, indent=2))
+        extra = {"build": BUILD_NOTE} if build else {}
+        print(json.dumps({"ok": ok, "checks": checks, "workers": report, **extra}, indent=2))
     else:
         for r in results:
             mark = "warn" if r.warning else "ok  " if r.ok else "FAIL"
             print(f"{mark} {r.name:<9} {r.detail}")
         print(f"info {'workers':<9} {found.describe()}; starting {workers} ({decided_by})")
+        if build:
+            print(f"info {'build':<9} {BUILD_NOTE}")
         print("paimon doctor: all checks passed" if ok else "paimon doctor: FAILED")
     return 0 if ok else 1

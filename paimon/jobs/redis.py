@@ -232,6 +232,8 @@ class _Connection:
 class RedisJobStore:
     """Jobs in Redis, shared by every worker of every instance pointed at it."""
 
+    name = "redis"
+
     def __init__(self, url: str, prefix: str = "paimon:") -> None:
         self._url = url  # may hold a password: never shown, see __repr__ and check()
         self.prefix = prefix

@@ -135,6 +135,8 @@ class ConnectionPool:
 class SqliteJobStore:
     """Jobs in one SQLite file, shared by every worker process of a machine."""
 
+    name = "sqlite"
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._pools: dict[int, ConnectionPool] = {}  # by process id

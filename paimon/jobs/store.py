@@ -45,6 +45,9 @@ class Fence:
 
 
 class JobStore(Protocol):
+    #: Which store this is, for people: "sqlite" or "redis" (/readyz, `paimon doctor`).
+    name: str
+
     def create(self, job: Job) -> None:
         """Store a new job (its id must be new)."""
         ...

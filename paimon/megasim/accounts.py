@@ -133,6 +133,13 @@ class Account:
         blob += secrets.token_bytes(-len(blob) % 16)
         return a32_to_base64(encrypt_key(str_to_a32(blob), master_key))
 
+    @property
+    def public_key(self) -> str | None:
+        """``pubk``: the RSA modulus and exponent as MPIs, base64url; None without a key."""
+        if self.rsa_key is None:
+            return None
+        return base64_url_encode(_mpi(self.rsa_key.n) + _mpi(self.rsa_key.e))
+
     def accepts_mfa(self, code: object) -> bool:
         """True if the account has no 2FA, or ``code`` is its TOTP code of the previous,
         current or next 30-second step (clients' clocks drift)."""

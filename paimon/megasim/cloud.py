@@ -7,18 +7,19 @@ wrapped keys exactly as clients sent them.
 
 from __future__ import annotations
 
-import binascii
 import secrets
 import threading
-from collections.abc import Callable, Container, Iterator
+import time
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mega.crypto import base64_url_decode, base64_url_encode
+from mega.crypto import base64_url_encode
 
 from paimon.megasim.accounts import Account, random_handle
-from paimon.megasim.errors import ApiError
+from paimon.megasim.actions import ActionPackets, Packet
+from paimon.megasim.errors import ApiError, decode_binary
 from paimon.megasim.nodes import CONTAINERS, FILE, FOLDER, INBOX, ROOT, RUBBISH_BIN, Node
 from paimon.megasim.uploads import PendingUpload
 from paimon.storage.mega.codes import (
@@ -42,10 +43,12 @@ BINARY_TOKEN_BYTES = 36
 
 @dataclass
 class CallContext:
-    """Who is calling (if anyone) and the base URL their links must point at."""
+    """Who is calling (if anyone), with which session, and the base URL their links
+    must point at."""
 
     account: Account | None
     base_url: str
+    sid: str | None = None
 
     def require_account(self) -> Account:
         if self.account is None:
@@ -77,6 +80,7 @@ class Cloud:
         self._uploads: dict[str, PendingUpload] = {}  # upload token -> upload
         self._completions: dict[str, str] = {}  # completion handle -> upload token
         self._logins = 0  # successful ``us`` commands since start; never reset
+        self.actions = ActionPackets(self._lock)  # the ``/sc`` channel of every account
         self._commands: dict[str, Callable[[Command, CallContext], object]] = {
             "us0": self._prelogin,
             "us": self._login,
@@ -90,6 +94,7 @@ class Cloud:
             "g": self._download_url,
             "d": self._delete_node,
             "m": self._move_node,
+            "sml": self._logout,
         }
 
     # ---- accounts -------------------------------------------------------------------
@@ -121,8 +126,17 @@ class Cloud:
         """
         with self._lock:
             handle = self._sessions.get(sid) if sid else None
-            context = CallContext(self._accounts.get(handle) if handle else None, base_url)
+            account = self._accounts.get(handle) if handle else None
+            context = CallContext(account, base_url, sid if account else None)
             return [self._execute_one(command, context) for command in commands]
+
+    def session_account(self, sid: str | None) -> str:
+        """The user handle behind a session id; ``-15`` (ESID) if there is none."""
+        with self._lock:
+            handle = self._sessions.get(sid) if sid else None
+            if handle is None:
+                raise ApiError(ESID)
+            return handle
 
     def _execute_one(self, command: object, context: CallContext) -> object:
         if not isinstance(command, dict):
@@ -167,17 +181,21 @@ class Cloud:
     def _anonymous_signup(self, command: Command, context: CallContext) -> object:
         wrapped_master_key = _arg(command, "k", str)
         challenge = _arg(command, "ts", str)
-        try:
-            well_formed = len(base64_url_decode(challenge)) == 32
-        except (binascii.Error, ValueError):
-            well_formed = False
-        if not well_formed:
-            raise ApiError(EARGS)
+        decode_binary(challenge, 32)  # 16 random bytes and them wrapped: -2 if not
         account = Account.anonymous(wrapped_master_key, challenge, self.default_quota)
         self.add_account(account)
         return account.handle
 
+    def _logout(self, command: Command, context: CallContext) -> object:
+        """``sml`` (the SDK's CommandLogout, megajs's ``close``): the session ends."""
+        context.require_account()
+        del self._sessions[context.sid]
+        return 0
+
     def _user_info(self, command: Command, context: CallContext) -> object:
+        """``ug``, with what the SDK's CommandGetUserData reads beyond ``u``: the login
+        version (``aav``) and v2 salt (``aas``), and for accounts with an RSA key the
+        public key (``pubk``) and the private key wrapped with the master key (``privk``)."""
         account = context.require_account()
         info: dict[str, object] = {
             "u": account.handle,
@@ -186,6 +204,13 @@ class Cloud:
         }
         if account.email is not None:
             info["email"] = account.email
+        if account.kind != "anonymous":
+            info["aav"] = 2 if account.salt is not None else 1
+        if account.salt is not None:
+            info["aas"] = base64_url_encode(account.salt)
+        if account.public_key is not None:
+            info["pubk"] = account.public_key
+            info["privk"] = account.wrapped_private_key
         return info
 
     def _storage_quota(self, command: Command, context: CallContext) -> object:
@@ -196,8 +221,16 @@ class Cloud:
         if "p" in command:  # a public handle's node, as mega.py's delete_url asks for it
             return {"f": [self._public_node(command).to_json()]}
         account = context.require_account()
-        nodes = [node.to_json() for node in self._nodes.values() if node.owner == account.handle]
-        return {"f": nodes, "ok": [], "s": []}
+        owned = [node for node in self._nodes.values() if node.owner == account.handle]
+        return {
+            "f": [node.to_json() for node in owned],
+            "ok": [],
+            "s": [],
+            # Exported nodes, as the SDK's procph and megajs read them.
+            "ph": [node.link_json() for node in owned if node.public_handle is not None],
+            # Where this client's /sc channel starts: the SDK fails a reply without it.
+            "sn": self.actions.current_sn(account.handle),
+        }
 
     def _put_nodes(self, command: Command, context: CallContext) -> object:
         account = context.require_account()
@@ -214,6 +247,7 @@ class Cloud:
         if account.used_bytes + sum(upload.size for upload in uploads) > account.quota_bytes:
             raise ApiError(EOVERQUOTA)
         created = [self._create_node(account, parent, item, upload) for item, upload in planned]
+        self._announce(account, command, _new_nodes(account, created))
         return {"f": [node.to_json() for node in created]}
 
     def _plan_node(self, account: Account, item: object) -> tuple[Command, PendingUpload | None]:
@@ -261,17 +295,22 @@ class Cloud:
         return {"p": f"{context.base_url}/ul/{token}"}
 
     def _public_link(self, command: Command, context: CallContext) -> object:
-        node = self._own_node(context.require_account(), _arg(command, "n", str))
+        account = context.require_account()
+        node = self._own_node(account, _arg(command, "n", str))
         if node.kind not in (FILE, FOLDER):
             raise ApiError(EACCESS)
         if command.get("d"):
             if node.public_handle is not None:
+                removed = {"a": "ph", "h": node.handle, "ph": node.public_handle, "d": 1}
+                self._announce(account, command, [removed])
                 del self._public_handles[node.public_handle]
-                node.public_handle = None
+                node.public_handle = node.link_created = None
             return 0
         if node.public_handle is None:
             node.public_handle = self._unique_handle(6, self._public_handles)
+            node.link_created = int(time.time())
             self._public_handles[node.public_handle] = node.handle
+            self._announce(account, command, [{"a": "ph", **node.link_json(), "n": 1}])
         return node.public_handle
 
     def _download_url(self, command: Command, context: CallContext) -> object:
@@ -296,6 +335,7 @@ class Cloud:
             raise ApiError(EACCESS)
         for doomed in list(self._subtree(node)):
             self._remove_node(doomed)
+        self._announce(account, command, [{"a": "d", "n": node.handle, "ou": account.handle}])
         return 0
 
     def _move_node(self, command: Command, context: CallContext) -> object:
@@ -309,6 +349,10 @@ class Cloud:
         if any(descendant is target for descendant in self._subtree(node)):
             raise ApiError(ECIRCULAR)
         node.parent = target.handle
+        # A move is a deletion marked "m" followed by the subtree anew under its new
+        # parent (the SDK's sc_deltree keeps the node for the "t" that follows).
+        moved = {"a": "d", "n": node.handle, "m": 1, "ou": account.handle}
+        self._announce(account, command, [moved, *_new_nodes(account, self._subtree(node))])
         return 0
 
     # ---- upload and download transfers ----------------------------------------------
@@ -325,19 +369,20 @@ class Cloud:
             upload.check_range(offset, length)
             return upload.blob.open("r+b")
 
-    def close_upload_range(self, token: str, offset: int, length: int) -> bytes:
+    def close_upload_range(self, token: str, offset: int, length: int, confirm: bool) -> bytes:
         """Record a fully written range; the POST's reply body.
 
-        Until all chunks are in: empty for text-token uploads, ``0`` for binary ones (the
-        SDK takes anything else but the token for an error). Then the completion token:
-        27 characters of base64url text, or 36 raw bytes for uploads asked for with ``v``.
+        Until all chunks are in: ``0`` if the POST carried the SDK's ``?d=`` checksum
+        (``confirm``), else an empty body (``?c=`` or none), as MEGA answers (the SDK's
+        commit d074b277a). Then the completion token: 27 characters of base64url text,
+        or 36 raw bytes for uploads asked for with ``v``.
         """
         with self._lock:
             upload = self._uploads.get(token)
             if upload is None:  # reset while the body was being written
                 raise ApiError(EEXPIRED)
             if not upload.mark_received(offset, length):
-                return b"0" if upload.binary_token else b""
+                return b"0" if confirm else b""
             if upload.completion_handle is None:
                 if upload.binary_token:
                     upload.completion_reply = secrets.token_bytes(BINARY_TOKEN_BYTES)
@@ -349,6 +394,13 @@ class Cloud:
                     upload.completion_reply = upload.completion_handle.encode()
                 self._completions[upload.completion_handle] = token
             return upload.completion_reply
+
+    def reject_upload_range(self, token: str, offset: int, length: int) -> None:
+        """A range whose body did not match its checksum: not received (``-14``)."""
+        with self._lock:
+            upload = self._uploads.get(token)
+            if upload is not None:
+                upload.forget_range(offset, length)
 
     def expire_upload(self, token: str) -> None:
         """From now on the URL answers ``-8``, as MEGA's do once expired."""
@@ -378,6 +430,7 @@ class Cloud:
                     upload.blob.unlink(missing_ok=True)
                 self._uploads.clear()
                 self._completions.clear()
+                self.actions.forget()
             if quotas:
                 for account in self._accounts.values():
                     account.quota_bytes = self.default_quota
@@ -410,6 +463,15 @@ class Cloud:
             }
 
     # ---- helpers --------------------------------------------------------------------
+
+    def _announce(self, account: Account, command: Command, packets: list[Packet]) -> None:
+        """Record a change's action packets. A command's ``i`` (the SDK's and
+        async-mega-py's client id) comes back right after ``a``, where the SDK looks for
+        it to recognise (and skip) the packets of its own changes."""
+        client_id = command.get("i")
+        if isinstance(client_id, str):
+            packets = [{"a": p["a"], "i": client_id, **p} for p in packets]
+        self.actions.record(account.handle, packets)
 
     def _own_node(self, account: Account, handle: str) -> Node:
         node = self._nodes.get(handle)
@@ -447,3 +509,8 @@ class Cloud:
         if node.blob is not None:
             node.blob.unlink(missing_ok=True)
             self._accounts[node.owner].used_bytes -= node.size
+
+
+def _new_nodes(account: Account, nodes: Iterable[Node]) -> list[Packet]:
+    """The ``t`` packet of nodes that appeared, parents before children (``readtree``)."""
+    return [{"a": "t", "t": {"f": [node.to_json() for node in nodes]}, "ou": account.handle}]

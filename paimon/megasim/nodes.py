@@ -22,6 +22,7 @@ class Node:
     created: int = field(default_factory=lambda: int(time.time()))
     blob: Path | None = None  # stored ciphertext, files only
     public_handle: str | None = None
+    link_created: int | None = None  # when the public handle was made (``ts`` of ``ph``)
     download_token: str | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -40,3 +41,8 @@ class Node:
         if self.kind == FILE:
             data["s"] = self.size
         return data
+
+    def link_json(self) -> dict[str, object]:
+        """The node's public link as ``f`` lists it under ``ph`` (the SDK's procph needs
+        ``h``, ``ph`` and the creation time ``ts``)."""
+        return {"h": self.handle, "ph": self.public_handle, "ts": self.link_created}

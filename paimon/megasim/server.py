@@ -25,8 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
+from paimon.megasim.actions import DEFAULT_HOLD_SECONDS, parse_wait_token, wait_token
 from paimon.megasim.cloud import Cloud
-from paimon.megasim.errors import ApiError
+from paimon.megasim.errors import ApiError, decode_binary
 from paimon.megasim.faults import (
     AnswerPauses,
     FaultError,
@@ -37,7 +38,8 @@ from paimon.megasim.faults import (
     validate_fault,
 )
 from paimon.megasim.proofs import HashcashGate
-from paimon.storage.mega.codes import EARGS, EEXPIRED
+from paimon.megasim.uploads import CHECKSUM_BYTES, ChunkChecksum
+from paimon.storage.mega.codes import EARGS, EEXPIRED, EKEY
 
 logger = logging.getLogger("paimon.megasim")
 
@@ -46,6 +48,10 @@ DROP_AFTER_BYTES = 64 * 1024  # a "drop" fault reads this much of the body, then
 UPLOAD_PATH = re.compile(r"/ul/(?P<token>[\w-]+)/(?P<offset>\d+)")
 DOWNLOAD_PATH = re.compile(r"/dl/(?P<token>[\w-]+)(?:/(?P<start>\d+)-(?P<end>\d+))?")
 RANGE_HEADER = re.compile(r"bytes=(?P<start>\d*)-(?P<end>\d*)")
+WAIT_PATH = re.compile(r"/wsc(?:/(?P<token>[\w-]+))?")
+#: The chunk checksum parameters: ``d`` since the SDK's commit d074b277a (2021), whose
+#: unfinished chunks are answered ``0``; ``c`` before it, answered with an empty body.
+CHECKSUM_PARAMETERS = ("d", "c")
 
 
 class MegaSimServer(ThreadingHTTPServer):
@@ -94,23 +100,33 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self._send(411, b"Content-Length required\n", "text/plain")
             return
         url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)  # "?d=" is a (bad) checksum
         if url.path == "/cs":
-            self._api(parse_qs(url.query), length)
+            self._api(query, length)
         elif match := UPLOAD_PATH.fullmatch(url.path):
-            self._upload(match["token"], int(match["offset"]), length)
+            self._upload(match["token"], int(match["offset"]), length, query)
         elif url.path.startswith("/_sim/"):
             self._control(url.path.removeprefix("/_sim/"), self._read_json(length))
         else:
+            # Downloads and the /sc channel take POST (MEGA's SDK) as well as GET.
             self._discard(length)
-            self._send(404, b"not found\n", "text/plain")
+            self._get_or_post(url.path, query)
 
     def do_GET(self) -> None:
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        if url.path == "/_sim/state":
+            self._send_json(200, self._state())
+        else:
+            self._get_or_post(url.path, parse_qs(url.query))
+
+    def _get_or_post(self, path: str, query: dict[str, list[str]]) -> None:
         if match := DOWNLOAD_PATH.fullmatch(path):
             path_range = (int(match["start"]), int(match["end"])) if match["start"] else None
             self._download(match["token"], path_range)
-        elif path == "/_sim/state":
-            self._send_json(200, self._state())
+        elif path == "/sc":
+            self._poll(query)
+        elif match := WAIT_PATH.fullmatch(path):
+            self._hold(query, match["token"])
         else:
             self._send(404, b"not found\n", "text/plain")
 
@@ -143,15 +159,17 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self.server.pauses.hold(seconds)
         self._send_json(200, answer)
 
-    def _upload(self, token: str, offset: int, length: int) -> None:
+    def _upload(self, token: str, offset: int, length: int, query: dict[str, list[str]]) -> None:
         """One range, counted in ``transfers`` from its headers to its answer."""
         self.server.transfers.started(self.connection_number)
         try:
-            self._upload_range(token, offset, length)
+            self._upload_range(token, offset, length, query)
         finally:
             self.server.transfers.finished()
 
-    def _upload_range(self, token: str, offset: int, length: int) -> None:
+    def _upload_range(
+        self, token: str, offset: int, length: int, query: dict[str, list[str]]
+    ) -> None:
         cloud = self.server.cloud
         fault = self.server.faults.take("upload")
         if fault is not None:
@@ -159,26 +177,39 @@ class MegaSimHandler(BaseHTTPRequestHandler):
                 cloud.expire_upload(token)
             self._suffer(fault, length)
             return
+        parameter = next((name for name in CHECKSUM_PARAMETERS if name in query), None)
         try:
+            expected = decode_binary(query[parameter][0], CHECKSUM_BYTES) if parameter else None
             blob = cloud.open_upload_range(token, offset, length)
         except ApiError as error:
             self._discard(length)
             self._send_json(200, error.code)
             return
+        checksum = ChunkChecksum() if expected is not None else None
         with blob:
-            received_all = self._receive_into(blob, offset, length)
+            received_all = self._receive_into(blob, offset, length, checksum)
         if not received_all:
             self.close_connection = True  # the client went away mid-body: record nothing
             return
+        if checksum is not None and checksum.digest() != expected:
+            # MEGA's "integrity check failed": nothing is recorded, and the SDK sends the
+            # chunk again (API_EKEY in TransferSlot::doio).
+            logger.info("upload range %d+%d: checksum mismatch", offset, length)
+            cloud.reject_upload_range(token, offset, length)
+            self._send_json(200, EKEY)
+            return
         try:
-            reply = cloud.close_upload_range(token, offset, length)
+            reply = cloud.close_upload_range(token, offset, length, confirm=parameter == "d")
         except ApiError as error:
             self._send_json(200, error.code)
             return
         self._send(200, reply, "text/plain")
 
-    def _receive_into(self, blob: BinaryIO, offset: int, length: int) -> bool:
-        """Stream the body into ``blob`` at ``offset``; False if it ended early."""
+    def _receive_into(
+        self, blob: BinaryIO, offset: int, length: int, checksum: ChunkChecksum | None
+    ) -> bool:
+        """Stream the body into ``blob`` at ``offset`` (and ``checksum``); False if it
+        ended early."""
         throttles = (self.server.throttle, self.connection_throttle)
         self.connection_throttle.set(self.server.network.connection_bytes_per_second)
         piece_size = min(throttle.piece_size(PIECE_BYTES) for throttle in throttles)
@@ -199,8 +230,59 @@ class MegaSimHandler(BaseHTTPRequestHandler):
                 throttle.consume(received)
             if keep:
                 blob.write(piece[:received])
+            if checksum is not None:
+                checksum.update(piece[:received])
             remaining -= received
         return True
+
+    # ---- the server-to-client channel ------------------------------------------------
+
+    def _poll(self, query: dict[str, list[str]]) -> None:
+        """``/sc?sn=..&sid=..`` (megajs, go-mega): the action packets after ``sn`` with the
+        new ``sn``, at once; with nothing new, a wait URL ``w`` (megajs POSTs it, go-mega
+        GETs it) that answers once there is, then the client polls again."""
+        cloud = self.server.cloud
+        sn = query.get("sn", [None])[0]
+        try:
+            account = cloud.session_account(query.get("sid", [None])[0])
+            packets, new_sn = cloud.actions.since(account, sn)
+            if not packets:
+                token = wait_token(account, new_sn)
+                self._send_json(200, {"w": f"{self._base_url()}/wsc/{token}", "sn": new_sn})
+                return
+        except ApiError as error:
+            self._send_json(200, error.code)
+            return
+        self._send_json(200, {"a": packets, "sn": new_sn})
+
+    def _hold(self, query: dict[str, list[str]], token: str | None) -> None:
+        """``/wsc?sn=..&sid=..`` (MEGA's SDK) and the wait URL: held until the account has
+        changed since ``sn`` or ``/_sim/sc``'s hold time has passed. With ``sn`` in the
+        query (the SDK): the packets and the new ``sn``, or ``0``, the keep-alive the SDK
+        reads as "nothing new, ask again". The bare wait URL answers ``0`` either way:
+        its callers only wait for it, then poll ``/sc``."""
+        cloud = self.server.cloud
+        asked = query.get("sn", [None])[0]
+        try:
+            if token is not None:  # the SDK appends its own ?sn= to a wait URL
+                account, token_sn = parse_wait_token(token)
+                sn = token_sn if asked is None else asked
+            else:
+                account, sn = cloud.session_account(query.get("sid", [None])[0]), asked
+            packets, new_sn = cloud.actions.since(account, sn)
+            if not packets:
+                cloud.actions.wait(account, sn, cloud.actions.hold_seconds)
+                packets, new_sn = cloud.actions.since(account, sn)
+        except ApiError as error:
+            self._send_json(200, error.code)
+            return
+        try:
+            if packets and asked is not None:
+                self._send_json(200, {"a": packets, "sn": new_sn})
+            else:
+                self._send(200, b"0", "application/json")
+        except OSError:  # the client stopped waiting (megajs aborts it when it closes)
+            self.close_connection = True
 
     def _download(self, token: str, path_range: tuple[int, int] | None) -> None:
         found = self.server.cloud.open_download(token)
@@ -310,6 +392,12 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             reply = server.hashcash.configure(request.get("easiness"), request.get("all", False))
             logger.info("hashcash: easiness %s, all requests %s", reply["easiness"], reply["all"])
             return reply
+        if name == "sc":
+            hold = request.get("hold_seconds")
+            if not isinstance(hold, int | float) or isinstance(hold, bool) or not 0 < hold <= 600:
+                raise ValueError("hold_seconds must be a number of seconds from 0 to 600")
+            server.cloud.actions.hold_seconds = float(hold)
+            return {"hold_seconds": server.cloud.actions.hold_seconds}
         if name == "pause":
             action, seconds = request.get("action"), request.get("seconds")
             if not isinstance(action, str) or not action:
@@ -326,6 +414,7 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             server.transfers.reset()
             server.keep_ciphertext = True
             server.hashcash.configure(None, False)
+            server.cloud.actions.hold_seconds = DEFAULT_HOLD_SECONDS
             server.cloud.reset(**flags)
             return {"reset": flags}
         if name == "quota":

@@ -1,4 +1,5 @@
-"""Pending uploads: MEGA's chunk geometry and the bookkeeping of which chunks arrived."""
+"""Pending uploads: MEGA's chunk geometry, the bookkeeping of which chunks arrived, and
+the checksum MEGA's SDK puts on each chunk POST."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from mega.crypto import get_chunks
 
 from paimon.megasim.errors import ApiError
 from paimon.storage.mega.codes import ERANGE
+
+#: ``EncryptByChunks::CRCSIZE`` in MEGA's SDK.
+CHECKSUM_BYTES = 12
 
 
 @dataclass
@@ -46,14 +50,49 @@ class PendingUpload:
 
     def mark_received(self, offset: int, length: int) -> bool:
         """Record a fully written range; True once every chunk has arrived."""
-        if self.size == 0:
-            self.received.add(0)
-        else:
-            first = bisect.bisect_left(self._starts, offset)
-            last = bisect.bisect_left(self._starts, offset + length)
-            self.received.update(self._starts[first:last])
+        self.received.update(self._chunks_in(offset, length))
         return len(self.received) == len(self._starts)
+
+    def forget_range(self, offset: int, length: int) -> None:
+        """A range arrived damaged (its checksum did not match): its chunks count as not
+        received, even if an earlier copy was, since the damaged one overwrote it."""
+        self.received.difference_update(self._chunks_in(offset, length))
+
+    def _chunks_in(self, offset: int, length: int) -> list[int]:
+        """The starts of the chunks a range covers (the empty file's one for its POST)."""
+        if self.size == 0:
+            return [0]
+        first = bisect.bisect_left(self._starts, offset)
+        return self._starts[first : bisect.bisect_left(self._starts, offset + length)]
 
     @property
     def received_bytes(self) -> int:
         return sum(self.chunk_sizes[start] for start in self.received)
+
+
+class ChunkChecksum:
+    """The checksum of a chunk POST's body that MEGA's SDK sends as ``?d=`` (``?c=``
+    before 2021): 12 bytes, byte ``i`` of the body XORed into byte ``i % 12``
+    (``EncryptByChunks::updateCRC``, src/http.cpp); the URL carries their base64url.
+
+    Fed piece by piece as the body streams in; each piece is folded in C-speed big-integer
+    steps (halving at multiples of 12 bytes), not byte by byte in Python.
+    """
+
+    def __init__(self) -> None:
+        self._folded = 0  # little-endian: body byte i lands in bits 8 * (i % 12) onwards
+        self._position = 0
+
+    def update(self, piece: bytes | memoryview) -> None:
+        lead = self._position % CHECKSUM_BYTES  # the piece starts this far into a lane row
+        self._position += len(piece)
+        width = lead + len(piece)
+        value = int.from_bytes(piece, "little") << (8 * lead)
+        while width > CHECKSUM_BYTES:
+            half = -(-width // (2 * CHECKSUM_BYTES)) * CHECKSUM_BYTES  # a multiple of 12
+            value = (value & ((1 << (8 * half)) - 1)) ^ (value >> (8 * half))
+            width = half
+        self._folded ^= value
+
+    def digest(self) -> bytes:
+        return self._folded.to_bytes(CHECKSUM_BYTES, "little")

@@ -60,7 +60,8 @@ def utc_text(timestamp: float) -> str:
 
 def why_gone(job: Job) -> str:
     if job.removed_because == DOWNLOADS_USED or (job.removed_at is None and used_up(job)):
-        return f"This upload could be downloaded {job.max_downloads} times; it was, and is deleted."
+        times = "1 time" if job.max_downloads == 1 else f"{job.max_downloads} times"
+        return f"This upload could be downloaded {times}; it was, and is deleted."
     when = utc_text(job.expires_at or job.removed_at or 0.0)
     return f"This upload expired at {when} and is deleted."
 

@@ -63,7 +63,7 @@ def check_jobs(store: JobStore) -> CheckResult:
         store.check()
     except Exception as exc:  # the store's own message says what is wrong
         return CheckResult("jobs", False, str(exc))
-    return CheckResult("jobs", True, f"{type(store).__name__} answers")
+    return CheckResult("jobs", True, f"{store.name} job store answers")
 
 
 def check_retries(storage_name: str, store: JobStore) -> CheckResult:

@@ -35,16 +35,19 @@ def header_int(name: str) -> int:
 # 0.25 (at most 6 digits each side), a count without leading zeros.
 _DAYS = re.compile(r"[1-9][0-9]{0,5}(\.[0-9]{1,6})?|0\.[0-9]{0,5}[1-9]", re.ASCII)
 _COUNT = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)
+# What a refused value is told, its bounds included.
+DAYS_WANTED = "a number of days above 0 and below 1000000 (at most 6 decimals), such as 7 or 0.5"
+COUNT_WANTED = "a whole number from 1 to 999999999"
 
 
 def requested_keep(form: Mapping[str, str] | None = None) -> Keep:
     """What the client asked of how long its upload is kept: transfer.sh's ``Max-Days``
     and ``Max-Downloads`` headers, else a form's ``max_days`` and ``max_downloads``
-    fields (empty: not sent, as a form's empty input); 400 naming one that is not a
-    number above 0."""
+    fields (empty: not sent, as a form's empty input); 400 naming one out of shape or
+    bounds, and the bounds."""
     fields = form or {}
-    days = _asked("Max-Days", "max_days", fields, _DAYS, "a number of days, such as 7 or 0.5")
-    count = _asked("Max-Downloads", "max_downloads", fields, _COUNT, "a whole number")
+    days = _asked("Max-Days", "max_days", fields, _DAYS, DAYS_WANTED)
+    count = _asked("Max-Downloads", "max_downloads", fields, _COUNT, COUNT_WANTED)
     return Keep(
         max_days=None if days is None else float(days),
         max_downloads=None if count is None else int(count),
@@ -59,7 +62,7 @@ def _asked(
     sent[f"The form field '{field}'"] = form.get(field) or None  # empty: not filled in
     for named, value in sent.items():
         if value is not None and shape.fullmatch(value) is None:
-            raise ApiError("bad_keep", f"{named} must be {what} above 0.")
+            raise ApiError("bad_keep", f"{named} must be {what}.")
     return next((value for value in sent.values() if value is not None), None)
 
 

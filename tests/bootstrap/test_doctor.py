@@ -26,6 +26,7 @@ def test_every_check_passes_here() -> None:
         "pydantic",
         "settings",
         "spool",
+        "jobs",
         "downloads",
     ]
     assert all(r.ok for r in results), results

@@ -3,7 +3,6 @@ fills up while a body arrives. Each gets one clear answer, and nothing is left b
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,29 +14,12 @@ from paimon.config import Settings, SettingsError, load_settings, unknown_variab
 from tests.support.doctor import by_name, run_doctor
 from tests.support.rawhttp import BOUNDARY, END, file_part
 from tests.support.servers import (
-    REPO_ROOT,
     ServerProcess,
-    clean_environ,
     eventually,
-    free_port,
-    gunicorn_command,
+    start_refused,
     start_server,
 )
 from tests.support.uploads import MIB, TUS
-
-
-def start_refused(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    """gunicorn started as deployed with ``env``; it must stop by itself."""
-    return subprocess.run(
-        gunicorn_command(),
-        cwd=tmp_path,
-        env=clean_environ()
-        | {"PAIMON_HOST": "127.0.0.1", "PAIMON_PORT": str(free_port()), **env}
-        | {"PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from paimon.config import Settings
+from tests.support.deployfiles import dockerfile_instructions
 from tests.support.servers import REPO_ROOT, clean_environ, gunicorn_command
 
 BUILD = "scripts/build"
@@ -49,15 +50,6 @@ def gunicorn_config(cwd: Path, **env: str) -> dict[str, str]:
     )
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    return [
-        (m[1].upper(), m[2].strip())
-        for m in re.finditer(r"^\s*([A-Za-z]+)\s+(.*)$", text, re.M)
-        if not m[0].lstrip().startswith("#")
-    ]
-
-
 def check_web_service(service: dict) -> None:
     """What both Blueprints share: build, start, health, secrets, shutdown window."""
     assert service["type"] == "web"
@@ -69,7 +61,7 @@ def check_web_service(service: dict) -> None:
     env = env_of(service)
     assert env["PYTHON_VERSION"]["value"].startswith("3.13.")
     assert env["PAIMON_AUTH_TOKENS"]["generateValue"] is True
-    for secret in ("PAIMON_MEGA_EMAIL", "PAIMON_MEGA_PASSWORD"):
+    for secret in ("PAIMON_MEGA_EMAIL", "PAIMON_MEGA_PASSWORD", "PAIMON_MEGA_TOTP_SECRET"):
         assert env[secret]["sync"] is False
     # Gunicorn's graceful timeout ends, with time to stop, before Render's SIGKILL.
     delay = service["maxShutdownDelaySeconds"]
@@ -112,6 +104,8 @@ def test_gunicorn_reads_the_matched_graceful_timeout(tmp_path: Path) -> None:
     assert config["worker_class"] == "paimon.server.worker.JsonErrorThreadWorker"
     assert gunicorn_config(tmp_path, PAIMON_GRACEFUL_TIMEOUT_SECONDS="7")["graceful_timeout"] == "7"
     assert gunicorn_config(tmp_path, WEB_CONCURRENCY="3")["workers"] == "3"
+    # No control socket under $HOME, which the Docker image's user cannot write.
+    assert config["control_socket_disable"] == "True"
 
 
 def test_compose_two_instances_share_redis_and_a_volume() -> None:
@@ -153,6 +147,39 @@ def test_deployment_doc_covers_each_way_to_run() -> None:
         "160 MiB per worker after 64 MiB for the master",
     ):
         assert needle in text, needle
+
+
+def doc_sections(name: str) -> dict[str, str]:
+    """A Markdown file's text under each of its ``##`` headings."""
+    text = (REPO_ROOT / name).read_text()
+    return {
+        part.split("\n", 1)[0].strip(): part for part in re.split(r"^## ", text, flags=re.M)[1:]
+    }
+
+
+def test_deployment_doc_says_public_url_and_the_stop_timeout() -> None:
+    """A custom domain on Render and Docker behind a TLS proxy need PAIMON_PUBLIC_URL;
+    `docker run` needs the shutdown window compose.yaml and render.yaml give."""
+    sections = doc_sections("docs/deployment.md")
+    render = sections["Render: one instance on a disk (`render.yaml`)"]
+    docker = sections["Docker"]
+    assert "custom domain" in render and "PAIMON_PUBLIC_URL" in render
+    assert "TLS proxy" in docker and "PAIMON_PUBLIC_URL=https://" in docker
+    runs = re.findall(r"^docker run .*$", docker.replace("\\\n", " "), re.M)
+    assert runs
+    for run in runs:
+        assert f"--stop-timeout {GRACEFUL + STOP_RESERVE_SECONDS}" in run, run
+
+
+def test_readme_names_the_pythons_and_time_scripts_test_needs() -> None:
+    versions = re.search(
+        r"PAIMON_TEST_PYTHONS:-([\d. ]+)\}", (REPO_ROOT / "scripts" / "test").read_text()
+    )
+    assert versions
+    section = doc_sections("README.md")["Two commands"]
+    for version in versions[1].split():
+        assert version in section, version
+    assert "pyenv" in section and "about 20 minutes on 2 CPUs" in section
 
 
 def test_dockerfile_builds_and_starts_the_same_way() -> None:

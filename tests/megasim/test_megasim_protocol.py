@@ -22,22 +22,11 @@ from tests.support.megasim import (
     WRAPPED_KEY,
     MegaSim,
     post,
+    upload_ciphertext,
+    upload_url,
 )
 
 KIB = 1024
-
-
-def upload_url(client: Mega, size: int) -> str:
-    return client._api_request({"a": "u", "s": size})["p"]
-
-
-def upload_ciphertext(client: Mega, data: bytes) -> dict:
-    """Upload opaque bytes in one POST and create the file node; the node's JSON."""
-    url = upload_url(client, len(data))
-    completion_handle = post(url, 0, data).text
-    root = client.get_node_by_type(2)[0]
-    item = {"h": completion_handle, "t": 0, "a": ATTRIBUTES, "k": WRAPPED_KEY}
-    return client._api_request({"a": "p", "t": root, "n": [item]})["f"][0]
 
 
 def test_chunk_ranges_must_fall_on_mega_chunk_boundaries(v2_client: Mega) -> None:

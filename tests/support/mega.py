@@ -1,10 +1,13 @@
 """Helpers for the tests that store in MEGA (the emulator): settings for its account,
 its backend with fast retries, and reading back what it holds for a link; and their
 fixtures (a pytest plugin, tests/conftest.py): ``backend``, Paimon's MEGA backend on the
-session's emulator, and ``stock``, stock mega.py logged in to it, the independent reader."""
+session's emulator; ``stock``, stock mega.py logged in to it, the independent reader;
+and ``paimon_links`` (module scope), files of ``PAIMON_SIZES`` a real Paimon server
+uploaded to the module's emulator, for the independent clients to download."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -21,7 +24,13 @@ from paimon.storage.mega.crypto import decrypt_file, make_link, parse_link
 from paimon.storage.mega.errors import RetryPolicy
 from paimon.storage.mega.uploader import UploadResult
 from tests.support.megasim import V2_EMAIL, V2_PASSWORD, MegaSim, stock_mega_client
+from tests.support.servers import start_mega_server
+from tests.support.uploads import MIB
 
+# Paimon's uploads to download: the empty file (meta-MAC (0, 0) for both, as in MEGA's
+# SDK; docs/megasim.md), one byte, one AES block, a block and one byte, a full first
+# chunk plus a 10-byte tail, and several chunks with a 3-byte tail.
+PAIMON_SIZES = (0, 1, 16, 17, 131_082, 5 * MIB + 3)
 #: Real backoff, but in milliseconds.
 FAST_RETRY = RetryPolicy(attempts=6, initial_wait=0.005, max_wait=0.02)
 
@@ -88,3 +97,23 @@ def backend(megasim: MegaSim) -> MegaStorage:
 def stock(megasim: MegaSim) -> Mega:
     """Stock mega.py, logged in to the emulator: the independent reader."""
     return stock_mega_client(megasim.url).login(V2_EMAIL, V2_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def paimon_links(
+    sim: MegaSim, tmp_path_factory: pytest.TempPathFactory
+) -> dict[int, tuple[str, bytes]]:
+    """size -> (link, content) of files a real Paimon server uploaded by PUT."""
+    server = start_mega_server(tmp_path_factory.mktemp("paimon"), sim)
+    links = {}
+    try:
+        for size in PAIMON_SIZES:
+            content = os.urandom(size)
+            response = requests.put(
+                f"{server.url}/upload/file-{size}.bin", data=content, timeout=120
+            )
+            assert response.status_code == 200, response.text
+            links[size] = (response.text.strip(), content)
+    finally:
+        server.stop()
+    return links

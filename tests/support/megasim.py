@@ -32,6 +32,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from mega import Mega
 from mega.crypto import base64_url_encode
 
 from paimon_devtools.megasim import (
@@ -94,6 +95,10 @@ def megasim(megasim_server: MegaSim) -> MegaSim:
     return megasim_server
 
 
+#: The emulator's cheapest useful hashcash proof of work, for the independent clients:
+#: about 15 tries of 12 MiB per challenge.
+EASINESS = 200
+
 # MEGA's protocol at the HTTP level, for the emulator's own tests.
 # Opaque stand-ins for what a client would encrypt: whole AES blocks, so that mega.py's
 # get_files() can "decrypt" them (into garbage it then skips) when listing.
@@ -104,3 +109,24 @@ WRAPPED_KEY = base64_url_encode(bytes(range(32)))
 
 def post(url: str, offset: int, body: bytes) -> requests.Response:
     return requests.post(f"{url}/{offset}", data=body, timeout=30)
+
+
+def upload_url(client: Mega, size: int) -> str:
+    return client._api_request({"a": "u", "s": size})["p"]
+
+
+def upload_ciphertext(client: Mega, data: bytes) -> dict:
+    """Upload opaque bytes in one POST and create the file node; the node's JSON."""
+    url = upload_url(client, len(data))
+    completion_handle = post(url, 0, data).text
+    root = client.get_node_by_type(2)[0]
+    item = {"h": completion_handle, "t": 0, "a": ATTRIBUTES, "k": WRAPPED_KEY}
+    return client._api_request({"a": "p", "t": root, "n": [item]})["f"][0]
+
+
+def root_of(sim: MegaSim, email: str) -> str:
+    """The handle of the account's Cloud Drive, from the emulator's own state."""
+    state = sim.state()
+    (owner,) = [a["handle"] for a in state["accounts"] if a["email"] == email]
+    (root,) = [n["h"] for n in state["nodes"] if n["u"] == owner and n["t"] == 2]
+    return root

@@ -67,6 +67,21 @@ def start_server(workdir: Path, **settings: str) -> ServerProcess:
     return await_healthy(server, timeout=HEALTHY_TIMEOUT_SECONDS)
 
 
+def start_refused(workdir: Path, **env: str) -> subprocess.CompletedProcess:
+    """gunicorn started as deployed with ``env`` in ``workdir``, to its end: for a
+    start that must be refused (a bad setting, a port in use), with what it printed."""
+    return subprocess.run(
+        gunicorn_command(),
+        cwd=workdir,
+        env=clean_environ()
+        | {"PAIMON_HOST": "127.0.0.1", "PAIMON_PORT": str(free_port()), **env}
+        | {"PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def start_mega_server(workdir: Path, sim: MegaSim, **settings: str) -> ServerProcess:
     """``start_server`` storing in the emulator ``sim``'s v2 account."""
     account = {"mega_api_url": sim.url, "mega_email": V2_EMAIL, "mega_password": V2_PASSWORD}

@@ -13,6 +13,7 @@ ECIRCULAR = -10
 EACCESS = -11
 EEXIST = -12
 EINCOMPLETE = -13
+EKEY = -14  # a chunk's checksum (``?d=``/``?c=``) does not match its body: send it again
 ESID = -15  # unknown or expired session
 EBLOCKED = -16
 EOVERQUOTA = -17

@@ -7,8 +7,8 @@ a real job's id (``/tus/q3V...`` a fresh tus upload's); ``3q2-...`` is the key o
 real local upload; TOKEN is a configured token; 127.0.0.1:8000 is the test server.
 An example with TOKEN runs against a server with PAIMON_AUTH_TOKENS, one with
 ``?service=mega`` against a server on the MEGA emulator (those two run this working
-tree, tests/conftest.start_server); every other one against the README's serve command
-in a fresh clone of the committed HEAD (tests/deploy/newcomer/conftest.py).
+tree, tests/support/servers.start_server); every other one against the README's serve
+command in a fresh clone of the committed HEAD (tests/deploy/newcomer/conftest.py).
 
 Each example must exit 0 and print no error; where the doc shows output after it
 (JSON, a status line, a link), the real output must have its shape; a link printed is
@@ -42,6 +42,8 @@ NOT_RUN = {
     "scripts/serve": "starts the server the other examples run against "
     "(tests/support/newcomer.serve runs it exactly as written)",
     "scripts/test": "the whole suite on three Pythons: run from inside the suite, it recurses",
+    ".venv/bin/paimon doctor": "runs in the clone scripts/serve built, not in an example's "
+    "empty directory (tests/deploy/newcomer/test_newcomer_second_contact.py runs it as written)",
 }
 EXAMPLES = [example for doc in DOCS for example in shell_examples(doc)]
 DOC_HOST = "127.0.0.1:8000"
