@@ -9,6 +9,7 @@ docs/configuration.md lists them all; tests/deploy/test_docs.py keeps that list 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping
@@ -47,6 +48,56 @@ SCRIPT_VARIABLES = frozenset(
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+#: What a host in an origin may be made of: DNS names and IPv4 (IPv6 is bracketed).
+_HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def exact_origin(value: str) -> str:
+    """``scheme://host[:port]`` as a browser sends it in ``Origin`` (lower case, no
+    default port), or ValueError. Flask-Cors would read a value with a '*' or other
+    pattern characters as a regular expression matched from its start, so
+    'https://*.example.com' refused its own subdomains and allowed
+    'https://xexample.com.evil.net': every origin must be spelt out."""
+    if "*" in value:
+        raise ValueError(
+            f"{value!r}: wildcards are not supported; list each origin, e.g. "
+            "https://app.example.com,https://www.example.com"
+        )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    host = parts.hostname if parts else None
+    bracketed = parts is not None and parts.netloc.rpartition("@")[2].startswith("[")
+    if (
+        parts is None
+        or parts.scheme.lower() not in _DEFAULT_PORTS
+        or not host
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or not (_is_ipv6(host) if bracketed else set(host) <= _HOST_CHARACTERS)
+    ):
+        raise ValueError(
+            f"{value!r} is not an exact origin: write scheme://host[:port], e.g. "
+            "https://app.example.com (no path, no pattern)"
+        )
+    scheme = parts.scheme.lower()
+    shown = f"[{host}]" if bracketed else host
+    explicit = f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else ""
+    return f"{scheme}://{shown}{explicit}"
 
 
 class Settings(BaseSettings):
@@ -126,7 +177,9 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         None,
-        description="Base URL used in local download links; default: the request's host.",
+        validation_alias=_env("PAIMON_PUBLIC_URL", "RENDER_EXTERNAL_URL"),
+        description="Base URL of every link in replies; default: Render's own URL for the "
+        "service (RENDER_EXTERNAL_URL) on Render, else the request's host.",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -177,11 +230,13 @@ class Settings(BaseSettings):
     mega_folder: str = Field("Paimon", min_length=1, description="MEGA folder for uploads.")
     mega_api_url: str = Field(MEGA_API_URL, description="MEGA API base URL.")
     mega_upload_connections: int = Field(
-        16,
+        64,
         ge=1,
-        le=32,
+        le=64,
         description="Most upload POSTs on the wire at once per transfer, each on its own "
-        "connection; fewer when sealing is the bottleneck or MEGA says it is overloaded.",
+        "connection: the uploader starts at 32 (or this, if fewer) and doubles while the "
+        "aggregate rate grows; fewer when sealing is the bottleneck or MEGA says it is "
+        "overloaded. Buffers stay within 64 MiB per transfer.",
     )
 
     # Jobs.
@@ -194,6 +249,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Transfers each worker runs at once in the background; one is kept for "
         "complete uploads, so transfers during the body (pipelining) need 2 or more.",
+    )
+    tus_chunk_bytes: ByteSize = Field(
+        ByteSize(64 * 1024**2),
+        ge=1024**2,
+        description="The upload page sends a tus upload in PATCH requests of at most this "
+        "many bytes (bytes, or e.g. '64MiB'): below a proxy's body limit (Cloudflare's 100 MB).",
     )
     tus_idle_hours: float = Field(
         24.0,
@@ -238,12 +299,27 @@ class Settings(BaseSettings):
         validation_alias=_env("PAIMON_AUTH_TOKENS", "AUTH_TOKEN"),
         description="Comma-separated upload tokens (secret); empty: uploads are open.",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Token GET /metrics requires (secret), sent as 'Authorization: Bearer "
+        "<token>' (Prometheus' authorization credentials); empty: /metrics is open.",
+    )
     max_pending_uploads: int = Field(
         100,
         ge=0,
         description="Unfinished uploads of known size (tus uploads not yet complete, "
         "bodies still arriving) one token, or one client address without a valid token, "
         "may hold at once; 0: no limit.",
+    )
+    max_pending_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of the spool's room (free space above PAIMON_MIN_FREE_BYTES, "
+        "less what other clients' unfinished uploads may still write) that one token, or "
+        "one client address without a valid token, may hold with its unfinished uploads; "
+        "a client's first unfinished upload is bounded by the floor alone; past it 429; "
+        "1: no per-client bound.",
     )
     rate_limit_uploads: str = Field(
         "60/minute",
@@ -270,6 +346,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        return [exact_origin(origin) for origin in origins]
 
     @field_validator("max_days", "default_max_days", "mega_totp_secret", mode="before")
     @classmethod
@@ -305,6 +386,16 @@ class Settings(BaseSettings):
         Flask's send_file, which resolves relative paths against the app's package)
         sees the same folder."""
         return value.expanduser().resolve()
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _blank_public_url(cls, value: object) -> object:
+        """A PAIMON_PUBLIC_URL left blank (render.yaml's `sync: false`) is an unset one:
+        it would otherwise hide RENDER_EXTERNAL_URL, the alias read after it, and links
+        would follow the Host header again."""
+        if isinstance(value, str) and not value.strip():
+            return os.environ.get("RENDER_EXTERNAL_URL") or None
+        return value
 
     @field_validator("mega_api_url", "public_url")
     @classmethod

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,15 +72,18 @@ def gunicorn_command() -> list[str]:
     ]
 
 
-def launch_server(workdir: Path, **settings: str) -> ServerProcess:
-    """Start gunicorn on a free 127.0.0.1 port with PAIMON_* settings, without waiting.
+def launch_server(
+    workdir: Path, *, port: int | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> ServerProcess:
+    """Start gunicorn on a free 127.0.0.1 port (or ``port``) with PAIMON_* settings,
+    without waiting; under ``wrapper`` (a command that runs the rest) if given.
 
     Separate from ``start_server`` so that the tests can register the log for their
     end-of-run secret scan before the server answers. The working directory is a
     scratch folder, so no developer .env is read; PYTHONPATH makes the server run this
     source tree.
     """
-    port = free_port()
+    port = port or free_port()
     data_dir = workdir / "data"
     env = clean_environ() | {
         "PAIMON_HOST": "127.0.0.1",
@@ -93,9 +97,23 @@ def launch_server(workdir: Path, **settings: str) -> ServerProcess:
     log_path = workdir / f"gunicorn-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            gunicorn_command(), cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            [*wrapper, *gunicorn_command()],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     return ServerProcess(f"http://127.0.0.1:{port}", process, log_path, data_dir, env)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
 
 
 def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
@@ -115,6 +133,9 @@ def await_healthy(server: ServerProcess, timeout: float) -> ServerProcess:
     raise RuntimeError(f"server did not become healthy:\n{server.logs()}")
 
 
-def start_server(workdir: Path, **settings: str) -> ServerProcess:
+def start_server(
+    workdir: Path, *, port: int | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> ServerProcess:
     """``launch_server``, then wait for /healthz."""
-    return await_healthy(launch_server(workdir, **settings), timeout=HEALTHY_TIMEOUT_SECONDS)
+    server = launch_server(workdir, port=port, wrapper=wrapper, **settings)
+    return await_healthy(server, timeout=HEALTHY_TIMEOUT_SECONDS)

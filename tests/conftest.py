@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.support.redis",
     "tests.support.jobstores",
     "tests.support.mega",
+    "tests.support.browser",
 ]
 
 

@@ -18,6 +18,7 @@ from flask import Flask
 from paimon.bootstrap import process
 from paimon.bootstrap.installsecret import install_secret
 from paimon.config import Settings
+from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.redis import RedisJobStore
 from paimon.jobs.sqlite import SqliteJobStore
 from paimon.jobs.store import JobStore
@@ -67,6 +68,12 @@ def build_job_store(settings: Settings) -> JobStore:
     return SqliteJobStore(settings.data_dir / "jobs.sqlite3")
 
 
+def build_lease_owners(settings: Settings) -> LeaseOwners:
+    """Lease owners whose lock files are in ``<data dir>/owners``, beside the spool
+    files their jobs transfer (paimon/jobs/owners.py)."""
+    return LeaseOwners(settings.data_dir / "owners")
+
+
 def mega_account(settings: Settings) -> MegaAccount:
     """The MEGA account the settings name; StorageAuthError without credentials."""
     from paimon.storage.mega.backend import MegaAccount
@@ -104,6 +111,7 @@ class Adapters:
     spool: Spool
     storage: StorageBackend
     jobs: JobStore
+    owners: LeaseOwners  # this process's lock file, and the judge of other owners'
     secret: bytes  # the install's own, from the data directory
 
 
@@ -114,6 +122,7 @@ def build_adapters(settings: Settings) -> Adapters:
         spool=Spool(settings.spool_dir),
         storage=build_storage(settings),
         jobs=build_job_store(settings),
+        owners=build_lease_owners(settings),
         secret=secret,
     )
 
@@ -122,13 +131,14 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
     """Every use case wired to the adapters (built from ``settings`` unless given),
     with nothing started: no thread runs until ``start``."""
     parts = adapters or build_adapters(settings)
-    spool, storage, jobs = parts.spool, parts.storage, parts.jobs
+    spool, storage, jobs, owners = parts.spool, parts.storage, parts.jobs, parts.owners
     asked = RefusingStore(jobs)  # the store as request handlers use it
     keeper = Keeper(jobs, asked, storage)  # type: ignore[arg-type]
     transfers = TransferRunner(
         jobs,
         storage,
         spool,
+        owners=owners,
         concurrency=settings.transfer_concurrency,
         lease_seconds=settings.job_lease_seconds,
         retry_seconds=settings.retry_hours * SECONDS_PER_HOUR,
@@ -139,7 +149,12 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         spool=spool,
         jobs=asked,  # type: ignore[arg-type]
         transfers=transfers,
-        reservations=Reservations(spool, settings.min_free_bytes, settings.max_pending_uploads),
+        reservations=Reservations(
+            spool,
+            settings.min_free_bytes,
+            settings.max_pending_uploads,
+            settings.max_pending_share,
+        ),
         progress=ProgressWriter(jobs),
         keeping=KeepPolicy(storage, settings.max_days, settings.default_max_days),
     )
@@ -150,6 +165,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         uploads=uploads,
         resumable=TusService(
             uploads,
+            owners=owners,
             lease_seconds=settings.job_lease_seconds,
             expiry_seconds=settings.tus_idle_hours * SECONDS_PER_HOUR,
         ),
@@ -162,6 +178,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
             transfers,
             jobs,
             spool,
+            owners=owners,
             lease_seconds=settings.job_lease_seconds,
             retention_seconds=settings.retention_hours * SECONDS_PER_HOUR,
             keeper=keeper,
@@ -179,6 +196,10 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         cors_origins=settings.cors_origins,
         max_upload_bytes=settings.max_upload_bytes,
         max_files_per_request=settings.max_files_per_request,
+        tus_chunk_bytes=settings.tus_chunk_bytes,
+        metrics_token_digests=token_digests(
+            [settings.metrics_token] if settings.metrics_token else []
+        ),
     )
 
 

@@ -52,6 +52,8 @@ class Job:
     spool_path: str | None = None  # internal: never shown
     transfer_state: str | None = None  # internal: the backend's checkpoint, sealed
     delete_digest: str | None = None  # internal: SHA-256 of the delete link's token
+    delete_handoff: str | None = None  # internal: the token sealed for a browser's one look
+    handoff_taken_at: float | None = None  # internal: when that look was taken (once)
     uploader: str | None = None  # internal: the client reference it was uploaded under
     lease_owner: str | None = None  # internal: the worker running it
     lease_expires: float = 0.0  # internal: wall-clock seconds
@@ -63,6 +65,8 @@ class Job:
         "spool_path",
         "transfer_state",
         "delete_digest",
+        "delete_handoff",
+        "handoff_taken_at",
         "uploader",
         "lease_owner",
         "lease_expires",

@@ -93,6 +93,9 @@ def _in(states: Iterable[JobState]) -> tuple[str, list[str]]:
 
 _IN_FINISHED, _FINISHED = _in(FINISHED)
 _IN_RESUMABLE, _RESUMABLE = _in(RESUMABLE)
+# The unfinished states by name (not NOT IN): the state index serves the leases, which
+# every maintenance pass reads, however many stored jobs the table keeps.
+_IN_UNFINISHED, _UNFINISHED = _in(set(JobState) - FINISHED)
 
 
 #: Connections per process: SQLite runs one write at a time, and WAL lets a few
@@ -330,9 +333,9 @@ class SqliteJobStore:
 
     def leases(self) -> dict[str, str]:
         rows = self._rows(
-            f"SELECT id, lease_owner FROM jobs WHERE state NOT {_IN_FINISHED}"  # noqa: S608
+            f"SELECT id, lease_owner FROM jobs WHERE state {_IN_UNFINISHED}"  # noqa: S608
             " AND lease_owner IS NOT NULL",
-            _FINISHED,
+            _UNFINISHED,
         )
         return {row["id"]: row["lease_owner"] for row in rows}
 

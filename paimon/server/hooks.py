@@ -28,13 +28,13 @@ def child_exit(server: Any, worker: Any) -> None:
 def _release_leases_of_dead_workers() -> None:
     """In the master: a store of its own, closed again before gunicorn forks the
     replacement worker (connections must not cross a fork)."""
-    from paimon.bootstrap.wiring import build_job_store
-    from paimon.jobs.owners import release_dead_leases
+    from paimon.bootstrap.wiring import build_job_store, build_lease_owners
 
     try:
-        store = build_job_store(process.settings())
+        settings = process.settings()
+        store = build_job_store(settings)
         try:
-            release_dead_leases(store)
+            build_lease_owners(settings).release_dead_leases(store)
         finally:
             store.close()
     except Exception:  # the store may be unreachable: lease expiry still frees them

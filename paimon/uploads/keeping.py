@@ -30,6 +30,7 @@ log = logging.getLogger("paimon.jobs")
 SECONDS_PER_DAY = 86_400
 EXPIRED = "expired"
 DOWNLOADS_USED = "downloads_used"
+DELETED = "deleted"  # by its delete link or upload token: the job goes a moment later
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,10 @@ class Keeper:
     def download(self, key: str) -> tuple[ServedFile, Job | None]:
         """The locally stored file behind a download link, and its job (None for a file
         whose job retention forgot). UploadRefused ``gone`` (410) once it expired or its
-        downloads are used up, ``not_found`` (404)."""
+        downloads are used up, at once (a range or a HEAD too, not only until the sweep
+        removes the file), ``not_found`` (404)."""
         job = self._asked.find_stored(key)
-        if job is not None and gone(job, time.time()):
+        if job is not None and (gone(job, time.time()) or used_up(job)):
             raise UploadRefused("gone", why_gone(job))
         served = served_file(self.storage, key)
         if served is None:

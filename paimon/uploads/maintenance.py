@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from paimon.jobs.owners import release_dead_leases
+from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import JobStore, StateConflict
 from paimon.observability.logs import reference
 from paimon.spool.writer import Spool
@@ -35,6 +35,7 @@ class Maintenance:
         store: JobStore,
         spool: Spool,
         *,
+        owners: LeaseOwners,
         lease_seconds: float,
         retention_seconds: float,
         keeper: Keeper | None = None,
@@ -42,6 +43,7 @@ class Maintenance:
         self.runner = runner
         self.store = store
         self.spool = spool
+        self.owners = owners  # judges whether other workers' lease owners still live
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
         self.keeper = keeper  # its sweep runs with the heartbeat
@@ -64,13 +66,13 @@ class Maintenance:
     def _maintain(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
         next_purge = 0.0
-        try:  # a worker that died on this host (crash, OOM kill) left leases: not for long
-            release_dead_leases(self.store)
-        except Exception:
-            log.exception("could not release the leases of dead workers")
         while not self._stopping.is_set():
             try:
                 self.runner.heartbeat()
+                # Dead workers (a crash, the OOM killer, the whole server killed, before
+                # this one started or since) left leases: every pass gives them back,
+                # so that their jobs are taken over at once, just below.
+                self.owners.release_dead_leases(self.store)
                 self.take_over_orphans()
                 self.retry_due()
                 if self.keeper is not None:

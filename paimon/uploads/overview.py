@@ -118,7 +118,7 @@ class Overview:
             "storage", False, f"{self._storage.name} does not answer (checked in the background)"
         )
         return [
-            check_spool(self._spool, self._min_free),
+            check_spool(self._spool, self._min_free, shown="the spool"),
             check_jobs(self._jobs),
             check_retries(self._storage.name, self._jobs) if storage.ok else storage,
         ]

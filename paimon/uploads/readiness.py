@@ -26,26 +26,27 @@ def _mib(n: int) -> str:
     return f"{n / 1024**2:,.0f} MiB"
 
 
-def check_spool(spool: Spool, min_free_bytes: int) -> CheckResult:
-    """The spool directory exists (or can be made), is writable and has room."""
+def check_spool(spool: Spool, min_free_bytes: int, *, shown: str | None = None) -> CheckResult:
+    """The spool directory exists (or can be made), is writable and has room. Its
+    details name it ``shown`` (GET /readyz, which anyone may read, says "the spool"
+    rather than where the data directory is), else by its path (`paimon doctor`)."""
     name = "spool"
-    spool_dir = spool.directory
+    where = shown or spool.directory
     try:
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        probe = spool_dir / f".probe-{os.getpid()}-{threading.get_ident()}"
+        spool.directory.mkdir(parents=True, exist_ok=True)
+        probe = spool.directory / f".probe-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        return CheckResult(name, False, f"{spool_dir} is not writable: {exc.strerror}")
+        return CheckResult(name, False, f"{where} is not writable: {exc.strerror}")
     free = spool.free_bytes()
     if not spool.has_room_for(0, min_free_bytes):
         return CheckResult(
             name,
             False,
-            f"{spool_dir} has {_mib(free)} free, below PAIMON_MIN_FREE_BYTES "
-            f"({_mib(min_free_bytes)})",
+            f"{where} has {_mib(free)} free, below PAIMON_MIN_FREE_BYTES ({_mib(min_free_bytes)})",
         )
-    return CheckResult(name, True, f"{spool_dir} writable, {_mib(free)} free")
+    return CheckResult(name, True, f"{where} writable, {_mib(free)} free")
 
 
 def check_storage(storage: StorageBackend) -> CheckResult:

@@ -12,6 +12,15 @@ upload still needs is its declared size less what its spool file holds. It goes 
 the upload is complete (``release``) or its spool file does (abandoned, terminated,
 expired: the next reservation prunes it). The same ledger counts each client's
 unfinished uploads against ``PAIMON_MAX_PENDING_UPLOADS``.
+
+And it keeps one client from holding the spool: fifteen slow bodies from one address,
+each declaring 5 GiB, held every byte above the floor, and every other client got 507.
+A client (a token, else an address) whose unfinished uploads already hold bytes may
+reserve more only while all of its reservations together stay within
+``PAIMON_MAX_PENDING_SHARE`` of the room the other clients leave (free space above the
+floor, less what they may still write); past it, 429 ``too_many_pending_bytes``. A
+client's first unfinished upload is bounded by the floor alone, so one upload of any
+accepted size still fits a disk with room for it.
 """
 
 from __future__ import annotations
@@ -55,17 +64,18 @@ def still_needed(path: str, size: int) -> int | None:
 
 
 class Reservations:
-    def __init__(self, spool: Spool, min_free_bytes: int, max_pending: int):
+    def __init__(self, spool: Spool, min_free_bytes: int, max_pending: int, max_share: float = 1.0):
         self.spool = spool
         self.path = spool.directory.parent / LEDGER
         self.min_free_bytes = min_free_bytes
         self.max_pending = max_pending
+        self.max_share = max_share  # of the room others leave, per client; 1: no bound
 
     def check(self, size: int | None) -> None:
         """Refuse (server_full) when ``size`` more bytes would cross the floor, counting
         what earlier uploads were promised; nothing is reserved."""
         with self._ledger() as ledger:
-            self._check_room(_promised(ledger), size or 0)
+            self._check_room(sum(_promised(ledger).values()), size or 0)
 
     def reserve(self, path: Path, size: int, owner: str) -> None:
         """Promise ``size`` bytes to the upload spooled at ``path``, or refuse."""
@@ -79,8 +89,27 @@ class Reservations:
                     "keeps for one client (PAIMON_MAX_PENDING_UPLOADS): finish or delete "
                     "one first.",
                 )
-            self._check_room(promised, size)
+            total = sum(promised.values())
+            self._check_room(total, size)
+            self._check_share(promised.get(owner, 0), total, size)
             ledger[str(path)] = [size, owner]
+
+    def _check_share(self, held: int, total: int, size: int) -> None:
+        """A client that holds ``held`` bytes already may hold ``size`` more only within
+        its share of the room the others leave (free above the floor, less what they
+        were promised)."""
+        if not held or self.max_share >= 1:
+            return
+        left_by_others = self.spool.free_bytes() - self.min_free_bytes - (total - held)
+        allowed = int(self.max_share * left_by_others)
+        if held + size > allowed:
+            raise ReservationRefused(
+                "too_many_pending_bytes",
+                f"This client's unfinished uploads already hold {_mib(held)} of the "
+                f"server's disk; one client may hold {self.max_share:.0%} of the room "
+                f"other clients leave ({_mib(allowed)} now, PAIMON_MAX_PENDING_SHARE): "
+                "send this upload once those are complete.",
+            )
 
     def release(self, path: Path | str) -> None:
         """The upload at ``path`` is complete: it needs no more room."""
@@ -112,17 +141,21 @@ class Reservations:
                 json.dump(ledger, file)
 
 
-def _promised(ledger: Ledger) -> int:
-    """What the uploads in ``ledger`` may still write; drops those whose file is gone
-    (abandoned, terminated, expired)."""
-    promised = 0
-    for path, (declared, _) in list(ledger.items()):
+def _promised(ledger: Ledger) -> dict[str, int]:
+    """What the uploads in ``ledger`` may still write, by owner; drops those whose file
+    is gone (abandoned, terminated, expired)."""
+    promised: dict[str, int] = {}
+    for path, (declared, owner) in list(ledger.items()):
         needed = still_needed(path, declared)
         if needed is None:
             del ledger[path]
         else:
-            promised += needed
+            promised[owner] = promised.get(owner, 0) + needed
     return promised
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:,.0f} MiB"
 
 
 def _read(file: IO[str]) -> Ledger:

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState
-from paimon.jobs.owners import lease_owner
+from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import StateConflict
 from paimon.spool.bodies import BodyTooLong, copy_body
 from paimon.spool.writer import AppendWriter, SpoolFull, file_sha256
 from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import NO_WISHES, Keep
+from paimon.uploads.ownership import made_by
 from paimon.uploads.refusals import UploadRefused
 
 
@@ -80,9 +81,17 @@ class LeaseKeeper:
 class TusService:
     """Create, inspect, append to and terminate tus uploads."""
 
-    def __init__(self, uploads: UploadService, *, lease_seconds: float, expiry_seconds: float):
+    def __init__(
+        self,
+        uploads: UploadService,
+        *,
+        owners: LeaseOwners,
+        lease_seconds: float,
+        expiry_seconds: float,
+    ):
         self.uploads = uploads
         self.jobs = uploads.jobs
+        self.owners = owners
         self.lease_seconds = lease_seconds
         self.expiry_seconds = expiry_seconds
 
@@ -119,10 +128,13 @@ class TusService:
             with contextlib.suppress(Locked), self._lease(job.id):  # Locked: being written
                 self.uploads.delete_unqueued(job)
 
-    def find(self, job_id: str) -> TusUpload:
-        """The upload as HEAD reports it; an expired one is deleted (410)."""
+    def find(self, job_id: str, client: str | None = None) -> TusUpload:
+        """The upload as HEAD reports it; an expired one is deleted (410). With a
+        ``client`` (a change), someone else's upload is not found (``made_by``)."""
         job = self.uploads.find(job_id)
         if job is None or job.size is None:  # not a job, or a multipart one being received
+            raise not_found()
+        if not made_by(job, client):
             raise not_found()
         if job.state is not JobState.RECEIVING:
             return TusUpload(job, job.size, None)
@@ -147,12 +159,17 @@ class TusService:
         return upload
 
     def append(
-        self, job_id: str, offset: int, body: BinaryIO, declared: int | None = None
+        self,
+        job_id: str,
+        offset: int,
+        body: BinaryIO,
+        declared: int | None = None,
+        client: str | None = None,
     ) -> TusUpload:
         """PATCH: append ``body`` (``declared`` bytes long, if known) at ``offset``, which
-        must be where the upload stands (409 otherwise). The last byte completes the job
-        like any other upload."""
-        upload = self.find(job_id)
+        must be where the upload stands (409 otherwise), for a ``client`` that may change
+        it. The last byte completes the job like any other upload."""
+        upload = self.find(job_id, client)
         assert upload.job.size is not None
         if offset != upload.offset:
             raise UploadRefused(
@@ -197,10 +214,11 @@ class TusService:
                 job = self.uploads.find(job.id) or job
             return TusUpload(job, received, None)
 
-    def terminate(self, job_id: str) -> None:
-        """DELETE: the upload and its spool file go; one already complete is a job
-        being stored, which termination does not touch (409)."""
-        upload = self.find(job_id)
+    def terminate(self, job_id: str, client: str | None = None) -> None:
+        """DELETE by a ``client`` that may change the upload: it and its spool file go;
+        one already complete is a job being stored, which termination does not touch
+        (409)."""
+        upload = self.find(job_id, client)
         if upload.job.state is not JobState.RECEIVING:
             raise UploadRefused("upload_complete", "The upload is complete; it is a job now.")
         with self._lease(job_id):
@@ -208,7 +226,7 @@ class TusService:
 
     @contextmanager
     def _lease(self, job_id: str) -> Iterator[str]:
-        owner = lease_owner("tus-")
+        owner = self.owners.name("tus-")
         if not self.jobs.acquire_lease(job_id, owner, self.lease_seconds):
             raise Locked
         try:

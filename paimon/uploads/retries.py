@@ -7,6 +7,7 @@ from pathlib import Path
 
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.store import JobStore, StateConflict
+from paimon.uploads.ownership import owned
 from paimon.uploads.refusals import UploadRefused
 from paimon.uploads.transfers import TransferRunner
 
@@ -16,11 +17,10 @@ class Retries:
         self.jobs = jobs  # as request handlers use it (RefusingStore)
         self.transfers = transfers
 
-    def retry(self, job_id: str) -> Job:
-        """Queue a failed job again, if its spool file is still here."""
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise UploadRefused("not_found", "No upload with that id.")
+    def retry(self, job_id: str, client: str | None = None) -> Job:
+        """Queue a failed job again, if its spool file is still here and ``client`` may
+        change it (``made_by``)."""
+        job = owned(self.jobs, job_id, client)
         if job.state is not JobState.FAILED:
             raise UploadRefused("not_failed", f"The upload is {job.state}, not failed.")
         if not job.spool_path or not Path(job.spool_path).exists():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.owners import lease_owner
+from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
 from paimon.observability.logs import reference
 from paimon.spool.writer import ReceiveAborted, Spool
@@ -87,6 +87,7 @@ class TransferRunner:
         storage: StorageBackend,
         spool: Spool,
         *,
+        owners: LeaseOwners,
         concurrency: int,
         lease_seconds: float,
         retry_seconds: float,
@@ -98,7 +99,8 @@ class TransferRunner:
         self.spool = spool
         self.lease_seconds = lease_seconds
         self.retry_seconds = retry_seconds
-        self.owner = lease_owner()
+        self.owners = owners  # also judges whether other owners still live
+        self.owner = owners.name()
         self.concurrency = concurrency
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="transfer")
         self._running: dict[str, _Running] = {}
@@ -333,10 +335,12 @@ class TransferRunner:
 
     def requeue_failed(self, job_id: str) -> Job:
         """Queue a failed job again and start it here if a slot is free (by hand through
-        POST /status/<id>/retry, or automatically). StateConflict when it is not failed."""
+        POST /status/<id>/retry, or automatically). StateConflict when it is not failed,
+        or is being deleted (``removed_at``)."""
         job = self.store.update(
             job_id,
             expect={JobState.FAILED},
+            unless_set="removed_at",
             state=JobState.QUEUED,
             error=None,
             error_code=None,

@@ -57,28 +57,52 @@ def is_authorized(token: str, digests: list[bytes]) -> bool:
     return any(matches)
 
 
-def check_token(*, required: bool = True) -> None:
+#: What a refusal says: without a token (401), with a wrong one (403).
+UPLOAD_TOKEN = (
+    "This server needs an upload token: send it as "
+    "'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'.",
+    "The upload token is not valid.",
+)
+METRICS_TOKEN = (
+    "This server's metrics need its metrics token (PAIMON_METRICS_TOKEN): send it as "
+    "'Authorization: Bearer <token>'.",
+    "The metrics token is not valid.",
+)
+
+
+def check_token(
+    *,
+    required: bool = True,
+    digests: list[bytes] | None = None,
+    messages: tuple[str, str] = UPLOAD_TOKEN,
+) -> None:
     """401 without a token (when ``required``), 403 with a wrong one; open when no token
-    is configured. Every wrong token counts against the client address's budget, and an
-    address past it gets 429 before its token is even compared, so guessing is bounded
-    on every route that looks at a token."""
-    digests = services().token_digests
+    is configured. ``digests``: the tokens that pass, the upload tokens unless given.
+    Every wrong token counts against the client address's budget, and an address past
+    it gets 429 before its token is even compared, so guessing is bounded on every
+    route that looks at a token."""
+    if digests is None:
+        digests = services().token_digests
     if not digests:
         return
     token = presented_token()
     if token is None:
         if required:
-            raise ApiError(
-                "token_required",
-                "This server needs an upload token: send it as "
-                "'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'.",
-            )
+            raise ApiError("token_required", messages[0])
         return
     limits = services().limits
     limits.check()
     if not is_authorized(token, digests):
         limits.spend()
-        raise ApiError("token_rejected", "The upload token is not valid.")
+        raise ApiError("token_rejected", messages[1])
+
+
+def acting_client() -> str | None:
+    """Who changes an upload, for the owner check (``paimon.uploads.ownership.made_by``):
+    the reference of the request's valid token (checked by ``require_token``) when
+    tokens are configured; None on a server without them, where an upload's id is its
+    key."""
+    return services().identity.key() if services().token_digests else None
 
 
 def require_token(view: F) -> F:

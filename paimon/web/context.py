@@ -4,7 +4,7 @@ wrapped by create_app (app.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
@@ -46,6 +46,8 @@ class Services:
     cors_origins: list[str]  # origins whose pages may upload with fetch; empty: no CORS
     max_upload_bytes: int
     max_files_per_request: int
+    tus_chunk_bytes: int  # the upload page's tus PATCH size
+    metrics_token_digests: list[bytes] = field(default_factory=list)  # empty: /metrics open
 
 
 def services() -> Services:

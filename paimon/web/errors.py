@@ -55,6 +55,7 @@ KINDS: dict[str, Kind] = {
     "missing_filename": Kind(400, "The file part has no filename."),
     "too_many_files": Kind(400, "More files in one request than this server accepts."),
     "untrusted_host": Kind(400, "This server does not answer for that Host."),
+    "invalid_host": Kind(400, "The Host header is not a valid host name."),
     "unknown_service": Kind(400, "This server does not offer that storage service."),
     "max_days_too_large": Kind(400, "Max-Days is above what this server keeps uploads for."),
     "max_downloads_unsupported": Kind(400, "This storage cannot limit downloads."),
@@ -88,6 +89,9 @@ KINDS: dict[str, Kind] = {
     # 429: this client asks too much.
     "rate_limited": Kind(429, "Too many requests from this client; wait for Retry-After."),
     "too_many_pending": Kind(429, "This client has as many unfinished uploads as allowed."),
+    "too_many_pending_bytes": Kind(
+        429, "This client's unfinished uploads hold as much of the server's disk as allowed."
+    ),
     "too_many_uploads": Kind(
         429, "This client is sending as many uploads at once as allowed.", SOON_SECONDS
     ),

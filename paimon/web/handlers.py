@@ -57,14 +57,24 @@ def _werkzeug_kind(exc: HTTPException) -> str:
     return (exc.name or "error").lower().replace(" ", "_")
 
 
+def refused(exc: UploadRefused) -> Response:
+    """The JSON answer to a use case's refusal."""
+    return error_response(exc.error, exc.message, **exc.details)
+
+
+def storage_failed(exc: StorageError) -> Response:
+    """The JSON answer to a storage backend's failure."""
+    if exc.code == "storage_failed":
+        log.warning("storage failed: %s", exc.message)
+    return error_response(exc.code, exc.message, retryable=exc.retryable)
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.error, exc.message, retry_after=exc.retry_after)
 
-    @app.errorhandler(UploadRefused)
-    def _refused(exc: UploadRefused):
-        return error_response(exc.error, exc.message, **exc.details)
+    app.register_error_handler(UploadRefused, refused)
 
     @app.errorhandler(SpoolFull)
     def _spool_full(exc: SpoolFull):
@@ -74,11 +84,7 @@ def register(app: Flask) -> None:
     def _ended_early(exc: BodyEndedEarly):  # the client went away; it reads no reply
         return error_response("bad_request", str(exc))
 
-    @app.errorhandler(StorageError)
-    def _storage(exc: StorageError):
-        if exc.code == "storage_failed":
-            log.warning("storage failed: %s", exc.message)
-        return error_response(exc.code, exc.message, retryable=exc.retryable)
+    app.register_error_handler(StorageError, storage_failed)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):

@@ -37,6 +37,20 @@ def job_view(job: Job) -> dict[str, object]:
     return view
 
 
+def handed_off_view(job: Job, reference: str) -> dict[str, object]:
+    """``job_view``, with the delete link handed off under ``reference`` (the redirect
+    of a browser's plain form names it) the one time it is taken."""
+    view = job_view(job)
+    token = services().deletion.take_handoff(job, reference) if reference else None
+    if token:
+        view["delete_url"] = delete_url(job, token)
+    return view
+
+
+#: A page that may show a delete link: no cache keeps it, back and forward included.
+NO_STORE = {"Cache-Control": "no-store", "Vary": "Accept"}
+
+
 def status_url(job: Job) -> str:
     return absolute(url_for("status.job_status", job_id=job.id))
 
@@ -78,10 +92,12 @@ def upload_entry(
     """One upload's reply and its status code: the earlier server's body for a stored
     file (200), an honest error for a failed one, else (or ``at_once``, for a client
     that asked not to wait, whatever the job's state) the job and where to follow it
-    (202). A stored or running upload's entry has its ``delete_url``: only the upload's
-    own reply can tell it (the job keeps the token's digest)."""
+    (202). Every entry has its ``delete_url``, a failed one's too (its file is kept for
+    a retry, which may store it later): only the upload's own reply can tell it (the
+    job keeps the token's digest)."""
+    body: dict[str, object]
     if job.state is JobState.FAILED and not at_once:
-        failed: dict[str, object] = {
+        body = {
             "status": "error",
             "error": job.error_code,
             "message": job.error,
@@ -89,9 +105,9 @@ def upload_entry(
             "filename": job.filename,
             **{k: v for k, v in job_view(job).items() if k in ("id", "status_url")},
         }
-        return failed, status_of(job.error_code)
-    if job.state is JobState.DONE and not at_once:
-        body: dict[str, object] = {
+        code = status_of(job.error_code)
+    elif job.state is JobState.DONE and not at_once:
+        body = {
             "status": "success",
             "message": "File uploaded successfully",
             "filename": job.filename,
@@ -116,13 +132,23 @@ def upload_reply(job: Job, delete_token: str = "", *, at_once: bool = False) -> 
     body, code = upload_entry(job, delete_token, at_once=at_once)
     response = jsonify(body)
     response.status_code = code
-    if "delete_url" in body:
-        response.headers["X-Url-Delete"] = str(body["delete_url"])
+    tell_delete_links(response, [body])
     if code == 202:
         response.headers["Location"] = url_for("status.job_status", job_id=job.id)
         if prefers_async():
             response.headers["Preference-Applied"] = "respond-async"
     return response
+
+
+def tell_delete_links(response: Response, entries: list[dict[str, object]]) -> None:
+    """transfer.sh's ``X-Url-Delete``, one header line per file in the entries' order
+    (so a text reply, whose body holds only links, tells them too); a reply that tells
+    delete links is never stored by a cache."""
+    for entry in entries:
+        if "delete_url" in entry:
+            response.headers.add("X-Url-Delete", str(entry["delete_url"]))
+    if "X-Url-Delete" in response.headers:
+        response.headers["Cache-Control"] = "no-store"
 
 
 def uploads_reply(uploads: list[tuple[Job, str]], *, at_once: bool = False) -> Response:
@@ -153,6 +179,7 @@ def uploads_reply(uploads: list[tuple[Job, str]], *, at_once: bool = False) -> R
             }
     response = jsonify({**reply, "files": [body for body, _ in entries]})
     response.status_code = code
+    tell_delete_links(response, [body for body, _ in entries])
     if code == 202 and prefers_async():
         response.headers["Preference-Applied"] = "respond-async"
     return response

@@ -28,8 +28,20 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Everything else (JSON, downloads) is data: if a browser ever renders it, nothing runs.
+# Everything else (JSON) is data: if a browser ever renders it, nothing runs.
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# A stored file (paimon/web/recipients.py), inline or not, is data too: a sandbox with
+# no script, in an origin of its own. The browser's viewer may show the file itself (img-src,
+# media-src) and style its own page (Chromium's image viewer sets inline styles).
+FILE_CSP = (
+    "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; "
+    "style-src 'unsafe-inline'; frame-ancestors 'none'"
+)
+# Audio and video play in a <video> element the browser makes, which fetches the file
+# again with CORS: from the sandbox's opaque origin every fetch would be refused, so
+# these keep their origin (allow-same-origin). Scripts stay off (no allow-scripts, and
+# default-src 'none'), so nothing can use it.
+PLAYED_FILE_CSP = FILE_CSP.replace("sandbox;", "sandbox allow-same-origin;", 1)
 
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -102,8 +114,28 @@ CORS_EXPOSED_HEADERS = [
 ]
 
 
+def vary_by_origin(response: Response) -> Response:
+    """With CORS on, every response depends on the request's Origin (CORS headers for an
+    allowed one, none for another or for none): a shared cache must not hand one
+    origin's answer to another."""
+    response.vary.add("Origin")
+    return response
+
+
+def refuse_invalid_host() -> None:
+    """A before-request hook: 400 ``invalid_host`` for a Host header werkzeug does not
+    take as a host name (characters a name cannot hold), which it reads as empty: links
+    would come out as 'http:///files/...'. Health checks answer whatever they send."""
+    if request.host or request.endpoint in ANY_HOST_ENDPOINTS:
+        return
+    raise ApiError(
+        "invalid_host",
+        "The Host header is not a valid host name (letters, digits, '.', '-', an optional port).",
+    )
+
+
 def register(app: Flask, services: Services) -> None:
-    if services.cors_origins:
+    if services.cors_origins:  # exact origins only (config.exact_origin)
         CORS(
             app,
             origins=services.cors_origins,
@@ -111,7 +143,12 @@ def register(app: Flask, services: Services) -> None:
             expose_headers=CORS_EXPOSED_HEADERS,
             methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             max_age=600,
+            # No Origin, no CORS headers: Flask-Cors' default sends the allowlist to anyone.
+            always_send=False,
+            vary_header=False,  # vary_by_origin says it on every response instead
         )
+        app.after_request(vary_by_origin)
+    app.before_request(refuse_invalid_host)
     if services.allowed_hosts and not services.public_url:
         # Before the limiter's hook, so a refused host spends no rate limit.
         app.before_request(host_guard(services.allowed_hosts))

@@ -12,8 +12,9 @@ from pathlib import Path
 import paimon_devtools.bench
 from paimon_devtools.bench.crypto import crypto_limit
 from paimon_devtools.bench.healthz import healthz
-from paimon_devtools.bench.network import resume_after_kill, shaped_path
+from paimon_devtools.bench.network import long_paths, resume_after_kill, shaped_path
 from paimon_devtools.bench.plan import FULL, QUICK, Plan
+from paimon_devtools.bench.recovery import crash_recovery, recovery_table
 from paimon_devtools.bench.report import derived, machine, table
 from paimon_devtools.bench.rig import running
 from paimon_devtools.bench.rss import peak_rss, workers_of
@@ -40,6 +41,7 @@ def run(plan: Plan) -> dict[str, object]:
             "healthz": healthz(rig),
             "peak_rss": peak_rss(rig),
             "shaped": shaped_path(rig),
+            "long_paths": long_paths(rig),
             "resume": resume_after_kill(rig),
         }
         results["slow_clients"] = slow_clients(Path(scratch), plan.slow_clients)
@@ -52,14 +54,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small files: proves it works")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
+    parser.add_argument(
+        "--recovery",
+        type=int,
+        metavar="RUNS",
+        help="instead: crash the whole server RUNS times per restart kind, time its recovery",
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        results = run(QUICK if args.quick else FULL)
+        if args.recovery:
+            with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
+                results = crash_recovery(Path(scratch), args.recovery)
+        else:
+            results = run(QUICK if args.quick else FULL)
     except KeyboardInterrupt:
         return 130
-    print(table(results))
+    print(recovery_table(results) if args.recovery else table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -23,7 +23,8 @@ class Plan:
     rss_bytes: int
     concurrent_bytes: int
     concurrency: tuple[int, ...]
-    shaped_bytes: int  # the file sent over the shaped path (bench/network.py)
+    shaped_bytes: int  # the file sent over issue 17's shaped path (bench/network.py)
+    long_path_bytes: int  # the file sent over issue 29's longer paths (bench/network.py)
     resume_bytes: int  # the file whose transfer is SIGKILLed at 60% (bench/network.py)
     slow_clients: tuple[int, ...]  # crowds of 2 KiB/s uploads held at once (bench/slowclients.py)
 
@@ -37,11 +38,22 @@ FULL = Plan(
     64 * MIB,
     (1, 2, 4, 8),
     48 * MIB,
+    256 * MIB,
     200 * MIB,
     (200, 500, 1000),
 )
 QUICK = Plan(
-    "quick", 4 * MIB, 1, 16 * MIB, 16 * MIB, 2 * MIB, (1, 2, 4, 8), 4 * MIB, 48 * MIB, (50,)
+    "quick",
+    4 * MIB,
+    1,
+    16 * MIB,
+    16 * MIB,
+    2 * MIB,
+    (1, 2, 4, 8),
+    4 * MIB,
+    8 * MIB,
+    48 * MIB,
+    (50,),
 )
 
 

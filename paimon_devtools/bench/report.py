@@ -31,7 +31,12 @@ def machine() -> dict[str, object]:
 def derived(results: dict[str, dict]) -> dict[str, float]:
     """The ratios the targets are stated in."""
     paimon, shaped = results["paimon"], results["shaped"]
-    return {
+    long_paths = {
+        f"{path_name(path)}_{door}_over_path": path[door]["mb_per_s"] / path["path_mb_per_s"]
+        for path in results["long_paths"]
+        for door in ("paimon", "paimon_put")
+    }
+    return long_paths | {
         "paimon_over_stock": paimon["mb_per_s"] / results["stock"]["mb_per_s"],
         "paimon_over_limit": paimon["mb_per_s"] / results["crypto_limit"]["mb_per_s"],
         "paimon_put_over_stock": results["paimon_put"]["mb_per_s"] / results["stock"]["mb_per_s"],
@@ -45,6 +50,37 @@ def derived(results: dict[str, dict]) -> dict[str, float]:
             shaped["paimon_put"]["mb_per_s"] / shaped["stock"]["mb_per_s"]
         ),
     }
+
+
+def path_name(path: dict) -> str:
+    """``path_100`` for the path of 100 MB/s in all: the prefix of its derived ratios."""
+    return f"path_{path['path_mb_per_s']:g}"
+
+
+def _describe(path: dict) -> str:
+    shape = path["shape"]
+    return (
+        f"{shape['latency_ms']} ms, "
+        f"{shape['connection_bytes_per_second'] / 1e6:g} MB/s per connection, "
+        f"{path['path_mb_per_s']:g} MB/s in all"
+    )
+
+
+def _transfers(path: dict) -> list[tuple[str, str]]:
+    """What the server's uploader kept on the wire and in memory, through each door."""
+    multipart, put = path["paimon"], path["paimon_put"]
+    return [
+        (
+            "  POSTs on the wire at most, buffers: multipart; PUT",
+            f"{multipart['transfer']['posts_on_the_wire']:8d}, "
+            f"{multipart['transfer']['buffer_mib']:.1f} MiB; "
+            f"{put['transfer']['posts_on_the_wire']}, {put['transfer']['buffer_mib']:.1f} MiB",
+        ),
+        (
+            "  worker peak RSS growth: multipart, PUT",
+            f"{multipart['worker_rss_growth_mib']:+8.1f}, {put['worker_rss_growth_mib']:+.1f} MiB",
+        ),
+    ]
 
 
 def table(results: dict[str, dict]) -> str:
@@ -84,14 +120,9 @@ def table(results: dict[str, dict]) -> str:
         ),
     ]
     shaped = r["shaped"]
-    path = (
-        f"{shaped['shape']['latency_ms']} ms, "
-        f"{shaped['shape']['connection_bytes_per_second'] / 1e6:g} MB/s per connection, "
-        f"{shaped['path_mb_per_s']:g} MB/s in all"
-    )
     shaped_size = f"{shaped['paimon']['bytes'] // MIB} MiB"
     rows += [
-        (f"shaped path ({path}), {shaped_size}:", ""),
+        (f"shaped path ({_describe(shaped)}), {shaped_size}:", ""),
         ("  stock mega.py upload()", f"{shaped['stock']['mb_per_s']:8.1f} MB/s"),
         ("  Paimon end to end, POST multipart", f"{shaped['paimon']['mb_per_s']:8.1f} MB/s"),
         ("  Paimon end to end, PUT", f"{shaped['paimon_put']['mb_per_s']:8.1f} MB/s"),
@@ -103,6 +134,7 @@ def table(results: dict[str, dict]) -> str:
             "  Paimon / stock: multipart, PUT",
             f"{d['shaped_paimon_over_stock']:8.1f} x, {d['shaped_paimon_put_over_stock']:.1f} x",
         ),
+        *_transfers(shaped),
     ]
     resume = r["resume"]
     rows += [
@@ -116,6 +148,18 @@ def table(results: dict[str, dict]) -> str:
             f"{resume['sent_again_fraction']:8.0%} ({resume['seconds_after_kill']:.1f} s to done)",
         ),
     ]
+    for path in r["long_paths"]:
+        name = path_name(path)
+        rows += [
+            (f"shaped path ({_describe(path)}), {path['paimon']['bytes'] // MIB} MiB:", ""),
+            ("  Paimon end to end, POST multipart", f"{path['paimon']['mb_per_s']:8.1f} MB/s"),
+            ("  Paimon end to end, PUT", f"{path['paimon_put']['mb_per_s']:8.1f} MB/s"),
+            (
+                "  Paimon / path: multipart, PUT",
+                f"{d[f'{name}_paimon_over_path']:8.2f}, {d[f'{name}_paimon_put_over_path']:.2f}",
+            ),
+            *_transfers(path),
+        ]
     for count, figure in r["concurrency"].items():
         rows.append(
             (

@@ -3,6 +3,7 @@ read from /proc (Linux only)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from paimon_devtools.bench.client import send_file
@@ -46,16 +47,22 @@ def reset_peak(pid: int) -> bool:
 def peak_rss(rig: Rig) -> dict[str, object]:
     """Every worker's peak during one big upload against its RSS just before."""
     path = make_file(rig.files / "rss.bin", rig.plan.rss_bytes)
+    figures = peak_during(rig, lambda: send_file(rig.server.url, path))
+    path.unlink()
+    rig.forget_files()
+    return {"bytes": rig.plan.rss_bytes, **figures}
+
+
+def peak_during(rig: Rig, operation: Callable[[], object]) -> dict[str, object]:
+    """The worker whose peak RSS rose most during ``operation``: its RSS just before,
+    its peak and the growth (MiB); every worker's peak is reset first."""
     workers = workers_of(rig.server.process.pid)
     idle = {pid: memory_kib(pid)["VmRSS"] for pid in workers}
     peak_was_reset = all([reset_peak(pid) for pid in workers])
-    send_file(rig.server.url, path)
-    path.unlink()
-    rig.forget_files()
+    operation()
     growth = {pid: memory_kib(pid)["VmHWM"] - idle[pid] for pid in workers}
     handler = max(growth, key=lambda pid: growth[pid])
     return {
-        "bytes": rig.plan.rss_bytes,
         "workers": len(workers),
         "peak_was_reset": peak_was_reset,
         "idle_mib": idle[handler] / 1024,

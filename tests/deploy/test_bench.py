@@ -33,6 +33,10 @@ FIGURES = {
         "shaped_paimon_put_over_path",
         "shaped_paimon_over_stock",
         "shaped_paimon_put_over_stock",
+        "path_100_paimon_over_path",
+        "path_100_paimon_put_over_path",
+        "path_50_paimon_over_path",
+        "path_50_paimon_put_over_path",
     ],
     "shaped": ["shape", "path_mb_per_s", "paimon", "paimon_put", "stock"],
     "slow_clients": ["unloaded_fast_mb_per_s", "idle_server_mib", "crowds"],
@@ -95,6 +99,23 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
         "bytes_per_second": 24_000_000,
     }
     assert "shaped path" in run.stdout
+    long_paths = results["long_paths"]  # issue 29's, beside issue 17's
+    assert [path["shape"] for path in long_paths] == [
+        {"latency_ms": 100, "connection_bytes_per_second": 10**7, "bytes_per_second": 10**8},
+        {
+            "latency_ms": 150,
+            "connection_bytes_per_second": 2 * 10**6,
+            "bytes_per_second": 5 * 10**7,
+        },
+    ]
+    for path in [results["shaped"], *long_paths]:
+        for door in ("paimon", "paimon_put"):
+            transfer = path[door]["transfer"]  # the server's uploader's own log line
+            assert transfer["posts_on_the_wire"] >= 1
+            assert 0 < transfer["buffer_mib"] <= 64
+            assert path[door]["mb_per_s"] > 0
+    assert "100 MB/s in all" in run.stdout
+    assert "50 MB/s in all" in run.stdout
     resume = results["resume"]  # a SIGKILLed transfer resumed, past its first byte
     assert 0 < resume["resumed_from"] < resume["bytes"] <= resume["sent_bytes"]
     assert "sent again (target <= 45%)" in run.stdout

@@ -63,6 +63,9 @@ def check_web_service(service: dict) -> None:
     assert env["PAIMON_AUTH_TOKENS"]["generateValue"] is True
     for secret in ("PAIMON_MEGA_EMAIL", "PAIMON_MEGA_PASSWORD", "PAIMON_MEGA_TOTP_SECRET"):
         assert env[secret]["sync"] is False
+    # Links never follow a client's Host header: Render asks for the public URL when the
+    # Blueprint is created (and Paimon falls back to RENDER_EXTERNAL_URL without it).
+    assert env["PAIMON_PUBLIC_URL"]["sync"] is False
     # Gunicorn's graceful timeout ends, with time to stop, before Render's SIGKILL.
     delay = service["maxShutdownDelaySeconds"]
     assert delay <= RENDER_MAX_SHUTDOWN_DELAY
@@ -119,6 +122,8 @@ def test_compose_two_instances_share_redis_and_a_volume() -> None:
     for service in paimons.values():
         env = service["environment"]
         assert env["PAIMON_REDIS_URL"].startswith("redis://redis:")
+        # Required ("?"): compose refuses to start until the user names the public URL.
+        assert env["PAIMON_PUBLIC_URL"].startswith("${PAIMON_PUBLIC_URL:?")
         (volume,) = service["volumes"]
         name, mount = volume.split(":")
         assert name in compose["volumes"] and mount == env["PAIMON_DATA_DIR"]

@@ -41,6 +41,8 @@ def every_field_set() -> Job:
         spool_path="/data/spool/abc.part",
         transfer_state="gAAAAABk-sealed==",
         delete_digest="cd" * 32,
+        delete_handoff="gAAAAABk-handed-off==",
+        handoff_taken_at=1_700_000_003.75,
         uploader="token:0123456789abcdef",
         lease_owner="host-1:1234:7",
         lease_expires=1_700_000_000.123_456_7,
@@ -435,6 +437,25 @@ def test_update_unless_set_changes_only_while_the_field_is_none(store: JobStore)
     assert store.get(job.id) == claimed
     with pytest.raises(TypeError):
         store.update(job.id, unless_set="no_such_field", downloads=1)
+
+
+def test_update_unless_set_has_one_winner_under_concurrency(store: JobStore) -> None:
+    """What deleting by a delete link (and taking a handed-off link) rests on: of many
+    requests claiming one job at once, exactly one does."""
+    job = make_job(state=JobState.DONE)
+    store.create(job)
+
+    def claim(n: int) -> bool:
+        try:
+            store.update(job.id, expect=FINISHED, unless_set="removed_at", removed_at=float(n))
+        except StateConflict:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        won = [n for n, claimed in enumerate(pool.map(claim, range(1, 41))) if claimed]
+    assert len(won) == 1
+    assert store.get(job.id).removed_at == float(won[0] + 1)
 
 
 def test_find_stored_finds_the_job_by_its_storage_key(store: JobStore) -> None:

@@ -311,10 +311,14 @@ def tus_create(server: ServerProcess, length: int, **headers: str) -> requests.R
 def test_tus_creations_reserve_their_length_and_the_floor_holds(small_disk, tmp_path) -> None:
     """Was: six tus uploads created while 200 MB above the floor all completed, 700 MB
     below it. Now only what fits is created (507 for the rest, before any byte), and
-    every created upload completes above the floor."""
+    every created upload completes above the floor. (Six clients: one client alone is
+    held to its share of the spool, PAIMON_MAX_PENDING_SHARE,
+    tests/server/test_security_probes.py.)"""
     server = floor_server(small_disk, tmp_path)
     try:
-        replies = [tus_create(server, 10 * MIB) for _ in range(6)]
+        replies = [
+            tus_create(server, 10 * MIB, **{"X-Forwarded-For": f"198.51.100.{n}"}) for n in range(6)
+        ]
         assert [r.status_code for r in replies] == [201] * 3 + [507] * 3
         assert replies[-1].json()["error"] == "server_full"
         # A PUT of 15 MiB would fit on the disk as it is, not beside what was promised.

@@ -6,9 +6,12 @@
   accounts, the stock client, running its command line, protocol-level requests.
 - ``redis``: a real redis-server (``redis_server``, ``redis_db``).
 - ``jobstores``: the job store fixtures (``store``: SQLite and Redis) and helpers.
-- ``uploads``: sending uploads (multipart, tus) and waiting for a job to finish.
+- ``uploads``: sending uploads (multipart, PUT, tus), a job's view and downloads, and
+  waiting for a job to finish.
 - ``mega``: the MEGA backend on the emulator, reading back what it stored.
 - ``rawhttp``: requests written byte by byte, slow bodies.
+- ``browser``: headless Chromium (``browser``), dropping files on the upload page.
+- ``media``: small real images, sound and PDF, and other formats' first bytes.
 - ``logs``, ``doctor``, ``locks``, ``newcomer``: a server's log lines, ``paimon doctor
   --json``, the lock files, the README's commands in a fresh clone.
 - ``known_secrets``: the secrets the suite configures, scanned for in every server log.

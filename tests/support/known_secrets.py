@@ -24,6 +24,7 @@ MALFORMED_LINE_TOKEN = "tok-3f6c0b2e-in-a-broken-header"
 UNICODE_TOKEN = "jeton-sécurisé-東京-never-logged"
 REDIS_PASSWORD = "redispw-91d04c7e-never-logged"
 MEGA_PASSWORD = "megapw-5d2a7e13-never-logged"
+METRICS_TOKEN = "metrics-4a1f93c2-never-logged"
 
 ALL = (
     TOKEN,
@@ -33,6 +34,7 @@ ALL = (
     UNICODE_TOKEN,
     REDIS_PASSWORD,
     MEGA_PASSWORD,
+    METRICS_TOKEN,
     V2_PASSWORD,  # the emulator account's password, which the MEGA tests configure
 )
 

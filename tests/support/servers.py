@@ -19,8 +19,7 @@ with the module's ``MEGA_SETTINGS`` if it has them.
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ from paimon_devtools.servers import (
     ServerProcess,
     await_healthy,
     clean_environ,
+    eventually,
     free_port,
     gunicorn_command,
     launch_server,
@@ -44,25 +44,18 @@ __all__ = [  # re-exported from paimon_devtools.servers: what tests import from 
     "ServerProcess",
     "await_healthy",
     "clean_environ",
+    "eventually",
     "free_port",
     "gunicorn_command",
 ]
 
 
-def eventually(condition: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
-
-
-def start_server(workdir: Path, **settings: str) -> ServerProcess:
+def start_server(
+    workdir: Path, *, port: int | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> ServerProcess:
     """``paimon_devtools.servers.start_server``, with the server's log registered for the
     end-of-run secret scan before the server starts answering."""
-    server = launch_server(workdir, **settings)
+    server = launch_server(workdir, port=port, wrapper=wrapper, **settings)
     SERVER_LOGS.append(server.log_path)
     return await_healthy(server, timeout=HEALTHY_TIMEOUT_SECONDS)
 

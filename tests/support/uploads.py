@@ -12,6 +12,7 @@ import requests
 from paimon_devtools.servers import ServerProcess
 
 MIB = 1024 * 1024
+MB = 1000 * 1000  # file sizes as people count them
 #: Every tus request but OPTIONS says which protocol version it speaks.
 TUS = {"Tus-Resumable": "1.0.0"}
 #: RFC 7240: answer at once (202) instead of waiting for the link.
@@ -103,3 +104,21 @@ def tus_patch(url: str, offset: int, data: bytes, **headers: str) -> requests.Re
         },
         timeout=30,
     )
+
+
+def put_file(server: ServerProcess, name: str, content: bytes, **headers: str) -> dict:
+    """``PUT /upload/<name>`` with ``content`` (``curl -T``), answered in JSON; the
+    reply's body, which must be a stored upload's (200)."""
+    reply = requests.put(
+        f"{server.url}/upload/{name}",
+        data=content,
+        headers={"Accept": "application/json", **headers},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def downloads(server: ServerProcess, job_id: str) -> int:
+    """The downloads the job's link has counted (``GET /status/<id>``)."""
+    return job(server, job_id)["downloads"]

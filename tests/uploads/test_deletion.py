@@ -106,8 +106,9 @@ def test_a_tus_upload_is_deleted_once_complete_not_while_arriving(
 
 
 def test_a_plain_form_upload_shows_its_delete_link_once(local_server: ServerProcess) -> None:
-    """The browser is redirected to its status page with the token; the page shows the
-    link; the same page without the token (or with a wrong one) does not."""
+    """The browser is redirected to its status page with the reference of its handed-off
+    delete link (never the token); the page shows the link the first time; the same
+    page without the reference, or with a wrong one, does not."""
     reply = requests.post(
         f"{local_server.url}/upload",
         files={"file": ("form.txt", b"from a form")},
@@ -116,15 +117,15 @@ def test_a_plain_form_upload_shows_its_delete_link_once(local_server: ServerProc
         timeout=30,
     )
     assert reply.status_code == 303
-    page = requests.get(f"{local_server.url}{reply.headers['Location']}", headers=JSON, timeout=10)
-    delete_url = page.json()["delete_url"]
     bare = reply.headers["Location"].split("?")[0]
     assert (
         "delete_url"
         not in requests.get(f"{local_server.url}{bare}", headers=JSON, timeout=10).json()
     )
-    wrong = requests.get(f"{local_server.url}{bare}?delete=nope", headers=JSON, timeout=10).json()
+    wrong = requests.get(f"{local_server.url}{bare}?handoff=nope", headers=JSON, timeout=10).json()
     assert "delete_url" not in wrong
+    page = requests.get(f"{local_server.url}{reply.headers['Location']}", headers=JSON, timeout=10)
+    delete_url = page.json()["delete_url"]
     confirm = requests.get(delete_url, headers={"Accept": "text/html"}, timeout=10)
     assert '<form method="post">' in confirm.text  # a button, no JavaScript needed
     done = requests.post(delete_url, headers={"Accept": "text/html"}, timeout=10)

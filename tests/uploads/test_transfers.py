@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from paimon.jobs.model import Job, JobState, new_job_id
+from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.sqlite import SqliteJobStore
 from paimon.spool.writer import Spool, SpoolWriter
 from paimon.storage.mega import MegaStorage
@@ -28,6 +29,7 @@ def runner(backend: MegaStorage, tmp_path: Path, concurrency: int) -> TransferRu
         store,
         backend,
         Spool(tmp_path / "spool"),
+        owners=LeaseOwners(tmp_path / "owners"),
         concurrency=concurrency,
         lease_seconds=30,
         retry_seconds=3600,
@@ -37,7 +39,12 @@ def runner(backend: MegaStorage, tmp_path: Path, concurrency: int) -> TransferRu
 def take_over_orphans(transfers: TransferRunner) -> None:
     """One pass of the worker's maintenance thread, taking over orphaned jobs."""
     maintenance = Maintenance(
-        transfers, transfers.store, transfers.spool, lease_seconds=30, retention_seconds=3600
+        transfers,
+        transfers.store,
+        transfers.spool,
+        owners=transfers.owners,
+        lease_seconds=30,
+        retention_seconds=3600,
     )
     maintenance.take_over_orphans()
 

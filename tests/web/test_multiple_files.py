@@ -46,7 +46,9 @@ def test_files_are_stored_each_in_order_with_its_own_links(local_server: ServerP
     body = reply.json()
     assert (body["status"], body["message"]) == ("success", "3 of 3 files uploaded")
     assert [entry["filename"] for entry in body["files"]] == list(CONTENTS)
-    assert "X-Url-Delete" not in reply.headers  # one per file, in its entry
+    # One per file, in its entry, and as an X-Url-Delete line of its own, in order.
+    entries = body["files"]
+    assert reply.raw.headers.getlist("X-Url-Delete") == [e["delete_url"] for e in entries]
     for entry, content in zip(body["files"], CONTENTS.values(), strict=True):
         assert entry["status"] == "success"
         assert entry["size"] == len(content)

@@ -6,39 +6,20 @@ is kept under test-output/ for CI to publish."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
 from paimon.storage.mega.crypto import decrypt_file, parse_link
+from tests.support.browser import OUTPUT, drop
 from tests.support.mega import fetch_ciphertext
 from tests.support.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
-from tests.support.servers import REPO_ROOT, ServerProcess
+from tests.support.servers import ServerProcess
+from tests.support.uploads import MB
 
-CHROMIUM = "/usr/bin/chromium"  # scripts/test installs Debian's chromium
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-OUTPUT = REPO_ROOT / "test-output"
-MB = 1000 * 1000
 SIZES = {"notes.txt": 1234, "photo.jpg": 3 * MB + 1, "video.bin": 50 * MB}  # video: tus
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -48,32 +29,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, path in paths.items():
         path.write_bytes(os.urandom(SIZES[name]))
     return paths
-
-
-def drop(page: Page, paths: list[Path]) -> None:
-    """Drop real files on the drop zone: a DataTransfer built from files Playwright put
-    in a scratch input, dispatched as the browser does for a drag from the desktop."""
-    page.evaluate(
-        """() => {
-            const input = Object.assign(document.createElement("input"),
-                {type: "file", multiple: true, id: "test-source", hidden: true});
-            document.body.append(input);
-        }"""
-    )
-    page.set_input_files("#test-source", [str(p) for p in paths])
-    page.evaluate(
-        """() => {
-            const input = document.getElementById("test-source");
-            const transfer = new DataTransfer();
-            for (const file of input.files) transfer.items.add(file);
-            input.remove();
-            const zone = document.getElementById("drop-zone");
-            for (const type of ["dragenter", "dragover", "drop"]) {
-                zone.dispatchEvent(new DragEvent(type,
-                    {dataTransfer: transfer, bubbles: true, cancelable: true}));
-            }
-        }"""
-    )
 
 
 def upload_through_page(browser: Browser, server: ServerProcess, files: dict[str, Path], name: str):
@@ -177,7 +132,9 @@ def test_token_field_keyboard_picker_and_failures_in_words(
     pick_with_keyboard()
     failed = page.locator(".upload.failed .error")
     failed.wait_for()
-    assert failed.inner_text() == "Failed: The upload token is not valid."
+    assert failed.inner_text().startswith(
+        "Failed: The upload token is not valid: check the “Upload token” field above"
+    )
 
     token.fill("page-token")
     pick_with_keyboard()
@@ -202,6 +159,8 @@ def test_the_plain_form_works_without_javascript(
         with page.expect_navigation():
             page.click(".plain-form button[type=submit]")
         assert "/status/" in page.url
+        assert "delete" not in page.url  # the token is handed off, never in an address
+        assert "/delete/" in page.locator("#delete-link").get_attribute("href")
         assert page.locator("strong").first.inner_text() == "done"
         link = page.locator("#download").get_attribute("href")
         assert link == page.locator("#link").input_value()
@@ -217,8 +176,9 @@ def test_the_plain_form_works_without_javascript(
 def test_the_plain_form_sends_several_files_without_javascript(
     browser: Browser, local_server: ServerProcess, files: dict[str, Path]
 ) -> None:
-    """JavaScript off, two files picked in the <noscript> form: one request, one page
-    listing each file with its link, copy field, status and delete links."""
+    """JavaScript off, two files picked in the <noscript> form: one request, redirected
+    (303, so a reload sends nothing again) to one page listing each file with its link,
+    copy field, status and delete links."""
     chosen = [files["notes.txt"], files["photo.jpg"]]
     context = browser.new_context(java_script_enabled=False)
     try:
@@ -227,7 +187,7 @@ def test_the_plain_form_sends_several_files_without_javascript(
         page.set_input_files("#plain-file", [str(path) for path in chosen])
         with page.expect_navigation():
             page.click(".plain-form button[type=submit]")
-        assert page.url.endswith("/upload")  # the page is POST /upload's own answer
+        assert "/uploaded?" in page.url
         assert page.locator("h1").inner_text() == "2 files"
         items = page.locator("li.file")
         assert items.count() == 2
@@ -241,6 +201,9 @@ def test_the_plain_form_sends_several_files_without_javascript(
             links.append(link)
             deletes.append(item.locator("a.delete-link").get_attribute("href"))
         page.screenshot(path=str(OUTPUT / "plain-form-several.png"))
+        page.reload()  # a GET: no file is sent again, and the delete links were shown once
+        assert page.locator("li.file").count() == 2
+        assert page.locator("a.delete-link").count() == 0
     finally:
         context.close()
     for link, path in zip(links, chosen, strict=True):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from paimon.web.security import DATA_CSP, PAGE_CSP
+from paimon.web.security import DATA_CSP, FILE_CSP, PAGE_CSP
 from tests.support.servers import REPO_ROOT, ServerProcess
 
 ALWAYS = {
@@ -40,7 +40,7 @@ def test_downloads_are_attachments_that_run_nothing(local_server: ServerProcess)
     download = requests.get(upload.json()["link"], timeout=5)
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert download.headers["Content-Type"] == "application/octet-stream"
-    assert_headers(download, DATA_CSP)
+    assert_headers(download, FILE_CSP)
 
 
 def test_upload_page_has_a_strict_policy(local_server: ServerProcess) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from paimon.web.context import services
-from paimon.web.replies import deleted, job_view, prefers_html
+from paimon.web.recipients import answer_browsers_with_pages
+from paimon.web.replies import NO_STORE, deleted, job_view, prefers_html
 
 bp = Blueprint("delete", __name__)
+answer_browsers_with_pages(bp)  # a link opened again, in a browser: a page says why
 RULE = "/delete/<job_id>/<token>"
 
 
@@ -20,13 +22,13 @@ def confirm(job_id: str, token: str):
     job = services().deletion.find_by_delete_link(job_id, token)
     view = job_view(job)
     if prefers_html():
-        return render_template("delete.html", job=view, deleted=False), {"Vary": "Accept"}
+        return render_template("delete.html", job=view, deleted=False), NO_STORE
     return {
         "id": job.id,
         "filename": job.filename,
         "state": view["state"],
         "message": "Send DELETE (or POST) to this URL to delete the upload.",
-    }, {"Vary": "Accept"}
+    }, NO_STORE
 
 
 @bp.route(RULE, methods=["DELETE", "POST"])

@@ -1,22 +1,29 @@
 """GET /files/<key>: downloads of locally stored files, with range support; each
-download from the first byte counts against the upload's Max-Downloads."""
+response that carries the file's first byte counts against the upload's Max-Downloads.
+Browsers may get the file's page instead, and see safe types inline
+(paimon/web/recipients.py)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, send_file
 
 from paimon.web.context import services
+from paimon.web.recipients import answer_browsers_with_pages, delivery, file_page
 
 bp = Blueprint("files", __name__)
+answer_browsers_with_pages(bp)
 
 
 def counts_as_download(response: Response) -> bool:
-    """The file sent from its first byte: not a resumed range, a HEAD or a 304."""
+    """The response carries the file's first byte: the whole file, or a range that
+    resolved to start at 0 (``bytes=0-``, and a suffix such as ``bytes=-5000`` that
+    covers the file), read from the Content-Range sent; not a resumed range, a HEAD or
+    a 304."""
     if request.method != "GET":
         return False
     if response.status_code == 206:
-        wanted = request.range
-        return wanted is not None and wanted.ranges[0][0] == 0
+        sent = response.content_range
+        return sent is not None and sent.start == 0
     return response.status_code == 200
 
 
@@ -24,10 +31,13 @@ def counts_as_download(response: Response) -> bool:
 def download(key: str):
     keeper = services().keeper
     stored, job = keeper.download(key)
+    answer = delivery(stored, job)
+    if answer.page:
+        return file_page(key, stored, job, answer)
     response = send_file(
         stored.path,
-        mimetype="application/octet-stream",
-        as_attachment=True,
+        mimetype=answer.mimetype,
+        as_attachment=not answer.inline,
         download_name=stored.filename,
         conditional=True,  # Range and If-None-Match
     )
@@ -37,5 +47,4 @@ def download(key: str):
         except BaseException:
             response.close()  # the file send_file opened
             raise
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return answer.protect(response)

@@ -1,4 +1,5 @@
-"""GET /metrics: Prometheus' text format, the same whichever worker answers."""
+"""GET /metrics: Prometheus' text format, the same whichever worker answers; behind
+PAIMON_METRICS_TOKEN when it is set."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from paimon.observability.metrics import exposition
+from paimon.web.auth import METRICS_TOKEN, check_token
 from paimon.web.context import services
 
 bp = Blueprint("metrics", __name__)
@@ -13,4 +15,5 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    check_token(digests=services().metrics_token_digests, messages=METRICS_TOKEN)
     return Response(exposition(services().overview.job_counts), content_type=CONTENT_TYPE_LATEST)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from paimon import __version__
-from paimon.uploads.deletion import token_matches
 from paimon.uploads.keeping import utc_text
-from paimon.web.auth import require_token
+from paimon.web.auth import acting_client, require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
-from paimon.web.replies import delete_url, deleted, job_view, prefers_html, upload_reply
+from paimon.web.replies import NO_STORE, deleted, handed_off_view, prefers_html, upload_reply
 
 bp = Blueprint("status", __name__)
 
@@ -29,6 +28,7 @@ def status():
         "storage": wired.overview.storage_name,
         "supported_services": wired.uploads.supported_services,
         "auth": "token" if wired.token_digests else "open",
+        "tus_chunk_bytes": wired.tus_chunk_bytes,
         "jobs": {str(state): count for state, count in wired.overview.job_counts().items()},
     }
     usage = wired.overview.storage_usage()
@@ -42,16 +42,13 @@ def job_status(job_id: str):
     job = services().uploads.find(job_id)
     if job is None:
         raise ApiError("not_found", "No upload with that id.")
-    view = job_view(job)
-    # A plain form's upload is redirected here with its delete token (the job keeps only
-    # the digest): the page, and the JSON, then show the delete link.
-    token = request.args.get("delete", "")
-    if token and token_matches(token, job.delete_digest):
-        view["delete_url"] = delete_url(job, token)
+    # A plain form's upload is redirected here with the reference of its handed-off
+    # delete link (never the token): the page, or the JSON, shows the link once.
+    view = handed_off_view(job, request.args.get("handoff", ""))
     # A browser (Accept prefers HTML) gets a small page; everyone else the JSON.
     if prefers_html():
-        return render_template("status.html", job=view), {"Vary": "Accept"}
-    return view, {"Vary": "Accept"}
+        return render_template("status.html", job=view), NO_STORE
+    return view, NO_STORE
 
 
 @bp.delete("/status/<job_id>")
@@ -71,7 +68,7 @@ def delete_by_token(job_id: str):
 @bp.post("/status/<job_id>/retry")
 @require_token
 def retry(job_id: str):
-    return upload_reply(services().retries.retry(job_id))
+    return upload_reply(services().retries.retry(job_id, acting_client()))
 
 
 @bp.get("/ping")

@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from paimon.uploads.resumable import TusService, TusUpload
-from paimon.web.auth import check_token, require_token
+from paimon.web.auth import acting_client, check_token, require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.handlers import error_response
@@ -131,11 +131,14 @@ def head(job_id: str) -> Response:
 def patch(job_id: str) -> Response:
     require_media_type(OFFSET_TYPE, "A PATCH body")
     offset = header_int("Upload-Offset")
-    return reply(tus().append(job_id, offset, request.stream, request.content_length), 204)
+    upload = tus().append(
+        job_id, offset, request.stream, request.content_length, client=acting_client()
+    )
+    return reply(upload, 204)
 
 
 @bp.delete("/<job_id>")
 @require_token
 def terminate(job_id: str) -> Response:
-    tus().terminate(job_id)
+    tus().terminate(job_id, client=acting_client())
     return Response(status=204)

@@ -8,11 +8,12 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from paimon.jobs.model import Job
 from paimon.web.auth import require_token
 from paimon.web.context import services
+from paimon.web.errors import ApiError
 from paimon.web.headers import requested_keep, require_media_type
 from paimon.web.replies import (
+    NO_STORE,
     as_text,
-    delete_url,
-    job_view,
+    handed_off_view,
     prefers_async,
     prefers_html,
     upload_reply,
@@ -53,14 +54,29 @@ def upload():
 
 
 def html_reply(jobs: list[Job], tokens: list[str]) -> Response:
-    """One file: its status page (303: the browser GETs it), handed the delete token,
-    since the job has only its digest (Referrer-Policy: no-referrer keeps it from
-    leaving with a click). Several: one page listing them."""
+    """303 (Post/Redirect/Get: a reload does not send the files again) to a page that
+    shows each delete link once: one file's status page, or the page of several. The
+    tokens are handed off (paimon/uploads/deletion.py): the address names only the
+    reference that opens them, once."""
+    reference = services().deletion.hand_off(list(zip(jobs, tokens, strict=True)))
     if len(jobs) == 1:
-        return redirect(url_for("status.job_status", job_id=jobs[0].id, delete=tokens[0]), 303)
-    views = []
-    for job, token in zip(jobs, tokens, strict=True):
-        view = job_view(job)
-        view["delete_url"] = delete_url(job, token)
-        views.append(view)
-    return Response(render_template("uploaded.html", jobs=views), headers={"Vary": "Accept"})
+        target = url_for("status.job_status", job_id=jobs[0].id, handoff=reference)
+    else:
+        target = url_for("upload.uploaded", id=[job.id for job in jobs], handoff=reference)
+    return redirect(target, 303)
+
+
+@bp.get("/uploaded")
+def uploaded():
+    """The page a plain form that sent several files is redirected to: each file's
+    state and link, and, the first time, its delete link."""
+    wired = services()
+    reference = request.args.get("handoff", "")
+    ids = request.args.getlist("id")[: wired.max_files_per_request]
+    found = [job for job in map(wired.uploads.find, ids) if job is not None]
+    if not found:
+        raise ApiError("not_found", "No upload with those ids.")
+    views = [handed_off_view(job, reference) for job in found]
+    if prefers_html():
+        return render_template("uploaded.html", jobs=views), NO_STORE
+    return {"files": views}, NO_STORE
