@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from paimon.jobs.model import JobState
 from paimon.observability.multiproc import ENV
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ class JobsCollector:
     """``paimon_jobs{state}``, read from the job store at scrape time: the store is
     shared, so the answer is right whichever worker gives it."""
 
-    def __init__(self, counts: Callable[[], Mapping[JobState, int]]):
+    def __init__(self, counts: Callable[[], Mapping[str, int]]):
         self._counts = counts
 
     def collect(self) -> Iterator[Metric]:
@@ -138,7 +137,7 @@ class WorkerFilesCollector(MultiProcessCollector):
         return self.merge(files, accumulate=True)
 
 
-def exposition(job_counts: Callable[[], Mapping[JobState, int]]) -> bytes:
+def exposition(job_counts: Callable[[], Mapping[str, int]]) -> bytes:
     """The text format of every metric: all workers' sums under gunicorn, this
     process's values otherwise, and the job counts."""
     registry = CollectorRegistry()

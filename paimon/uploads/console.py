@@ -13,10 +13,13 @@ from typing import Protocol
 from paimon.jobs.listing import JobListing, JobPage, JobQuery, Totals
 from paimon.jobs.model import Job
 from paimon.jobs.store import JobStore
+from paimon.spool.writer import Spool
 from paimon.storage.base import StorageUsage
-from paimon.uploads.intake import UploadService
+from paimon.uploads.deletion import Deletion
 from paimon.uploads.overview import Overview
 from paimon.uploads.refusals import RefusingStore, UploadRefused
+from paimon.uploads.reservations import Reservations
+from paimon.uploads.retries import Retries
 
 #: How long the console waits for the backend's usage when its last answer is old (the
 #: status page waits 50 ms; a person opening the console can wait for MEGA's answer).
@@ -50,10 +53,21 @@ class Console:
     """Read and manage every upload, as the owner."""
 
     def __init__(
-        self, jobs: ListingStore, uploads: UploadService, overview: Overview, min_free_bytes: int
+        self,
+        jobs: ListingStore,
+        *,
+        spool: Spool,
+        reservations: Reservations,
+        deletion: Deletion,
+        retries: Retries,
+        overview: Overview,
+        min_free_bytes: int,
     ):
         self._jobs: ListingStore = RefusingStore(jobs)  # type: ignore[assignment]
-        self._uploads = uploads
+        self._spool = spool
+        self._reservations = reservations
+        self._deletion = deletion
+        self._retries = retries
         self._overview = overview
         self._min_free_bytes = min_free_bytes
 
@@ -69,19 +83,19 @@ class Console:
     def delete(self, job_id: str) -> Job:
         """Remove the stored object (local file or MEGA node) and the job, as its
         delete link would; ``upload_in_progress`` while it runs."""
-        return self._uploads.delete_job(job_id)
+        return self._deletion.delete_job(job_id)
 
     def retry(self, job_id: str) -> Job:
-        return self._uploads.retry(job_id)
+        return self._retries.retry(job_id)
 
     def totals(self, now: float | None = None) -> Totals:
         return self._jobs.totals(time.time() if now is None else now)
 
     def storage(self) -> StorageReport:
-        spool = self._uploads.spool
+        spool = self._spool
         spool.directory.mkdir(parents=True, exist_ok=True)
         disk = shutil.disk_usage(spool.directory)
-        held, reserved = self._uploads.reservations.outstanding()
+        held, reserved = self._reservations.outstanding()
         return StorageReport(
             backend=self._overview.storage_name,
             disk=DiskReport(disk.free, disk.total, self._min_free_bytes, held, reserved),

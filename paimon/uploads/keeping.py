@@ -23,7 +23,7 @@ from paimon.storage.base import (
     StorageError,
     served_file,
 )
-from paimon.uploads.refusals import RefusingStore, UploadRefused
+from paimon.uploads.refusals import UploadRefused
 
 log = logging.getLogger("paimon.jobs")
 
@@ -104,9 +104,9 @@ class KeepPolicy:
 class Keeper:
     """Downloads counted against their limit, and the sweep that removes what is due."""
 
-    def __init__(self, store: JobStore, storage: StorageBackend):
+    def __init__(self, store: JobStore, asked: JobStore, storage: StorageBackend):
         self.store = store  # the sweep's, on the maintenance thread
-        self._asked: JobStore = RefusingStore(store)  # type: ignore[assignment]  # requests'
+        self._asked = asked  # the same, as request handlers use it (RefusingStore)
         self.storage = storage
 
     def download(self, key: str) -> tuple[ServedFile, Job | None]:

@@ -47,7 +47,7 @@ _YES_NO = {"true": True, "false": False}
 
 
 def _bad(message: str) -> ApiError:
-    return ApiError(400, "bad_query", message)
+    return ApiError("bad_query", message)
 
 
 def _when(text: str, name: str, *, end_of_day: bool) -> float:
@@ -90,7 +90,7 @@ def job_query(args: Mapping[str, str]) -> JobQuery:
         after = Cursor.decode(given["cursor"]) if given["cursor"] else None
     except BadCursor:
         raise ApiError(
-            400, "bad_cursor", "'cursor' must be the 'next' of an earlier page, as it was."
+            "bad_cursor", "'cursor' must be the 'next' of an earlier page, as it was."
         ) from None
     return JobQuery(
         states=frozenset(states),
@@ -208,7 +208,7 @@ def link_spec_from_json(body: object) -> LinkSpec:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "the body"
-        raise ApiError(400, "bad_upload_link", f"'{where}': {error['msg']}.") from None
+        raise ApiError("bad_upload_link", f"'{where}': {error['msg']}.") from None
     return LinkSpec(**asked.model_dump())
 
 
@@ -226,9 +226,9 @@ def link_spec_from_form(form: Mapping[str, str]) -> LinkSpec:
         try:
             value = float(given[name])
         except ValueError:
-            raise ApiError(400, "bad_upload_link", f"'{name}' must be a number.") from None
+            raise ApiError("bad_upload_link", f"'{name}' must be a number.") from None
         if not math.isfinite(value) or value <= 0:
-            raise ApiError(400, "bad_upload_link", f"'{name}' must be a number above 0.")
+            raise ApiError("bad_upload_link", f"'{name}' must be a number above 0.")
         return value
 
     def size(name: str) -> int | None:
@@ -238,12 +238,12 @@ def link_spec_from_form(form: Mapping[str, str]) -> LinkSpec:
             return int(_SIZE.validate_python(given[name]))
         except ValidationError:
             raise ApiError(
-                400, "bad_upload_link", f"'{name}' must be a size such as 500MB or 2GiB."
+                "bad_upload_link", f"'{name}' must be a size such as 500MB or 2GiB."
             ) from None
 
     hours, files = number("expires_in_hours"), number("max_files")
     if files is not None and not files.is_integer():
-        raise ApiError(400, "bad_upload_link", "'max_files' must be a whole number.")
+        raise ApiError("bad_upload_link", "'max_files' must be a whole number.")
     return LinkSpec(
         label=given["label"] or None,
         expires_in_seconds=None if hours is None else hours * 3600,

@@ -43,8 +43,14 @@ class OwnerSessions(SecureCookieSessionInterface):
         return request.is_secure
 
 
-def register(app: Flask, install_secret: bytes, lifetime_seconds: float) -> None:
-    key = hmac.new(install_secret, b"paimon owner sessions", hashlib.sha256).digest()
+def session_key(install_secret: bytes) -> bytes:
+    """The key the owners' session cookies are signed with: the install's secret's own,
+    so a new install (or a new secret) ends every session."""
+    return hmac.new(install_secret, b"paimon owner sessions", hashlib.sha256).digest()
+
+
+def register(app: Flask, key: bytes, lifetime_seconds: float) -> None:
+    """Flask's session, as the owners' sessions: signed with ``key`` (``session_key``)."""
     app.secret_key = key
     app.session_interface = OwnerSessions()
     app.config.update(
@@ -82,14 +88,13 @@ def check_api_owner() -> None:
     token = presented_token()
     if token is None:
         raise ApiError(
-            401,
             "admin_token_required",
             "The API needs an admin token (PAIMON_ADMIN_TOKENS): send it as "
             "'Authorization: Bearer <token>'.",
         )
     holder = _checked(token)
     if holder is None:
-        raise ApiError(403, "admin_token_rejected", "The admin token is not valid.")
+        raise ApiError("admin_token_rejected", "The admin token is not valid.")
     g.who = holder.label
 
 
@@ -141,7 +146,6 @@ def check_csrf() -> None:
     sent = request.form.get(CSRF_FIELD, "")
     if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise ApiError(
-            403,
             "csrf_failed",
             "This form is not from this console's page (or the page is older than the "
             "sign-in): reload the page and try again.",

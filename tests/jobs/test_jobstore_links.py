@@ -11,7 +11,7 @@ import time
 import pytest
 
 from paimon.jobs.links import LinkNotFound, LinkRefused, UploadLink, UploadLinkStore
-from tests.jobs.support import StoreSpec, in_processes
+from tests.support.jobstores import StoreSpec, in_processes
 
 NOW = 1_800_000_000.0
 

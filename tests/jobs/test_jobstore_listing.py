@@ -21,7 +21,7 @@ from paimon.jobs.listing import (
 )
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.store import JobStore
-from tests.jobs.support import make_job
+from tests.support.jobstores import make_job
 
 DAY = 86_400.0
 NOW = 1_800_000_000.0  # a fixed "now": today starts at the UTC midnight before it

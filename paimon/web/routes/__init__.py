@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from paimon.web import errors
+from paimon.web import handlers
 from paimon.web.routes import (
     admin,
     api,
@@ -40,4 +40,4 @@ def register(app: Flask) -> None:
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    errors.register(app)
+    handlers.register(app)

@@ -54,8 +54,8 @@ def _private(response: Response) -> Response:
 @bp.errorhandler(UploadRefused)
 def _refused(exc: ApiError | UploadRefused):
     """The console speaks to a browser: a refusal is a page, with the same status."""
-    status = exc.status if isinstance(exc, ApiError) else status_of(exc.error)
-    return render_template("admin/refused.html", error=exc.error, message=exc.message), status
+    page = render_template("admin/refused.html", error=exc.error, message=exc.message)
+    return page, status_of(exc.error)
 
 
 def owner_page(view: F) -> F:
@@ -67,7 +67,7 @@ def owner_page(view: F) -> F:
         if owners.signed_in() is None:
             if request.method == "GET":
                 return redirect(url_for("admin.sign_in"), 303)
-            raise ApiError(403, "sign_in_required", "Sign in to the console first.")
+            raise ApiError("sign_in_required", "Sign in to the console first.")
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -78,9 +78,9 @@ def posted_form() -> dict[str, str]:
     token (403 otherwise, before anything changes)."""
     length = request.content_length
     if length is None:
-        raise ApiError(411, "length_required", "Send the form with a Content-Length.")
+        raise ApiError("length_required", "Send the form with a Content-Length.")
     if length > MAX_FORM_BYTES:
-        raise ApiError(413, "too_large", f"A console form is at most {MAX_FORM_BYTES} bytes.")
+        raise ApiError("too_large", f"A console form is at most {MAX_FORM_BYTES} bytes.")
     request.file_limit = 0  # a file part is refused as it starts, never spooled
     owners.check_csrf()
     return {name: request.form.get(name, "") for name in request.form}

@@ -76,15 +76,15 @@ MAX_LINK_BODY_BYTES = 16 * 1024
 @bp.post("/upload-links")
 def create_upload_link():
     if request.content_length is None and sends_body():
-        raise ApiError(411, "length_required", "Send the JSON body with a Content-Length.")
+        raise ApiError("length_required", "Send the JSON body with a Content-Length.")
     if request.content_length and request.content_length > MAX_LINK_BODY_BYTES:
-        raise ApiError(413, "too_large", f"The body may be at most {MAX_LINK_BODY_BYTES} bytes.")
+        raise ApiError("too_large", f"The body may be at most {MAX_LINK_BODY_BYTES} bytes.")
     body = None
     if request.content_length:
         require_media_type("application/json", "POST /api/upload-links' body")
         body = request.get_json(silent=True)
         if body is None:
-            raise ApiError(400, "bad_upload_link", "The body is not JSON.")
+            raise ApiError("bad_upload_link", "The body is not JSON.")
     link, _ = services().upload_links.create(link_spec_from_json(body), g.who)
     return {"status": "created", **link_view(link)}, 201
 

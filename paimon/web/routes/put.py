@@ -24,7 +24,7 @@ def put(filename: str) -> Response:
         request.stream,
         filename,
         request.content_length,
-        services().limits.key(),
+        services().identity.key(),
         keep,
         token_origin(),
     )

@@ -123,7 +123,7 @@ def put(token: str, filename: str) -> Response:
     claim = links.claim(link, length, one_file=True)
     try:
         incoming = wired.uploads.receive(
-            request.stream, filename, length, wired.limits.key(), keep, links.origin(link)
+            request.stream, filename, length, wired.identity.key(), keep, links.origin(link)
         )
         job = wired.uploads.complete(incoming, wait=not prefers_async())
         claim.keep(job.size if job.size is not None else incoming.writer.bytes_written)
