@@ -39,6 +39,8 @@ from paimon.jobs.codec import (
     job_to_stored,
 )
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.outbox import Announcement
+from paimon.jobs.redis_outbox import ANNOUNCE, RedisOutbox
 from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -86,6 +88,7 @@ end
 # when it may not, else the job's fields as HGETALL gives them.
 _WRITE = (
     _INDEX_PRELUDE
+    + ANNOUNCE
     + _REMOVAL_DUE
     + """
 local old_state = redis.call('HGET', job_key, 'state')
@@ -124,19 +127,24 @@ else
 end
 index_removal(job_key, removable_key, args.id)
 if stored_key then redis.call('SET', stored_key, args.id) end
+if args.announce then announce(job_key) end
 return redis.call('HGETALL', job_key)
 """
 )
 _DELETE = (
     _INDEX_PRELUDE
+    + ANNOUNCE
     + """
 local state = redis.call('HGET', job_key, 'state')
+if not state then return 0 end
+if args.announce then announce(job_key) end
+local job = redis.call('HGETALL', job_key)
 if state then redis.call('SREM', state_key[state], args.id) end
 redis.call('ZREM', finished_key, args.id)
 redis.call('ZREM', removable_key, args.id)
 if stored_key and redis.call('GET', stored_key) == args.id then redis.call('DEL', stored_key) end
 redis.call('DEL', job_key)
-return 0
+return job
 """
 )
 # KEYS: the job, the removable set. ARGV: the id. The job's fields as counted, or 0.
@@ -229,8 +237,9 @@ class _Connection:
     count_download: Script
 
 
-class RedisJobStore:
-    """Jobs in Redis, shared by every worker of every instance pointed at it."""
+class RedisJobStore(RedisOutbox):
+    """Jobs in Redis, shared by every worker of every instance pointed at it, with the
+    outbox of webhook deliveries (redis_outbox.py)."""
 
     name = "redis"
 
@@ -287,10 +296,20 @@ class RedisJobStore:
     def _index_args(self, job_id: str, **extra: object) -> list[str]:
         return [json.dumps({"id": job_id, "states": _STATES, "finished": _FINISHED, **extra})]
 
-    def _write(self, job_id: str, values: dict[str, Stored], **mode: object) -> Job:
+    def _write(
+        self,
+        job_id: str,
+        values: dict[str, Stored],
+        announce: Announcement | None = None,
+        **mode: object,
+    ) -> Job:
         storage_key = values.get("storage_key")
+        keys = self._index_keys(job_id, None if storage_key is None else str(storage_key))
+        if announce is not None:
+            announce_keys, mode["announce"] = self.announce_args(announce, job_id, len(keys) + 1)
+            keys += announce_keys
         result = self._redis().write(
-            keys=self._index_keys(job_id, None if storage_key is None else str(storage_key)),
+            keys=keys,
             args=self._index_args(
                 job_id,
                 set={name: _encode(v) for name, v in values.items() if v is not None},
@@ -343,6 +362,7 @@ class RedisJobStore:
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
         unless_set: str | None = None,
+        announce: Announcement | None = None,
         **changes: object,
     ) -> Job:
         mode: dict[str, object] = {}
@@ -354,7 +374,7 @@ class RedisJobStore:
             mode["expect"] = sorted(JobState(s).value for s in expect)
         if fence is not None:
             mode["fence"] = {"owner": fence.owner, "token": fence.token}
-        return self._write(job_id, changes_to_stored(changes), **mode)
+        return self._write(job_id, changes_to_stored(changes), announce, **mode)
 
     @_reachable
     def counts(self) -> dict[JobState, int]:
@@ -463,11 +483,17 @@ class RedisJobStore:
         return {path for (path,) in self._fields_of(job_ids, "spool_path") if path is not None}
 
     @_reachable
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, *, announce: Announcement | None = None) -> Job | None:
         storage_key = self._redis().client.hget(self._job_key(job_id), "storage_key")
-        self._redis().delete(
-            keys=self._index_keys(job_id, storage_key), args=self._index_args(job_id)
-        )
+        keys = self._index_keys(job_id, storage_key)
+        mode: dict[str, object] = {}
+        if announce is not None:
+            announce_keys, mode["announce"] = self.announce_args(
+                announce, job_id, len(keys) + 1, occurred_at=time.time()
+            )
+            keys += announce_keys
+        deleted = self._redis().delete(keys=keys, args=self._index_args(job_id, **mode))
+        return self._job(deleted) if deleted else None
 
     def close(self) -> None:
         """Close this process's connection pool (a later call makes a new one)."""
