@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -97,6 +99,39 @@ class Announcement:
             )
             for delivery_id, endpoint in zip(self.ids, self.endpoints, strict=True)
         ]
+
+
+#: The events, as receivers see them in ``type``.
+STORED = "upload.stored"
+FAILED = "upload.failed"
+DELETED = "upload.deleted"
+EXPIRED = "upload.expired"
+
+
+class Announcer:
+    """Makes the Announcement each event's write carries (none without endpoints), and
+    wakes this process's sender (``written``) so delivery starts at once; the senders
+    of other processes find it by polling."""
+
+    def __init__(self, endpoints: tuple[str, ...] = (), retry_seconds: float = 86400.0):
+        self.endpoints = endpoints
+        self.retry_seconds = retry_seconds
+        self.written = threading.Event()
+
+    def __call__(self, event: str, detail: str | None = None) -> Announcement | None:
+        if not self.endpoints:
+            return None
+        self.written.set()  # the sender looks again until it finds the write
+        return Announcement(
+            event=event,
+            endpoints=self.endpoints,
+            give_up_at=time.time() + self.retry_seconds,
+            detail=detail,
+        )
+
+
+#: No webhooks: what the use cases hold when nothing is configured (and in tests).
+SILENT = Announcer()
 
 
 @dataclass

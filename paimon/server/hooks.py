@@ -53,3 +53,5 @@ def worker_exit(server: Any, worker: Any) -> None:
     services = getattr(app, "extensions", {}).get(EXTENSION_KEY)
     if services is not None:
         services.transfers.shutdown()
+        if services.webhooks is not None:
+            services.webhooks.stop()

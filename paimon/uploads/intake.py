@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from paimon.jobs.model import FINISHED, Job, JobState, new_job_id
+from paimon.jobs.outbox import DELETED as DELETED_EVENT
 from paimon.jobs.store import (
     JobNotFound,
     JobStore,
@@ -388,12 +389,12 @@ class UploadService:
         """What a delete link asks: the stored object (or the failed upload's spool
         file) and the job removed (``find_by_delete_link`` says which);
         ``upload_in_progress`` while the job is not finished."""
-        return self._delete(self.find_by_delete_link(job_id, token))
+        return self._delete(self.find_by_delete_link(job_id, token), "delete_link")
 
     def delete_uploaded_by(self, job_id: str, uploader: str) -> Job:
         """The same, asked by the client that uploaded it (``uploader``: the reference
         its upload was made under, a token's). ``not_found`` for anyone else's upload."""
-        return self._delete(self.owned(job_id, uploader))
+        return self._delete(self.owned(job_id, uploader), "token")
 
     def owned(self, job_id: str, client: str | None) -> Job:
         """The job ``client`` may change (``made_by``); UploadRefused ``not_found`` for
@@ -404,10 +405,11 @@ class UploadService:
             raise UploadRefused("not_found", f"No upload with that id{mine}.")
         return job
 
-    def _delete(self, job: Job) -> Job:
+    def _delete(self, job: Job, by: str) -> Job:
         """Claim the job for deletion first (``removed_at``, set only while unset, by
         one writer: the same claim as the expiry sweep's), so that of several requests
-        deleting it at once exactly one does, and the others hear it is gone."""
+        deleting it at once exactly one does, and the others hear it is gone. ``by``:
+        how it was asked (upload.deleted's ``deleted_by``), written with the job's end."""
         if job.state not in FINISHED:
             raise in_progress(job)
         try:
@@ -428,7 +430,7 @@ class UploadService:
             raise
         if job.spool_path:
             self.spool.delete(job.spool_path)
-        self.jobs.delete(job.id)
+        self.jobs.delete(job.id, announce=self.transfers.announce(DELETED_EVENT, by))
         log.info("upload deleted", extra={"job_id": reference(job.id), "backend": job.backend})
         return job
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.outbox import FAILED, SILENT, STORED, Announcement, Announcer
 from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
 from paimon.observability.job_events import record_transition
@@ -98,8 +99,10 @@ class TransferRunner:
         retry_seconds: float,
         keeper: Keeper | None = None,
         sealer: Sealer | None = None,
+        announce: Announcer = SILENT,
     ):
         self.store = store
+        self.announce = announce  # upload.stored, and upload.failed once retries are over
         self.keeper = keeper  # its sweep runs with the heartbeat
         self.sealer = sealer  # seals transfer checkpoints; None: transfers do not resume
         self.storage = storage
@@ -270,6 +273,7 @@ class TransferRunner:
             job.id,
             fence,
             seconds=time.monotonic() - started,
+            announce=self.announce(STORED),
             state=JobState.DONE,
             bytes_stored=stored.size,
             link=stored.link,
@@ -290,15 +294,17 @@ class TransferRunner:
         """Record a failure; the spool file stays for a retry until retention, and a
         retryable one gets its automatic retry while PAIMON_RETRY_HOURS allow.
         ``seconds``: how long the failed transfer attempt ran, when there was one."""
+        next_retry_at = self._next_retry_at(job_id) if retryable else None
         self._change(
             job_id,
             fence,
             seconds=seconds,
+            announce=self.announce(FAILED) if next_retry_at is None else None,
             state=JobState.FAILED,
             error=message,
             error_code=code,
             retryable=retryable,
-            next_retry_at=self._next_retry_at(job_id) if retryable else None,
+            next_retry_at=next_retry_at,
         )
 
     def _next_retry_at(self, job_id: str) -> float | None:
@@ -315,13 +321,19 @@ class TransferRunner:
             self._change(job_id, fence, expect=RESUMABLE, state=JobState.QUEUED)
 
     def _change(
-        self, job_id: str, fence: Fence, *, seconds: float | None = None, **changes: object
+        self,
+        job_id: str,
+        fence: Fence,
+        *,
+        seconds: float | None = None,
+        announce: Announcement | None = None,
+        **changes: object,
     ) -> None:
         """Update a job whose current state this thread does not know, under its lease,
         and record the transition (the extra read is for the log line; these paths are
-        rare)."""
+        rare); ``announce``: the event written with the change (the outbox)."""
         before = self.store.get(job_id)
-        job = self.store.update(job_id, fence=fence, **changes)
+        job = self.store.update(job_id, fence=fence, announce=announce, **changes)
         record_transition(job, before.state if before else None, seconds=seconds)
         running = self._running.get(job_id)
         if running is not None and job.state in FINISHED:

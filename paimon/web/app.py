@@ -4,12 +4,17 @@ storage, job store) built once and wired into the use cases the blueprints see."
 from __future__ import annotations
 
 import logging
+from urllib.parse import urljoin
 
 from flask import Flask
 
 from paimon import capacity
 from paimon.config import Settings, load_settings_or_exit
 from paimon.jobs import build_job_store, build_lease_owners
+from paimon.jobs.model import JobState
+from paimon.jobs.outbox import Announcer
+from paimon.jobs.owners import LeaseOwners
+from paimon.jobs.store import JobStore
 from paimon.observability.logs import configure_logging, set_reference_key
 from paimon.spool.writer import Spool
 from paimon.storage import build_storage
@@ -28,6 +33,8 @@ from paimon.web.installsecret import install_secret
 from paimon.web.ratelimit import UploadLimits
 from paimon.web.request import SpoolingRequest
 from paimon.web.security import register as register_security
+from paimon.webhooks.events import LinkOf
+from paimon.webhooks.sender import WebhookSender
 
 log = logging.getLogger("paimon")
 
@@ -41,6 +48,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = build_app(settings)
     wired = services(app)
     wired.transfers.start()  # in each worker: take over jobs a dead worker left
+    if wired.webhooks is not None:
+        wired.webhooks.start()  # in each worker: any of them sends any delivery
 
     log.info("storage backend: %s", wired.overview.storage_name)
     if not settings.public_url and not settings.allowed_hosts:
@@ -88,7 +97,8 @@ def build_app(settings: Settings) -> Flask:
     storage = build_storage(settings)
     jobs = build_job_store(settings)
     owners = build_lease_owners(settings)
-    keeper = Keeper(jobs, storage)
+    announcer = Announcer(tuple(settings.webhook_urls), settings.webhook_retry_hours * 3600)
+    keeper = Keeper(jobs, storage, announcer)
     transfers = TransferRunner(
         jobs,
         storage,
@@ -100,6 +110,7 @@ def build_app(settings: Settings) -> Flask:
         retry_seconds=settings.retry_hours * 3600,
         keeper=keeper,
         sealer=Sealer(secret),
+        announce=announcer,
     )
     limits = UploadLimits(settings)
     uploads = UploadService(
@@ -133,7 +144,43 @@ def build_app(settings: Settings) -> Flask:
         metrics_token_digests=token_digests(
             [settings.metrics_token] if settings.metrics_token else []
         ),
+        webhooks=webhook_sender(app, settings, jobs, owners, announcer),
     )
     routes.register(app)
     register_security(app, settings, limits)
     return app
+
+
+def webhook_sender(
+    app: Flask, settings: Settings, jobs: JobStore, owners: LeaseOwners, announcer: Announcer
+) -> WebhookSender | None:
+    """This worker's webhook sender, when PAIMON_WEBHOOK_URLS names endpoints (the
+    settings checked them and the secret at start)."""
+    if not announcer.endpoints or settings.webhook_secret is None:
+        return None
+    return WebhookSender(
+        jobs,
+        announcer,
+        settings.webhook_secret.get_secret_value(),
+        owners,
+        stored_link_of(app, settings.public_url),
+        allow_private=settings.webhook_allow_private,
+        retention_seconds=settings.retention_hours * 3600,
+    )
+
+
+def stored_link_of(app: Flask, public_url: str | None) -> LinkOf:
+    """An event's link, outside any request: the backend's own, or this server's
+    download route under PAIMON_PUBLIC_URL (a path alone when it is not set)."""
+
+    def link_of(job: dict[str, object]) -> str | None:
+        path = job["link"]
+        if not path and job["state"] is JobState.DONE and job["storage_key"]:
+            path = app.url_map.bind("localhost").build(
+                "files.download", {"key": job["storage_key"]}
+            )
+        if not isinstance(path, str) or not path:
+            return None
+        return urljoin(public_url.rstrip("/") + "/", path.lstrip("/")) if public_url else path
+
+    return link_of

@@ -14,6 +14,7 @@ from paimon.uploads.keeping import Keeper
 from paimon.uploads.overview import Overview
 from paimon.uploads.resumable import TusService
 from paimon.uploads.transfers import TransferRunner
+from paimon.webhooks.sender import WebhookSender
 
 EXTENSION_KEY = "paimon"
 
@@ -49,6 +50,7 @@ class Services:
     max_files_per_request: int
     tus_chunk_bytes: int  # the upload page's tus PATCH size
     metrics_token_digests: list[bytes] = field(default_factory=list)  # empty: /metrics open
+    webhooks: WebhookSender | None = None  # None: no PAIMON_WEBHOOK_URLS
 
 
 def services() -> Services:
