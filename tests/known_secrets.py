@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tests.fixtures.megasim import V2_PASSWORD
+from tests.fixtures.webhooks import WEBHOOK_SECRET
 
 TOKEN = "tok-7c1e5a90-secret-never-logged"
 SECOND_TOKEN = "tok-2b8d44f1-secret-never-logged"
@@ -36,6 +37,7 @@ ALL = (
     MEGA_PASSWORD,
     METRICS_TOKEN,
     V2_PASSWORD,  # the emulator account's password, which the MEGA tests configure
+    WEBHOOK_SECRET,
 )
 
 

@@ -307,6 +307,14 @@ class TransferRunner:
             next_retry_at=next_retry_at,
         )
 
+    def announce_end(self, job: Job) -> Announcement | None:
+        """The event of a job that just ended: stored, or failed with no retry to come."""
+        if job.state is JobState.DONE:
+            return self.announce(STORED)
+        if job.state is JobState.FAILED and job.next_retry_at is None:
+            return self.announce(FAILED)
+        return None
+
     def _next_retry_at(self, job_id: str) -> float | None:
         """When to try a job again that just failed, or None once retries are over."""
         job = self.store.get(job_id)
@@ -331,8 +339,12 @@ class TransferRunner:
     ) -> None:
         """Update a job whose current state this thread does not know, under its lease,
         and record the transition (the extra read is for the log line; these paths are
-        rare); ``announce``: the event written with the change (the outbox)."""
+        rare); ``announce``: the event written with the change (the outbox), unless the
+        body's size and digest are not on the job yet (a pipelined transfer that ended
+        first): the write that records them announces it then (``announce_end``)."""
         before = self.store.get(job_id)
+        if before is not None and before.sha256 is None:
+            announce = None
         job = self.store.update(job_id, fence=fence, announce=announce, **changes)
         record_transition(job, before.state if before else None, seconds=seconds)
         running = self._running.get(job_id)

@@ -2,9 +2,10 @@
 
 A pass claims the due deliveries of each endpoint under a lease (paimon/jobs/outbox.py:
 of many senders one gets each; a sender that died is taken over when its process is
-seen dead, else when the lease runs out), at most PER_ENDPOINT_IN_FLIGHT at once per
-endpoint in this process, and sends each on a thread of its own pool, so a slow or
-dead endpoint holds these threads only, never a request's or a transfer's. An attempt
+seen dead, by LeaseOwners.release_dead_leases, else when the lease runs out), at most
+PER_ENDPOINT_IN_FLIGHT at once per endpoint in this process, and sends each on a
+thread of its own pool, so a slow or dead endpoint holds these threads only, never a
+request's or a transfer's. An attempt
 is one POST to the address the name resolves to now, checked (targets.py), with short
 timeouts and no redirect followed; its outcome is settled in the store: sent, to be
 tried again (timeouts, connection errors, 5xx, 408, 409, 429, after a pause that
@@ -40,7 +41,7 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 10.0
 LEASE_SECONDS = 60.0  # longer than an attempt can last (connect + read + the settle)
 POLL_SECONDS = 0.25  # how often a sender looks for events other processes wrote
-HOUSEKEEPING_SECONDS = 5.0  # dead senders' leases given back, overdue ones given up
+HOUSEKEEPING_SECONDS = 5.0  # overdue deliveries given up
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 600.0
 RETRY_JITTER_SECONDS = 1.0
@@ -190,11 +191,9 @@ class WebhookSender:
             self.announcer.written.wait(POLL_SECONDS)
 
     def housekeeping(self, now: float) -> None:
-        """Give back the leases of senders whose process died (their deliveries are
-        due again at once), and fail the deliveries whose time is up."""
-        for delivery_id, owner in self.store.delivery_leases().items():
-            if self.owners.dead(owner):
-                self.store.release_delivery_lease(delivery_id, owner)
+        """Fail the deliveries whose time is up. (The leases of senders whose process
+        died are given back by the transfers' maintenance, with the jobs' leases:
+        LeaseOwners.release_dead_leases.)"""
         self.store.give_up_deliveries(now, "retries are over (PAIMON_WEBHOOK_RETRY_HOURS)")
 
     def send_due(self) -> int:

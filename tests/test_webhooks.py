@@ -1,0 +1,249 @@
+"""Issue 30: signed webhooks, delivered at least once from the outbox in the job store.
+
+Every receiver is a real HTTP server on 127.0.0.1 (tests/fixtures/webhooks.py), every
+signature is checked with the Standard Webhooks library from PyPI, and the servers are
+real gunicorns, on local storage, on the MEGA emulator and on one Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from paimon.config import SettingsError, load_settings
+from tests.conftest import (
+    ServerProcess,
+    eventually,
+    free_port,
+    start_mega_server,
+    start_server,
+)
+from tests.fixtures.megasim import V2_EMAIL, MegaSim
+from tests.fixtures.webhooks import WEBHOOK_SECRET, Receiver
+
+JSON = {"Accept": "application/json"}
+DAY = 86_400
+SOON = f"{2.0 / DAY:.6f}"  # Max-Days for "in two seconds"
+QUICK = {"job_lease_seconds": "1.5"}  # the expiry sweep runs every half second
+
+
+def hooked(receiver: Receiver) -> dict[str, str]:
+    return {
+        "webhook_urls": receiver.url,
+        "webhook_secret": WEBHOOK_SECRET,
+        "webhook_allow_private": "true",
+    }
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def upload(server: ServerProcess, content: bytes, name: str = "r.bin", **headers: str) -> dict:
+    reply = requests.post(
+        f"{server.url}/upload",
+        files={"file": (name, content)},
+        headers={**JSON, **headers},
+        timeout=60,
+    )
+    assert reply.status_code in (200, 507), reply.text
+    return reply.json()
+
+
+def one(receiver: Receiver, event_type: str, timeout: float = 15) -> dict:
+    """The one event of that type the receiver got, verified."""
+    assert eventually(lambda: receiver.of_type(event_type), timeout=timeout), receiver.received
+    (received,) = receiver.of_type(event_type)
+    return received.verified()
+
+
+def check_stored_deleted_expired(server: ServerProcess, receiver: Receiver, backend: str) -> None:
+    content = os.urandom(70_000)
+    body = upload(server, content, "naïve.bin")
+    stored = one(receiver, "upload.stored")
+    assert stored["data"] == {
+        "job_id": body["id"],
+        "filename": "naïve.bin",
+        "backend": backend,
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "link": stored["data"]["link"],
+        "expires_at": None,
+        "max_downloads": None,
+    }
+    assert stored["data"]["link"] == body["link"]
+    assert stored["timestamp"].endswith("+00:00")
+
+    assert requests.delete(body["delete_url"], timeout=30).status_code in (200, 204)
+    deleted = one(receiver, "upload.deleted")
+    assert deleted["data"]["job_id"] == body["id"]
+    assert deleted["data"]["deleted_by"] == "delete_link"
+
+    short = upload(server, b"short-lived", "s.txt", **{"Max-Days": SOON})
+    expired = one(receiver, "upload.expired", timeout=20)
+    assert expired["data"]["job_id"] == short["id"]
+    assert expired["data"]["reason"] == "expired"
+    ids = [r.id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 4  # stored twice, deleted, expired: once each
+
+
+def public(port: int) -> dict[str, str]:
+    """A server's settings that make its links the ones an event carries."""
+    return {"port": port, "public_url": f"http://127.0.0.1:{port}"}  # type: ignore[dict-item]
+
+
+def test_each_event_on_local_storage(receiver: Receiver, tmp_path: Path) -> None:
+    server = start_server(tmp_path, **public(free_port()), **hooked(receiver), **QUICK)
+    try:
+        check_stored_deleted_expired(server, receiver, "local")
+        metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+        assert 'paimon_webhooks_total{outcome="sent"} 4.0' in metrics
+        assert 'paimon_webhook_deliveries{state="sent"} 4.0' in metrics
+        assert 'paimon_webhook_deliveries{state="pending"} 0.0' in metrics
+    finally:
+        server.stop()
+
+
+def test_each_event_on_mega(receiver: Receiver, megasim: MegaSim, tmp_path: Path) -> None:
+    server = start_mega_server(tmp_path, megasim, **hooked(receiver), **QUICK)
+    try:
+        check_stored_deleted_expired(server, receiver, "mega")
+        megasim.set_quota(V2_EMAIL, 1)  # over quota: a failure no retry mends
+        refused = upload(server, os.urandom(50_000), "q.bin")
+        failed = one(receiver, "upload.failed")
+        assert failed["data"]["job_id"] == refused["id"]
+        assert failed["data"]["error_code"] == "storage_full"
+        assert failed["data"]["error"] == refused["message"]
+        assert failed["data"]["attempts"] == 1
+    finally:
+        server.stop()
+
+
+def test_500_three_times_then_200_is_four_attempts_of_one_id(server_factory) -> None:
+    receiver = Receiver(statuses=[500, 500, 500])
+    try:
+        server = server_factory(**hooked(receiver))
+        started = time.time()
+        upload(server, b"retried")
+        assert eventually(lambda: len(receiver.received) >= 4, timeout=30)
+        assert receiver.received[3].at - started < 30
+        assert receiver.received[0].at - started < 1.5  # delivery starts at once
+        assert len({r.id for r in receiver.received}) == 1
+        assert len({r.body for r in receiver.received}) == 1
+        for received in receiver.received:
+            received.verified()
+        gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
+        assert gaps[0] >= 0.9 and gaps[1] > gaps[0]  # backing off
+        time.sleep(3)
+        assert len(receiver.received) == 4  # sent: then no more
+    finally:
+        receiver.close()
+
+
+def test_a_4xx_stops_the_delivery(server_factory) -> None:
+    receiver = Receiver(statuses=[410])
+    try:
+        server = server_factory(**hooked(receiver))
+        upload(server, b"refused")
+        assert eventually(lambda: len(receiver.received) == 1)
+        time.sleep(2.5)
+        assert len(receiver.received) == 1
+        metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+        assert 'paimon_webhooks_total{outcome="failed"} 1.0' in metrics
+    finally:
+        receiver.close()
+
+
+def test_sigkill_during_delivery_delivers_after_restart_with_the_same_id(
+    tmp_path: Path,
+) -> None:
+    """The receiver holds the first attempt unanswered; the whole server is SIGKILLed
+    (master and workers) meanwhile; restarted on the same data directory, it sends
+    the event again, with the same webhook-id and body."""
+    receiver = Receiver(statuses=[-60])
+    try:
+        first = start_server(tmp_path, **hooked(receiver))
+        upload(first, b"kept in the outbox")
+        assert eventually(lambda: receiver.received, timeout=10)
+        workers = _children(first.process.pid)
+        first.process.kill()
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        first.process.wait(10)
+
+        again = start_server(tmp_path, **hooked(receiver))
+        try:
+            assert eventually(lambda: len(receiver.received) >= 2, timeout=30)
+            held, sent = receiver.received[:2]
+            assert (sent.id, sent.body) == (held.id, held.body)
+            assert sent.verified()["type"] == "upload.stored"
+        finally:
+            again.stop()
+    finally:
+        receiver.close()
+
+
+def _children(pid: int) -> list[int]:
+    """The gunicorn workers of a master (killed with it, as a crash of the whole
+    machine's server would)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_two_instances_on_one_redis_deliver_each_event_once(
+    redis_db, receiver: Receiver, server_factory
+) -> None:
+    shared = {**hooked(receiver), "redis_url": redis_db.url}
+    one_instance = server_factory(**shared)
+    other = server_factory(**shared)
+    bodies = [upload(server, os.urandom(1000)) for server in (one_instance, other) * 5]
+    assert eventually(lambda: len(receiver.received) >= 10, timeout=30)
+    time.sleep(1.5)  # nothing more comes
+    ids = [r.id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 10
+    assert sorted(r.verified()["data"]["job_id"] for r in receiver.received) == sorted(
+        b["id"] for b in bodies
+    )
+
+
+@pytest.mark.parametrize(
+    ("urls", "allow"),
+    [
+        ("https://127.0.0.1/hook", "false"),
+        ("https://[::1]:8443/hook", "false"),
+        ("https://10.1.2.3/hook", "false"),
+        ("https://169.254.169.254/latest/meta-data", "false"),
+        ("https://localhost/hook", "false"),
+        ("http://hooks.example.com/hook", "false"),
+        ("ftp://127.0.0.1/hook", "true"),
+    ],
+)
+def test_private_or_plain_targets_are_refused_at_start(urls: str, allow: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(webhook_urls=urls, webhook_secret=WEBHOOK_SECRET, webhook_allow_private=allow)
+    assert "PAIMON_WEBHOOK" in str(refused.value)
+    assert WEBHOOK_SECRET not in str(refused.value)
+
+
+def test_a_bad_secret_is_refused_at_start_without_repeating_it() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(webhook_urls="https://hooks.example.com/x", webhook_secret="whsec_short")
+    assert "whsec_" in str(refused.value) and "whsec_short" not in str(refused.value)
