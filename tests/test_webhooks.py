@@ -27,6 +27,7 @@ from tests.conftest import (
 )
 from tests.fixtures.megasim import V2_EMAIL, MegaSim
 from tests.fixtures.webhooks import WEBHOOK_SECRET, Receiver
+from tests.known_secrets import METRICS_TOKEN
 
 JSON = {"Accept": "application/json"}
 DAY = 86_400
@@ -150,16 +151,38 @@ def test_500_three_times_then_200_is_four_attempts_of_one_id(server_factory) -> 
         receiver.close()
 
 
-def test_a_4xx_stops_the_delivery(server_factory) -> None:
+def test_a_4xx_stops_the_delivery_and_the_owner_sends_it_again(server_factory) -> None:
     receiver = Receiver(statuses=[410])
+    owner = {"Authorization": f"Bearer {METRICS_TOKEN}"}
     try:
-        server = server_factory(**hooked(receiver))
-        upload(server, b"refused")
+        server = server_factory(**hooked(receiver), metrics_token=METRICS_TOKEN)
+        body = upload(server, b"refused")
         assert eventually(lambda: len(receiver.received) == 1)
         time.sleep(2.5)
         assert len(receiver.received) == 1
-        metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+        metrics = requests.get(f"{server.url}/metrics", headers=owner, timeout=10).text
         assert 'paimon_webhooks_total{outcome="failed"} 1.0' in metrics
+
+        listing = f"{server.url}/webhooks/deliveries"
+        assert requests.get(listing, timeout=10).status_code == 401
+        view = requests.get(listing, params={"state": "failed"}, headers=owner, timeout=10)
+        (failed,) = view.json()["deliveries"]
+        assert view.json()["counts"] == {"pending": 0, "sent": 0, "failed": 1}
+        assert (failed["job_id"], failed["event"]) == (body["id"], "upload.stored")
+        assert (failed["attempts"], failed["last_status"]) == (1, 410)
+        assert failed["id"] == receiver.received[0].id
+        assert "job" not in failed and "lease_owner" not in failed
+
+        again = requests.post(f"{listing}/{failed['id']}/resend", headers=owner, timeout=10)
+        assert again.status_code == 202 and again.json()["state"] == "pending"
+        assert eventually(lambda: len(receiver.received) == 2)
+        assert receiver.received[1].id == failed["id"]
+        assert receiver.received[1].body == receiver.received[0].body
+        assert eventually(
+            lambda: requests.get(listing, headers=owner, timeout=10).json()["counts"]["sent"] == 1
+        )
+        missing = requests.post(f"{listing}/msg_nothing/resend", headers=owner, timeout=10)
+        assert missing.status_code == 404
     finally:
         receiver.close()
 
