@@ -1,5 +1,5 @@
 # Paimon in a container. Build: docker build -t paimon .   (--build-arg PYTHON_VERSION=3.11|3.12)
-# tests/test_docker_image.py runs these same steps without Docker (the build as root,
+# tests/deploy/test_docker_image.py runs these same steps without Docker (the build as root,
 # then the server as uid 10001) and fails when this file and its steps differ.
 ARG PYTHON_VERSION=3.13
 FROM python:${PYTHON_VERSION}-slim

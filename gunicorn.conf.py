@@ -7,8 +7,7 @@ the server here, before any worker starts, with one line per bad field.
 import sys
 from pathlib import Path
 
-from paimon import capacity
-from paimon.config import load_settings_or_exit
+from paimon.bootstrap import process
 from paimon.observability import multiproc
 from paimon.observability.logs import gunicorn_logconfig
 from paimon.server.allocator import restart_with_lean_malloc
@@ -23,7 +22,9 @@ restart_with_lean_malloc()
 # Server hooks, named so gunicorn finds them in this file's namespace.
 __all__ = ["child_exit", "on_exit", "worker_exit"]
 
-_settings = load_settings_or_exit(warn_unknown=True)
+# Read once here, in the master (and again on a reload): the worker class, the hooks and
+# the workers use this reading (paimon/bootstrap/process.py).
+_settings = process.reload_or_exit(warn_unknown=True)
 # A data directory this user cannot write, or a port in use, is one line and exit 2
 # here, not a traceback per worker or gunicorn retrying for 5 s (not when gunicorn only
 # prints or checks this file).
@@ -35,8 +36,10 @@ multiproc.use_metrics_dir()
 
 _host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
 bind = f"{_host}:{_settings.port}"
-# PAIMON_WORKERS / WEB_CONCURRENCY, else what the container's CPU and memory allow.
-workers, _workers_decided_by = capacity.choose_workers(_settings.workers)
+# PAIMON_WORKERS / WEB_CONCURRENCY, else what the container's CPU and memory allow; each
+# worker admits its share of the upload slots (the same plan, paimon/bootstrap/wiring.py).
+_plan = process.worker_plan(_settings)
+workers = _plan.workers
 # gthread: a long upload holds one thread, not the worker, so health checks and other
 # requests keep being answered; the worker's heartbeat does not depend on requests.
 # Paimon's subclass keeps idle and slow connections off the threads until they send
@@ -45,9 +48,7 @@ workers, _workers_decided_by = capacity.choose_workers(_settings.workers)
 worker_class = "paimon.server.worker.JsonErrorThreadWorker"
 # One thread per upload slot (the app admits no more bodies than that), and
 # PAIMON_THREADS more, so health, status and downloads never wait behind uploads.
-threads = (
-    capacity.upload_slots_per_worker(_settings.max_concurrent_uploads, workers) + _settings.threads
-)
+threads = _plan.threads
 # Connections held per worker: idle and kept-alive ones wait in the worker's poller and
 # cost no thread, only a file descriptor (the worker raises its limit to match).
 worker_connections = 4096
@@ -67,7 +68,7 @@ worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
 # HOME would each replace the other's.
 control_socket_disable = True
 # Paimon logs each request itself, with its request id and the worker's pid
-# (paimon/observability/http.py), so gunicorn's access log is off; gunicorn's own lines
+# (paimon/web/requestlog.py), so gunicorn's access log is off; gunicorn's own lines
 # go through the same JSON or text formatter (docs/observability.md).
 accesslog = None
 errorlog = "-"
@@ -76,4 +77,4 @@ logconfig_dict = gunicorn_logconfig(_settings.log_level, _settings.log_format)
 
 
 def when_ready(server):
-    server.log.info("%d workers, decided by %s", server.cfg.workers, _workers_decided_by)
+    server.log.info("%d workers, decided by %s", server.cfg.workers, _plan.decided_by)

@@ -13,8 +13,9 @@ __version__ = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Application factory (see paimon.web.app). Imported lazily so that `paimon doctor`
-    can still report on a broken environment in which Flask or mega.py won't import."""
-    from paimon.web.app import create_app as factory
+    """Application factory (``flask --app paimon``), the composition root's
+    (paimon/bootstrap/wiring.py). Imported lazily so that `paimon doctor` can still
+    report on a broken environment in which Flask or mega.py won't import."""
+    from paimon.bootstrap.wiring import create_app as factory
 
     return factory(settings)

@@ -3,7 +3,7 @@
 Each field reads ``PAIMON_<NAME>`` from the environment or a ``.env`` file. A few also
 accept the earlier server's names (``MEGA_EMAIL``, ``MEGA_PASSWORD``, ``AUTH_TOKEN``)
 or the platform's (``PORT``, ``WEB_CONCURRENCY``) so existing deployments keep working.
-docs/configuration.md lists them all; tests/test_docs.py keeps that list complete.
+docs/configuration.md lists them all; tests/deploy/test_docs.py keeps that list complete.
 """
 
 from __future__ import annotations

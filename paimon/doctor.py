@@ -110,17 +110,29 @@ def check_pydantic_core() -> CheckResult:
     return CheckResult("pydantic", True, f"pydantic-core {core.__version__} imports")
 
 
-def check_settings_and_spool(build: bool = False) -> list[CheckResult]:
-    """Settings validate (naming what MEGA mode lacks), then the data directory and the
-    job store are usable: the configured ones, or at build time a scratch directory."""
-    from paimon.config import SettingsError, load_settings, unknown_variables
+def load_settings() -> Settings | CheckResult:
+    """This process's settings (the composition root's, read once), or the failed
+    check that says why they do not load."""
+    from paimon.bootstrap import process
+    from paimon.config import SettingsError
 
     try:
-        settings = load_settings()
+        return process.settings()
     except SettingsError as exc:
-        return [CheckResult("settings", False, "; ".join(exc.lines))]
+        return CheckResult("settings", False, "; ".join(exc.lines))
     except Exception as exc:  # e.g. pydantic itself broken: reported above
-        return [CheckResult("settings", False, f"{type(exc).__name__}: {exc}")]
+        return CheckResult("settings", False, f"{type(exc).__name__}: {exc}")
+
+
+def check_settings_and_spool(
+    settings: Settings | CheckResult, build: bool = False
+) -> list[CheckResult]:
+    """Settings validate (naming what MEGA mode lacks), then the data directory and the
+    job store are usable: the configured ones, or at build time a scratch directory."""
+    from paimon.config import unknown_variables
+
+    if isinstance(settings, CheckResult):
+        return [settings]
     detail = f"storage {settings.storage_backend}"
     if settings.storage_backend == "mega":
         detail += f", MEGA account {settings.mega_email}, API {settings.mega_api_url}"
@@ -151,7 +163,7 @@ def check_data(settings: Settings) -> list[CheckResult]:
 def check_job_store(settings: Settings) -> CheckResult:
     """The job store this server will use (SQLite in the data directory, or Redis)
     answers; the check /readyz makes."""
-    from paimon.jobs import build_job_store
+    from paimon.bootstrap.wiring import build_job_store
 
     try:
         store = build_job_store(settings)
@@ -169,14 +181,14 @@ def check_downloads(settings: Settings) -> CheckResult:
     did not see downloads failing on a relative data directory."""
     from flask import url_for
 
-    from paimon.storage import build_storage
+    from paimon.bootstrap.wiring import build_adapters, build_app
     from paimon.storage.local import LocalStorage
-    from paimon.web.app import build_app
 
     payload = b"paimon doctor download probe\n"
     try:
-        app = build_app(settings)
-        storage = build_storage(settings)
+        adapters = build_adapters(settings)
+        app = build_app(settings, adapters)
+        storage = adapters.storage
         assert isinstance(storage, LocalStorage)
         probe = settings.spool_dir / f".doctor-{os.getpid()}"
         probe.write_bytes(payload)
@@ -230,27 +242,28 @@ ENVIRONMENT_CHECKS: list[Callable[[], CheckResult]] = [
 ]
 
 
-def run_checks(build: bool = False) -> list[CheckResult]:
-    return [check() for check in ENVIRONMENT_CHECKS] + check_settings_and_spool(build)
+def run_checks(
+    settings: Settings | CheckResult | None = None, build: bool = False
+) -> list[CheckResult]:
+    """Every check, on ``settings`` (``load_settings()``'s answer; by default, read)."""
+    settings = load_settings() if settings is None else settings
+    return [check() for check in ENVIRONMENT_CHECKS] + check_settings_and_spool(settings, build)
 
 
-def worker_choice() -> tuple[capacity.Capacity, int, str]:
+def worker_choice(settings: Settings | CheckResult) -> tuple[capacity.Capacity, int, str]:
     """What gunicorn.conf.py finds here (CPU quota, affinity, memory limit), the worker
-    count it starts and what decided it: information, never a failure."""
-    from paimon.config import load_settings
-
-    try:
-        configured = load_settings().workers
-    except Exception:  # a bad setting is the settings check's finding
-        configured = None
+    count it starts and what decided it: information, never a failure (with settings
+    that do not load, as if PAIMON_WORKERS were unset)."""
+    configured = None if isinstance(settings, CheckResult) else settings.workers
     found = capacity.detect()
     return found, *capacity.choose_workers(configured, found)
 
 
 def main(as_json: bool = False, build: bool = False) -> int:
-    results = run_checks(build)
+    settings = load_settings()
+    results = run_checks(settings, build)
     ok = all(r.ok for r in results)
-    found, workers, decided_by = worker_choice()
+    found, workers, decided_by = worker_choice(settings)
     if as_json:
         report = {"found": found.as_dict(), "workers": workers, "decided_by": decided_by}
         checks = [r.__dict__ for r in results]

@@ -1,5 +1,5 @@
 """A whole server crashed and the same command started again at once, for
-tests/test_heal_server_crash.py and ``scripts/bench --recovery``.
+tests/e2e/test_heal_server_crash.py and ``scripts/bench --recovery``.
 
 The server (gunicorn, its workers) runs under a parent that reaps nothing
 (paimon_devtools/subreaper.py), optionally in a fresh PID namespace; it is SIGKILLed as

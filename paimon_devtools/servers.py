@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from paimon_devtools.processes import terminate
+from paimon_devtools.processes import StopsOnExit, terminate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Names Paimon reads from the environment besides PAIMON_*: a server must not inherit them.
@@ -38,8 +38,9 @@ def free_port() -> int:
 
 
 @dataclass
-class ServerProcess:
-    """A gunicorn running Paimon, started exactly as deployed (gunicorn.conf.py)."""
+class ServerProcess(StopsOnExit):
+    """A gunicorn running Paimon, started exactly as deployed (gunicorn.conf.py); ``with``
+    stops it when the block ends."""
 
     url: str
     process: subprocess.Popen

@@ -2,7 +2,7 @@
 
 Each is a PUT with a Content-Length whose body is sent ``rate`` bytes a second, so the
 server holds it (a thread, a spool file, an upload slot) for as long as the test or
-benchmark wants. Used by tests/test_slow_clients.py and by ``scripts/bench``.
+benchmark wants. Used by tests/server/test_slow_clients.py and by ``scripts/bench``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ LogFormat = Literal["json", "text"]
 REQUEST_ID: ContextVar[str | None] = ContextVar("paimon_request_id", default=None)
 
 #: Keys the references that stand for bearer secrets in log lines; the server sets the
-#: install's secret at start (paimon/web/installsecret.py), so every worker writes the
+#: install's secret at start (paimon/bootstrap/installsecret.py), so every worker writes the
 #: same reference for the same id. Until then a key of this process's own.
 _reference_key = secrets.token_bytes(32)
 REFERENCE_LENGTH = 8

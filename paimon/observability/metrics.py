@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from paimon.jobs.model import JobState
 from paimon.observability.multiproc import ENV
 
 log = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ class WorkerFilesCollector(MultiProcessCollector):
 
 
 def exposition(
-    job_counts: Callable[[], Mapping[JobState, int]],
+    job_counts: Callable[[], Mapping[str, int]],
     delivery_counts: Callable[[], Mapping[str, int]] | None = None,
 ) -> bytes:
     """The text format of every metric: all workers' sums under gunicorn, this

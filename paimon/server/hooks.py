@@ -2,7 +2,8 @@
 a worker as it exits).
 
 Imported by gunicorn.conf.py before the metrics directory is set, so nothing here may
-import prometheus_client at module level: the app's modules are imported late.
+import prometheus_client at module level: the composition root's wiring, which builds
+the app, is imported late.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from paimon.bootstrap import process
 from paimon.observability import multiproc
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,10 @@ def child_exit(server: Any, worker: Any) -> None:
 def _release_leases_of_dead_workers() -> None:
     """In the master: a store of its own, closed again before gunicorn forks the
     replacement worker (connections must not cross a fork)."""
-    from paimon.config import load_settings
-    from paimon.jobs import build_job_store, build_lease_owners
+    from paimon.bootstrap.wiring import build_job_store, build_lease_owners
 
     try:
-        settings = load_settings()
+        settings = process.settings()
         store = build_job_store(settings)
         try:
             build_lease_owners(settings).release_dead_leases(store)
@@ -47,11 +48,6 @@ def on_exit(server: Any) -> None:
 def worker_exit(server: Any, worker: Any) -> None:
     """Hand this worker's upload jobs back to the queue so another worker, or the next
     start, resumes them at once instead of after their lease runs out."""
-    from paimon.web.context import EXTENSION_KEY
+    from paimon.bootstrap.wiring import stop
 
-    app = getattr(worker, "wsgi", None)
-    services = getattr(app, "extensions", {}).get(EXTENSION_KEY)
-    if services is not None:
-        services.transfers.shutdown()
-        if services.webhooks is not None:
-            services.webhooks.stop()
+    stop(getattr(worker, "wsgi", None))

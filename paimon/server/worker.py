@@ -13,8 +13,9 @@ guard (bodyguard.py); docs/architecture.md, "Many slow clients", has the measure
 Gunicorn answers a request it cannot parse itself, before Flask sees it, with an HTML
 page that quotes the offending line, and logs that line: a client that forgets the
 colon in ``Authorization: Bearer <token>`` would have its token echoed and written to
-the log. This worker answers such requests with Paimon's JSON error and logs only the
-kind of error. Everything else is gunicorn's own handling.
+the log. This worker answers such requests with Paimon's JSON error, status and body
+from the app's one error table (paimon/web/errors.py), and logs only the kind of
+error. Everything else is gunicorn's own handling.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from gunicorn.http import errors
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from paimon.config import load_settings
+from paimon.bootstrap import process
+from paimon.web.errors import KINDS, error_body
 
 
 class RequestHeadTimeout(errors.ParseException):
@@ -99,14 +101,15 @@ class Connection(TConn):
             unreader.deadline = None
 
 
-# Gunicorn's status for its parse errors, where it is not 400.
-STATUS = {
-    errors.LimitRequestLine: (414, "URI Too Long"),
-    errors.LimitRequestHeaders: (431, "Request Header Fields Too Large"),
-    errors.ExpectationFailed: (417, "Expectation Failed"),
-    errors.UnsupportedTransferCoding: (501, "Not Implemented"),
-    errors.ForbiddenProxyRequest: (403, "Forbidden"),
-    RequestHeadTimeout: (408, "Request Timeout"),
+#: The reason phrases (RFC 9110) of the statuses the error table gives parse errors.
+REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    417: "Expectation Failed",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
 }
 
 
@@ -127,7 +130,7 @@ def raise_open_files_limit(wanted: int) -> None:
 class JsonErrorThreadWorker(ThreadWorker):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.header_timeout = load_settings().header_timeout_seconds
+        self.header_timeout = process.settings().header_timeout_seconds
 
     def init_process(self) -> None:
         # Connections, plus the worker's own files (spool, database, sockets to MEGA).
@@ -178,21 +181,20 @@ class JsonErrorThreadWorker(ThreadWorker):
         ):
             super().handle_error(req, client, addr, exc)
             return
-        status, reason = next(
-            (found for cls, found in STATUS.items() if isinstance(exc, cls)), (400, "Bad Request")
-        )
         code = http_error_name(exc)
         self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], code)
+        message = None  # the error table's
         if isinstance(exc, RequestHeadTimeout):
             message = (
                 f"The request head did not arrive within {self.header_timeout:g} s; "
                 "send it again, on a faster or steadier connection."
             )
-        else:
+        elif code not in KINDS:  # a parse error of a later gunicorn: still not HTTP
             message = f"The request is not valid HTTP ({code.replace('_', ' ')})."
-        body = json.dumps({"status": "error", "error": code, "message": message}).encode()
+        status = KINDS[code].status if code in KINDS else 400
+        body = json.dumps(error_body(code, message)).encode()
         head = (
-            f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         try:

@@ -11,52 +11,32 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from paimon.jobs.model import FINISHED, Job, JobState, new_job_id
-from paimon.jobs.outbox import DELETED as DELETED_EVENT
+from paimon.jobs.model import Job, JobState, new_job_id
 from paimon.jobs.store import (
     JobNotFound,
     JobStore,
     StateConflict,
 )
-from paimon.observability.job_events import (
+from paimon.spool.bodies import copy_body
+from paimon.spool.writer import Spool, SpoolWriter
+from paimon.storage.base import StorageBackend, StoresWhileReceiving
+from paimon.uploads.deletion import new_delete_token
+from paimon.uploads.job_events import (
     ABANDONED,
     record_received,
     record_refusal,
     record_transition,
 )
-from paimon.observability.logs import reference
-from paimon.spool.bodies import copy_body
-from paimon.spool.writer import Spool, SpoolWriter
-from paimon.storage.base import StorageBackend, StoresWhileReceiving
-from paimon.uploads.deletion import (
-    new_delete_token,
-    new_handoff_reference,
-    open_handoff,
-    seal_for_handoff,
-    token_matches,
-)
-from paimon.uploads.keeping import DELETED, NO_WISHES, Keep, KeepPolicy, why_gone
+from paimon.uploads.keeping import NO_WISHES, Keep, KeepPolicy
 from paimon.uploads.names import clean_display_name
 from paimon.uploads.progress import ProgressWriter
-from paimon.uploads.refusals import RefusingStore, UploadRefused
+from paimon.uploads.refusals import UnknownService, UploadRefused
 from paimon.uploads.reservations import ReservationRefused, Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
 
 log = logging.getLogger("paimon.jobs")
-
-
-class UnknownService(UploadRefused):
-    """The client asked for a storage service this server does not offer."""
-
-    def __init__(self, requested: str, supported: list[str]):
-        super().__init__(
-            "unknown_service",
-            f"Unknown service '{requested}'. This server supports: {', '.join(supported)}.",
-        )
-        self.supported = supported
 
 
 #: How often a body of unknown length looks at the floor again while it arrives.
@@ -96,42 +76,27 @@ class IncomingUpload:
         self.completed = False  # by UploadService.complete: the upload is no longer the request's
 
 
-def in_progress(job: Job) -> UploadRefused:
-    return UploadRefused(
-        "upload_in_progress",
-        f"The upload is {job.state}: it can be deleted once it is done or failed.",
-    )
-
-
-def made_by(job: Job, client: str | None) -> bool:
-    """The one owner rule of every request that changes an upload (tus PATCH and
-    DELETE, a retry, DELETE /status/<id>): ``client``, the reference of the token the
-    request came with, is the one the upload was made under. ``None``, on a server
-    without tokens, where an upload's id is its key: anyone who holds it."""
-    return client is None or job.uploader == client
-
-
 class UploadService:
     """The upload use cases, free of HTTP and of any particular backend."""
 
     def __init__(
         self,
+        *,
         storage: StorageBackend,
         spool: Spool,
         jobs: JobStore,
         transfers: TransferRunner,
-        min_free_bytes: int,
-        max_pending: int = 0,
-        keeping: KeepPolicy | None = None,
-        max_pending_share: float = 1.0,
+        reservations: Reservations,
+        progress: ProgressWriter,
+        keeping: KeepPolicy,
     ):
         self.storage = storage
-        self.keeping = keeping or KeepPolicy(storage, max_days=None, default_days=None)
         self.spool = spool
-        self.jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
+        self.jobs = jobs  # as request handlers use it (RefusingStore)
         self.transfers = transfers
-        self.reservations = Reservations(spool, min_free_bytes, max_pending, max_pending_share)
-        self.progress = ProgressWriter(jobs)
+        self.reservations = reservations
+        self.progress = progress  # bytes received, written by its own thread
+        self.keeping = keeping
 
     @property
     def supported_services(self) -> list[str]:
@@ -348,121 +313,8 @@ class UploadService:
         self.jobs.delete(job.id)
         record_transition(job, JobState.RECEIVING, ABANDONED)
 
-    def find_by_delete_link(self, job_id: str, token: str) -> Job:
-        """The job a delete link names; UploadRefused ``not_found`` for a wrong token,
-        an unknown or an already deleted job, alike (nothing tells them apart)."""
-        job = self.jobs.get(job_id)
-        if job is None or not token_matches(token, job.delete_digest):
-            raise UploadRefused(
-                "not_found",
-                "No upload has this delete link: it was deleted already, or the link is "
-                "not the one its upload's reply gave.",
-            )
-        return job
-
-    def hand_off(self, uploads: list[tuple[Job, str]]) -> str:
-        """Keep each job's delete token sealed for one look by the page a browser is
-        redirected to; the reference that opens them, for the redirect to name
-        (paimon/uploads/deletion.py)."""
-        reference = new_handoff_reference()
-        for job, token in uploads:
-            self.jobs.update(job.id, delete_handoff=seal_for_handoff(token, reference))
-        return reference
-
-    def take_handoff(self, job: Job, reference: str) -> str | None:
-        """The delete token handed off under ``reference``, once: of several requests
-        (a reload, a second tab) exactly one gets it, and it is cleared from the job.
-        None when it does not open, was taken already, or is too old."""
-        token = open_handoff(job.delete_handoff, reference, job.delete_digest)
-        if token is None:
-            return None
-        try:
-            self.jobs.update(
-                job.id,
-                unless_set="handoff_taken_at",
-                handoff_taken_at=time.time(),
-                delete_handoff=None,
-            )
-        except (StateConflict, JobNotFound):  # taken by another request, or deleted
-            return None
-        return token
-
-    def delete_stored(self, job_id: str, token: str) -> Job:
-        """What a delete link asks: the stored object (or the failed upload's spool
-        file) and the job removed (``find_by_delete_link`` says which);
-        ``upload_in_progress`` while the job is not finished."""
-        return self._delete(self.find_by_delete_link(job_id, token), "delete_link")
-
-    def delete_uploaded_by(self, job_id: str, uploader: str) -> Job:
-        """The same, asked by the client that uploaded it (``uploader``: the reference
-        its upload was made under, a token's). ``not_found`` for anyone else's upload."""
-        return self._delete(self.owned(job_id, uploader), "token")
-
-    def owned(self, job_id: str, client: str | None) -> Job:
-        """The job ``client`` may change (``made_by``); UploadRefused ``not_found`` for
-        someone else's upload as for one that does not exist: nothing tells them apart."""
-        job = self.jobs.get(job_id)
-        if job is None or not made_by(job, client):
-            mine = " made with this token" if client is not None else ""
-            raise UploadRefused("not_found", f"No upload with that id{mine}.")
-        return job
-
-    def _delete(self, job: Job, by: str) -> Job:
-        """Claim the job for deletion first (``removed_at``, set only while unset, by
-        one writer: the same claim as the expiry sweep's), so that of several requests
-        deleting it at once exactly one does, and the others hear it is gone. ``by``:
-        how it was asked (upload.deleted's ``deleted_by``), written with the job's end."""
-        if job.state not in FINISHED:
-            raise in_progress(job)
-        try:
-            self.jobs.update(
-                job.id,
-                expect=FINISHED,
-                unless_set="removed_at",
-                removed_at=time.time(),
-                removed_because=DELETED,
-            )
-        except (StateConflict, JobNotFound):
-            raise self._not_deletable(job.id) from None
-        try:
-            if job.state is JobState.DONE and job.storage_key:
-                self.storage.delete(job.storage_key)  # StorageError: kept, try again
-        except BaseException:
-            self.jobs.update(job.id, removed_at=None, removed_because=None)  # the claim back
-            raise
-        if job.spool_path:
-            self.spool.delete(job.spool_path)
-        self.jobs.delete(job.id, announce=self.transfers.announce(DELETED_EVENT, by))
-        log.info("upload deleted", extra={"job_id": reference(job.id), "backend": job.backend})
-        return job
-
-    def _not_deletable(self, job_id: str) -> UploadRefused:
-        """Why a deletion lost its claim: another request deleted it (or is deleting
-        it), a retry took it up, or the expiry sweep removed it."""
-        job = self.jobs.get(job_id)
-        if job is None or job.removed_because == DELETED:
-            return UploadRefused("not_found", "The upload was deleted already.")
-        if job.state not in FINISHED:
-            return in_progress(job)
-        return UploadRefused("gone", why_gone(job))
-
     def wait(self, job_id: str) -> Job:
         return self.transfers.wait(job_id)
 
     def find(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
-
-    def retry(self, job_id: str, client: str | None = None) -> Job:
-        """Queue a failed job again, if its spool file is still here and ``client`` may
-        change it (``made_by``)."""
-        job = self.owned(job_id, client)
-        if job.state is not JobState.FAILED:
-            raise UploadRefused("not_failed", f"The upload is {job.state}, not failed.")
-        if not job.spool_path or not Path(job.spool_path).exists():
-            raise UploadRefused(
-                "spool_gone", "The received file is no longer kept; upload it again."
-            )
-        try:
-            return self.transfers.requeue_failed(job_id)
-        except StateConflict:
-            raise UploadRefused("not_failed", "The upload is already being retried.") from None

@@ -25,7 +25,7 @@ from paimon.storage.base import (
     StorageError,
     served_file,
 )
-from paimon.uploads.refusals import RefusingStore, UploadRefused
+from paimon.uploads.refusals import UploadRefused
 
 log = logging.getLogger("paimon.jobs")
 
@@ -106,10 +106,16 @@ class KeepPolicy:
 class Keeper:
     """Downloads counted against their limit, and the sweep that removes what is due."""
 
-    def __init__(self, store: JobStore, storage: StorageBackend, announce: Announcer = SILENT):
+    def __init__(
+        self,
+        store: JobStore,
+        asked: JobStore,
+        storage: StorageBackend,
+        announce: Announcer = SILENT,
+    ):
         self.store = store  # the sweep's, on the maintenance thread
-        self.announce = announce
-        self._asked: JobStore = RefusingStore(store)  # type: ignore[assignment]  # requests'
+        self._asked = asked  # the same, as request handlers use it (RefusingStore)
+        self.announce = announce  # upload.expired, written with the sweep's claim
         self.storage = storage
 
     def download(self, key: str) -> tuple[ServedFile, Job | None]:

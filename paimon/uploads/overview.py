@@ -24,7 +24,6 @@ from paimon.uploads.readiness import (
     check_spool,
     check_storage,
 )
-from paimon.uploads.refusals import RefusingStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,7 +76,7 @@ class Overview:
 
     def __init__(self, storage: StorageBackend, jobs: JobStore, spool: Spool, min_free: int):
         self._storage = storage
-        self._jobs: JobStore = RefusingStore(jobs)  # type: ignore[assignment]
+        self._jobs = jobs  # as request handlers use it (RefusingStore)
         self._spool = spool
         self._min_free = min_free
         self._usage = _LastAnswer(

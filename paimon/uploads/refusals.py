@@ -4,6 +4,7 @@ refuse without knowing HTTP; and the job store as request handlers use it."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from paimon.jobs.store import JobStore, StoreDiskFull, StoreUnavailable
@@ -11,11 +12,25 @@ from paimon.jobs.store import JobStore, StoreDiskFull, StoreUnavailable
 
 class UploadRefused(Exception):
     """A request about an upload that this server will not carry out: ``error`` names
-    the kind (the web layer decides its status code), ``message`` is for a person."""
+    the kind (the web layer's error table decides its status code), ``message`` is for a
+    person, ``details`` are more fields of the reply for a program."""
 
-    def __init__(self, error: str, message: str):
+    def __init__(self, error: str, message: str, details: Mapping[str, object] | None = None):
         super().__init__(message)
         self.error, self.message = error, message
+        self.details: Mapping[str, object] = details or {}
+
+
+class UnknownService(UploadRefused):
+    """The client asked for a storage service this server does not offer."""
+
+    def __init__(self, requested: str, supported: list[str]):
+        super().__init__(
+            "unknown_service",
+            f"Unknown service '{requested}'. This server supports: {', '.join(supported)}.",
+            {"supported_services": supported},
+        )
+        self.supported = supported
 
 
 STORE_DOWN = (

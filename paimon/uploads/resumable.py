@@ -26,8 +26,9 @@ from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import StateConflict
 from paimon.spool.bodies import BodyTooLong, copy_body
 from paimon.spool.writer import AppendWriter, SpoolFull, file_sha256
-from paimon.uploads.intake import UploadService, made_by
+from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import NO_WISHES, Keep
+from paimon.uploads.ownership import made_by
 from paimon.uploads.refusals import UploadRefused
 
 

@@ -1,13 +1,10 @@
 """Background transfers: spool file -> storage backend, never on a request thread.
 
 Each worker process has one TransferRunner. A job is run only under a lease in the
-job store; a maintenance thread renews the leases this worker holds (the heartbeat),
-takes over queued or transferring jobs whose lease ran out (their worker died), queues
-again the failed jobs whose automatic retry is due, removes the stored uploads whose
-time or downloads are up (paimon/uploads/keeping.py), and purges what retention allows.
-So a job survives a killed worker, a deploy, a restart or a storage outage, and exactly
-one worker resumes it. Every write a transfer makes to its job is fenced with the
-lease's token: a worker that stalled past its lease cannot undo its successor's work.
+job store, which the worker's maintenance thread renews (``heartbeat``; the thread,
+which also takes over the jobs of dead workers and retries failed ones, is
+maintenance.py). Every write a transfer makes to its job is fenced with the lease's
+token: a worker that stalled past its lease cannot undo its successor's work.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.outbox import FAILED, SILENT, STORED, Announcement, Announcer
 from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
-from paimon.observability.job_events import record_transition
 from paimon.observability.logs import reference
 from paimon.spool.writer import ReceiveAborted, Spool
 from paimon.storage.base import (
@@ -36,7 +32,7 @@ from paimon.storage.base import (
     WaitForBytes,
 )
 from paimon.uploads.checkpoints import JobCheckpoint, Sealer
-from paimon.uploads.keeping import Keeper
+from paimon.uploads.job_events import record_transition
 
 log = logging.getLogger(__name__)
 
@@ -95,20 +91,16 @@ class TransferRunner:
         owners: LeaseOwners,
         concurrency: int,
         lease_seconds: float,
-        retention_seconds: float,
         retry_seconds: float,
-        keeper: Keeper | None = None,
         sealer: Sealer | None = None,
         announce: Announcer = SILENT,
     ):
         self.store = store
         self.announce = announce  # upload.stored, and upload.failed once retries are over
-        self.keeper = keeper  # its sweep runs with the heartbeat
         self.sealer = sealer  # seals transfer checkpoints; None: transfers do not resume
         self.storage = storage
         self.spool = spool
         self.lease_seconds = lease_seconds
-        self.retention_seconds = retention_seconds
         self.retry_seconds = retry_seconds
         self.owners = owners  # also judges whether other owners still live
         self.owner = owners.name()
@@ -117,7 +109,6 @@ class TransferRunner:
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._maintenance: threading.Thread | None = None
 
     # Submitting and waiting ----------------------------------------------------------
 
@@ -133,7 +124,7 @@ class TransferRunner:
         with self._lock:  # _run's cleanup waits for this lock: the entry is in first
             if job_id in self._running:
                 return True
-            busy = self._busy()
+            busy = self.busy()
             if growing is not None and busy >= self.concurrency - 1:
                 return False  # (a settled job's thread is only cleaning up: as good as free)
             token = self.store.acquire_lease(job_id, self.owner, self.lease_seconds)
@@ -351,36 +342,7 @@ class TransferRunner:
         if running is not None and job.state in FINISHED:
             running.settled.set()
 
-    # Maintenance: heartbeat, takeover, retries, expiry, retention ---------------------
-
-    def start(self) -> None:
-        """Take over orphaned jobs now, then keep doing it with the heartbeat."""
-        if self._maintenance is None:
-            self._maintenance = threading.Thread(
-                target=self._maintain, name="transfer-maintenance", daemon=True
-            )
-            self._maintenance.start()
-
-    def _maintain(self) -> None:
-        interval = max(self.lease_seconds / 3, 0.05)
-        next_purge = 0.0
-        while not self._stopping.is_set():
-            try:
-                self.heartbeat()
-                # Dead workers (a crash, the OOM killer, the whole server killed, before
-                # this one started or since) left leases: every pass gives them back,
-                # so that their jobs are taken over at once, just below.
-                self.owners.release_dead_leases(self.store)
-                self.take_over_orphans()
-                self.retry_due()
-                if self.keeper is not None:
-                    self.keeper.sweep(time.time())
-                if time.monotonic() >= next_purge:
-                    self.purge_expired()
-                    next_purge = time.monotonic() + min(self.retention_seconds / 4, 600)
-            except Exception:  # the store may be briefly unreachable; keep going
-                log.exception("job maintenance failed; retrying")
-            self._stopping.wait(interval)
+    # Its leases, its load, a failed job again, stopping ---------------------------------
 
     def heartbeat(self) -> None:
         """Renew this worker's leases; a transfer whose lease was lost is given up."""
@@ -391,38 +353,9 @@ class TransferRunner:
                 log.warning("lost the lease of job %s; giving it up", reference(job_id))
                 entry.abort.set()
 
-    def _busy(self) -> int:
+    def busy(self) -> int:
         """Transfers running here (a settled one's thread is only cleaning up)."""
         return sum(not entry.settled.is_set() for entry in self._running.values())
-
-    def take_over_orphans(self) -> None:
-        """Resume queued or transferring jobs whose worker is gone, as many as this
-        worker has free transfer slots: the others take the rest on their next pass,
-        instead of one worker queueing them all while the others idle.
-
-        Only jobs whose spool file is on this machine can be resumed here.
-        """
-        for job_id in self.store.resumable(time.time()):
-            if self._busy() >= self.concurrency:
-                return
-            job = self.store.get(job_id)
-            if job and job.spool_path and Path(job.spool_path).exists() and self.submit(job_id):
-                log.info("took over job %s", reference(job_id))
-
-    def retry_due(self) -> None:
-        """Queue again the failed jobs whose automatic retry is due, oldest first; of
-        all workers, the one whose requeue lands runs it. Only jobs whose spool file is
-        on this machine can be retried here."""
-        now = time.time()
-        due = sorted((at, job_id) for job_id, at in self.store.awaiting_retry().items())
-        for at, job_id in due:
-            if at > now:
-                break
-            job = self.store.get(job_id)
-            if job and job.spool_path and Path(job.spool_path).exists():
-                with contextlib.suppress(StateConflict):  # another worker was first
-                    self.requeue_failed(job_id)
-                    log.info("retrying job %s automatically", reference(job_id))
 
     def requeue_failed(self, job_id: str) -> Job:
         """Queue a failed job again and start it here if a slot is free (by hand through
@@ -441,24 +374,6 @@ class TransferRunner:
         record_transition(job, JobState.FAILED)
         self.submit(job_id)
         return job
-
-    def purge_expired(self) -> None:
-        """Forget finished jobs, receives that stalled (their worker died mid-body, or
-        their client gave up), and spool files, older than retention."""
-        cutoff = time.time() - self.retention_seconds
-        expired = self.store.purgeable_before(cutoff) + self.store.stale_receiving(cutoff)
-        for job in expired:
-            if job.spool_path:
-                self.spool.delete(job.spool_path)
-            self.store.delete(job.id)
-        active = self.store.active_spool_paths()
-        for path in self.spool.files():
-            try:
-                old = path.stat().st_mtime < cutoff
-            except FileNotFoundError:
-                continue
-            if old and str(path) not in active:
-                self.spool.delete(path)
 
     def shutdown(self, wait_seconds: float = 10.0) -> None:
         """Stop taking work; hand back every job this worker holds, for another or the

@@ -24,7 +24,7 @@ def sends_body() -> bool:
 def _claim() -> None:
     if sends_body():
         wired = services()
-        g.upload_slot = wired.upload_slots.claim(wired.limits.key())
+        g.upload_slot = wired.upload_slots.claim(wired.identity.key())
 
 
 def _release(_exc: BaseException | None) -> None:

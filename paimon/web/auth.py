@@ -88,21 +88,21 @@ def check_token(
     token = presented_token()
     if token is None:
         if required:
-            raise ApiError(401, "token_required", messages[0])
+            raise ApiError("token_required", messages[0])
         return
     limits = services().limits
     limits.check()
     if not is_authorized(token, digests):
         limits.spend()
-        raise ApiError(403, "token_rejected", messages[1])
+        raise ApiError("token_rejected", messages[1])
 
 
 def acting_client() -> str | None:
-    """Who changes an upload, for the owner check (``paimon.uploads.intake.made_by``):
+    """Who changes an upload, for the owner check (``paimon.uploads.ownership.made_by``):
     the reference of the request's valid token (checked by ``require_token``) when
     tokens are configured; None on a server without them, where an upload's id is its
     key."""
-    return services().limits.key() if services().token_digests else None
+    return services().identity.key() if services().token_digests else None
 
 
 def require_token(view: F) -> F:

@@ -25,7 +25,6 @@ def header_int(name: str) -> int:
     value = request.headers.get(name, "")
     if _DIGITS.fullmatch(value) is None:
         raise ApiError(
-            400,
             "bad_header",
             f"'{name}' must be a non-negative integer in ASCII digits (at most 19 of them).",
         )
@@ -63,11 +62,11 @@ def _asked(
     sent[f"The form field '{field}'"] = form.get(field) or None  # empty: not filled in
     for named, value in sent.items():
         if value is not None and shape.fullmatch(value) is None:
-            raise ApiError(400, "bad_keep", f"{named} must be {what}.")
+            raise ApiError("bad_keep", f"{named} must be {what}.")
     return next((value for value in sent.values() if value is not None), None)
 
 
 def require_media_type(accepted: str, what: str) -> None:
     """415 naming the one media type ``what`` (e.g. 'A PATCH body') accepts."""
     if request.mimetype != accepted:
-        raise ApiError(415, "unsupported_media_type", f"{what} must be '{accepted}'.")
+        raise ApiError("unsupported_media_type", f"{what} must be '{accepted}'.")

@@ -26,7 +26,7 @@ from paimon.jobs.model import Job
 from paimon.storage.base import ServedFile, StorageError
 from paimon.uploads.keeping import used_up, utc_text, why_gone
 from paimon.uploads.refusals import UploadRefused
-from paimon.web import errors
+from paimon.web import handlers
 from paimon.web.replies import absolute, prefers_html
 from paimon.web.security import FILE_CSP, PLAYED_FILE_CSP
 
@@ -165,17 +165,17 @@ def refusal_page(error: str, message: str, status: int) -> Response:
 def answer_browsers_with_pages(bp: Blueprint) -> None:
     """Refusals on ``bp``'s routes: for a browser (Accept prefers text/html), a page
     made of the JSON's error and message; for everyone else, the JSON."""
-    bp.register_error_handler(UploadRefused, _page_or(errors.refused))
-    bp.register_error_handler(StorageError, _page_or(errors.storage_failed))
+    bp.register_error_handler(UploadRefused, _page_or(handlers.refused))
+    bp.register_error_handler(StorageError, _page_or(handlers.storage_failed))
 
 
-def _page_or(json_answer: Callable[[Any], tuple[Response, int]]) -> Callable[[Any], Any]:
-    def answer(exc: Exception) -> Any:
-        body, status = json_answer(exc)
+def _page_or(json_answer: Callable[[Any], Response]) -> Callable[[Any], Response]:
+    def answer(exc: Exception) -> Response:
+        body = json_answer(exc)
         if prefers_html():
             said = body.get_json()
-            return refusal_page(said["error"], said["message"], status)
+            return refusal_page(said["error"], said["message"], body.status_code)
         body.vary.add("Accept")
-        return body, status
+        return body
 
     return answer

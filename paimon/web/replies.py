@@ -41,7 +41,7 @@ def handed_off_view(job: Job, reference: str) -> dict[str, object]:
     """``job_view``, with the delete link handed off under ``reference`` (the redirect
     of a browser's plain form names it) the one time it is taken."""
     view = job_view(job)
-    token = services().uploads.take_handoff(job, reference) if reference else None
+    token = services().deletion.take_handoff(job, reference) if reference else None
     if token:
         view["delete_url"] = delete_url(job, token)
     return view
@@ -194,7 +194,7 @@ def wants_text(*, by_default: bool) -> bool:
     earlier server did."""
     if "format" in request.args:
         if request.args["format"] not in FORMATS:
-            raise ApiError(400, "bad_format", "'format' must be 'text' or 'json'.")
+            raise ApiError("bad_format", "'format' must be 'text' or 'json'.")
         return request.args["format"] == "text"
     offers = (
         ["text/plain", "application/json"] if by_default else ["application/json", "text/plain"]

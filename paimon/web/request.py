@@ -17,7 +17,8 @@ from paimon.spool.writer import SpoolWriter
 from paimon.uploads.intake import IncomingUpload
 from paimon.web.context import services
 from paimon.web.errors import ApiError
-from paimon.web.forms import HeadRecorder, StrictFormDataParser, check_file_part, last_part_size
+from paimon.web.forms import StrictFormDataParser, check_file_part
+from paimon.web.multipart import HeadRecorder, last_part_size
 
 
 class SpoolingRequest(Request):
@@ -46,7 +47,7 @@ class SpoolingRequest(Request):
             # and only it reserves: the whole body, so every file of it fits.
             self._guess_file_size(total_content_length) if first else None,
             reserve=total_content_length if first else None,
-            owner=wired.limits.key(),
+            owner=wired.identity.key(),
         )
         incoming_uploads.append(incoming)
         return incoming.writer
@@ -68,7 +69,6 @@ class SpoolingRequest(Request):
         parts = self.files.getlist(field)
         if not parts:
             raise ApiError(
-                400,
                 "missing_file",
                 f"No file in the request: send it as multipart/form-data in a field named "
                 f"'{field}' (curl -F {field}=@name.ext URL/upload).",

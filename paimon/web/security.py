@@ -17,10 +17,9 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.wsgi import host_is_trusted
 
-from paimon.config import Settings
 from paimon.web import admission
+from paimon.web.context import Services
 from paimon.web.errors import ApiError
-from paimon.web.ratelimit import UploadLimits
 
 # Pages load their scripts and styles from files on this server only: no inline
 # script runs, no other origin is reached, and no site may frame them.
@@ -76,7 +75,6 @@ def host_guard(allowed: list[str]) -> Callable[[], None]:
         if request.endpoint in ANY_HOST_ENDPOINTS or host_is_trusted(request.host, allowed):
             return
         raise ApiError(
-            400,
             "untrusted_host",
             "This server does not answer for that Host: its links would point there. "
             "The operator can add it to PAIMON_ALLOWED_HOSTS or set PAIMON_PUBLIC_URL.",
@@ -131,17 +129,16 @@ def refuse_invalid_host() -> None:
     if request.host or request.endpoint in ANY_HOST_ENDPOINTS:
         return
     raise ApiError(
-        400,
         "invalid_host",
         "The Host header is not a valid host name (letters, digits, '.', '-', an optional port).",
     )
 
 
-def register(app: Flask, settings: Settings, limits: UploadLimits) -> None:
-    if settings.cors_origins:  # exact origins only (config.exact_origin)
+def register(app: Flask, services: Services) -> None:
+    if services.cors_origins:  # exact origins only (config.exact_origin)
         CORS(
             app,
-            origins=settings.cors_origins,
+            origins=services.cors_origins,
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
             methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -152,10 +149,10 @@ def register(app: Flask, settings: Settings, limits: UploadLimits) -> None:
         )
         app.after_request(vary_by_origin)
     app.before_request(refuse_invalid_host)
-    if settings.allowed_hosts and not settings.public_url:
+    if services.allowed_hosts and not services.public_url:
         # Before the limiter's hook, so a refused host spends no rate limit.
-        app.before_request(host_guard(settings.allowed_hosts))
+        app.before_request(host_guard(services.allowed_hosts))
     # Before the limiter's hook too: an upload refused for want of a slot spends none.
     admission.register(app)
-    limits.register(app)
+    services.limits.register(app)
     app.after_request(security_headers)

@@ -2,7 +2,7 @@
 SIGKILLed mid-transfer and mid-PATCH, and started again at once, resumes its work
 (paimon_devtools/crash.py; issue 16's target: within 5 s of /healthz answering).
 
-Each run is a new data directory on the SQLite store (tests/test_heal_server_crash.py
+Each run is a new data directory on the SQLite store (tests/e2e/test_heal_server_crash.py
 also runs Redis), once with the old workers left unreaped zombies and once with both
 servers in a fresh PID namespace each (needs root, as ``unshare --pid`` does)."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from paimon.jobs.model import JobState
 from paimon.jobs.store import JobStore, StateConflict
-from tests.jobs.support import StoreSpec, in_processes, make_job, race_for_leases
+from tests.support.jobstores import StoreSpec, in_processes, make_job, race_for_leases
 
 PROCESSES = 8
 THREADS = 16

@@ -10,7 +10,7 @@ import pytest
 
 from paimon.jobs.model import FINISHED, Job, JobState
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
-from tests.jobs.support import make_job
+from tests.support.jobstores import make_job
 
 TTL = 60.0
 

@@ -9,9 +9,9 @@ import pytest
 
 from paimon.jobs.model import JobState
 from paimon.jobs.redis import RedisJobStore
-from tests.conftest import free_port
-from tests.fixtures.redis import RedisServer
-from tests.jobs.support import make_job
+from tests.support.jobstores import make_job
+from tests.support.redis import RedisServer
+from tests.support.servers import free_port
 
 PASSWORD = "hunter2-Zq8v"
 

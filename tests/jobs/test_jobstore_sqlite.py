@@ -11,7 +11,7 @@ import pytest
 
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.sqlite import SqliteJobStore
-from tests.jobs.support import StoreSpec, create_jobs, in_processes, make_job
+from tests.support.jobstores import StoreSpec, create_jobs, in_processes, make_job
 
 
 def test_connection_settings(tmp_path: Path, autoclose) -> None:

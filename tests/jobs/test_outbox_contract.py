@@ -12,7 +12,7 @@ from paimon.jobs.codec import snapshot_fields
 from paimon.jobs.model import JobState
 from paimon.jobs.outbox import Announcement, DeliveryNotFound, DeliveryState
 from paimon.jobs.store import JobStore, LeaseLost, StateConflict
-from tests.jobs.support import make_job
+from tests.support.jobstores import make_job
 
 A = "https://a.example/hook"
 B = "https://b.example/hook"

@@ -19,8 +19,8 @@ import pytest
 from paimon.jobs.model import JobState
 from paimon.jobs.owners import LeaseOwners, boot_id, owner_parts
 from paimon.jobs.store import JobStore
-from tests.conftest import REPO_ROOT, clean_environ, eventually
-from tests.jobs.support import make_job
+from tests.support.jobstores import make_job
+from tests.support.servers import REPO_ROOT, clean_environ, eventually
 
 # Names owners in a directory, prints the name, and lives until its stdin closes.
 NAMING = """

@@ -1,11 +1,11 @@
-"""Clients shared by the megasim tests (the emulator fixtures live in tests.fixtures.megasim)."""
+"""Clients shared by the megasim tests (the emulator fixtures live in tests.support.megasim)."""
 
 from __future__ import annotations
 
 import pytest
 from mega import Mega
 
-from tests.fixtures.megasim import V2_EMAIL, V2_PASSWORD, MegaSim, stock_mega_client
+from tests.support.megasim import V2_EMAIL, V2_PASSWORD, MegaSim, stock_mega_client
 
 
 @pytest.fixture

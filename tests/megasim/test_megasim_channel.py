@@ -19,8 +19,15 @@ from mega.crypto import (
     decrypt_key,
 )
 
-from tests.fixtures.megasim import V1_EMAIL, V2_EMAIL, MegaSim, stock_mega_client
-from tests.megasim.test_megasim_protocol import ATTRIBUTES, WRAPPED_KEY, upload_ciphertext
+from tests.support.megasim import (
+    ATTRIBUTES,
+    V1_EMAIL,
+    V2_EMAIL,
+    WRAPPED_KEY,
+    MegaSim,
+    stock_mega_client,
+    upload_ciphertext,
+)
 
 CLIENT_ID = "abcdefghij"  # the SDK's 10-character session id, sent as "i"
 SHORT_HOLD = 0.5

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
-from tests.fixtures.megasim import MEGASIM_COMMAND, MegaSim, stock_mega_client, subprocess_env
+from tests.support.megasim import MegaSim, run_megasim, stock_mega_client
 
 
 def test_accounts_quota_and_sigterm(tmp_path: Path) -> None:
@@ -37,25 +36,13 @@ def test_sigint_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_malformed_account_is_refused_without_echoing_it() -> None:
-    result = subprocess.run(
-        [*MEGASIM_COMMAND, "--account", "no-colon-secret"],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=30,
-    )
+    result = run_megasim("--account", "no-colon-secret")
     assert result.returncode == 2
     assert "EMAIL:PASSWORD" in result.stderr
     assert "no-colon-secret" not in result.stderr + result.stdout
 
 
 def test_duplicate_account_is_refused() -> None:
-    result = subprocess.run(
-        [*MEGASIM_COMMAND, "--account", "a@example.com:x", "--v1-account", "A@example.com:y"],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=30,
-    )
+    result = run_megasim("--account", "a@example.com:x", "--v1-account", "A@example.com:y")
     assert result.returncode == 2
     assert "only once" in result.stderr

@@ -9,7 +9,7 @@ import requests
 from mega.crypto import base64_url_decode, base64_url_encode
 
 from paimon.storage.mega import hashcash
-from tests.fixtures.megasim import V2_EMAIL, MegaSim
+from tests.support.megasim import V2_EMAIL, MegaSim
 
 PRELOGIN = [{"a": "us0", "user": V2_EMAIL}]
 #: From the MEGA SDK's tests/unit/hashcash_test.cpp.

@@ -4,7 +4,7 @@ real MEGA, the emulator is not just agreeing with our own client.
 
 async-mega-py's top-level package is ``mega``, like mega.py's, so it lives in a venv of
 its own (requirements-crosscheck.txt, built by scripts/test) and runs as a subprocess:
-tests/crosscheck/driver.py, JSON in and out. ``PAIMON_TEST_CROSSCHECK_PYTHON`` names that
+tests/support/crosscheck_driver.py, JSON in and out. ``PAIMON_TEST_CROSSCHECK_PYTHON`` names that
 venv's interpreter; without it these tests fail, since a skip would hide that the
 cross-check never ran.
 """
@@ -14,34 +14,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from paimon.storage.mega.crypto import decrypt_file, parse_link
-from tests.conftest import REPO_ROOT, ServerProcess, clean_environ, start_server
-from tests.fixtures.megasim import MFA_EMAIL, V1_EMAIL, V2_EMAIL, V2_PASSWORD, MegaSim
-from tests.test_lock import parse_lock
-from tests.test_server_mega import fetch_ciphertext
+from tests.support.locks import parse_lock
+from tests.support.mega import PAIMON_SIZES, fetch_ciphertext
+from tests.support.megasim import EASINESS, MFA_EMAIL, V1_EMAIL, V2_EMAIL, MegaSim, root_of
+from tests.support.servers import REPO_ROOT, clean_environ
 
 ENV_NAME = "PAIMON_TEST_CROSSCHECK_PYTHON"
 # Read at import: the autouse _isolated_settings fixture removes PAIMON_* variables from
 # the environment before each test runs.
 CROSSCHECK_PYTHON = os.environ.get(ENV_NAME)
-DRIVER = REPO_ROOT / "tests" / "crosscheck" / "driver.py"
+DRIVER = REPO_ROOT / "tests" / "support" / "crosscheck_driver.py"
 CLIENT = f"async-mega-py {parse_lock('requirements-crosscheck.txt')['async-mega-py'][0]}"
 DRIVER_TIMEOUT_SECONDS = 300
-MIB = 1024 * 1024
-# Paimon's uploads to download: the empty file (meta-MAC (0, 0) for both, as in MEGA's
-# SDK; docs/megasim.md), one byte, one AES block, a block and one byte, a full first
-# chunk plus a 10-byte tail, and several chunks with a 3-byte tail.
-PAIMON_SIZES = (0, 1, 16, 17, 131_082, 5 * MIB + 3)
-# The emulator's cheapest useful proof of work: about 15 tries of 12 MiB per challenge.
-EASINESS = 200
 
 
 @dataclass
@@ -99,14 +90,6 @@ def drive_ok(python: str, sim: MegaSim, *steps: dict[str, Any]) -> list[dict[str
 def login_step(sim: MegaSim, email: str, password: str | None = None) -> dict[str, Any]:
     password = sim.accounts[email] if password is None else password
     return {"op": "login", "email": email, "password": password}
-
-
-def root_of(sim: MegaSim, email: str) -> str:
-    """The handle of the account's Cloud Drive, from the emulator's own state."""
-    state = sim.state()
-    (owner,) = [a["handle"] for a in state["accounts"] if a["email"] == email]
-    (root,) = [n["h"] for n in state["nodes"] if n["u"] == owner and n["t"] == 2]
-    return root
 
 
 # ---- logins ------------------------------------------------------------------------
@@ -221,39 +204,6 @@ def test_it_checks_the_mac_of_what_it_downloads(
 
 
 # ---- Paimon's uploads --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MegaSim]:
-    """A dedicated emulator: the shared one is reset between tests, which would delete
-    the files and the upload folder Paimon's server has cached."""
-    with MegaSim.start(tmp_path_factory.mktemp("megasim")) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def paimon_links(
-    sim: MegaSim, tmp_path_factory: pytest.TempPathFactory
-) -> dict[int, tuple[str, bytes]]:
-    """size -> (link, content) of files a real Paimon server uploaded by PUT."""
-    server: ServerProcess = start_server(
-        tmp_path_factory.mktemp("paimon"),
-        mega_api_url=sim.url,
-        mega_email=V2_EMAIL,
-        mega_password=V2_PASSWORD,
-    )
-    links = {}
-    try:
-        for size in PAIMON_SIZES:
-            content = os.urandom(size)
-            response = requests.put(
-                f"{server.url}/upload/file-{size}.bin", data=content, timeout=120
-            )
-            assert response.status_code == 200, response.text
-            links[size] = (response.text.strip(), content)
-    finally:
-        server.stop()
-    return links
 
 
 @pytest.mark.parametrize("size", PAIMON_SIZES)

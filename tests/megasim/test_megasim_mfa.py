@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import time
 
 import pyotp
@@ -11,13 +10,12 @@ import pytest
 import requests
 from mega.crypto import base64_url_decode, base64_url_encode
 
-from tests.fixtures.megasim import (
-    MEGASIM_COMMAND,
+from tests.support.megasim import (
     MFA_EMAIL,
     MFA_PASSWORD,
     MFA_SECRET,
     MegaSim,
-    subprocess_env,
+    run_megasim,
 )
 
 STEP = 30
@@ -60,13 +58,7 @@ def test_missing_old_and_wrong_codes_answer_emfarequired(megasim: MegaSim) -> No
 
 @pytest.mark.parametrize("secret", ["not base32!", "ABC", "1234"])
 def test_a_malformed_totp_secret_is_refused_without_echoing_it(secret: str) -> None:
-    result = subprocess.run(
-        [*MEGASIM_COMMAND, "--account", f"a@example.com:hunter2:totp={secret}"],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=30,
-    )
+    result = run_megasim("--account", f"a@example.com:hunter2:totp={secret}")
     assert result.returncode == 2
     assert "not base32" in result.stderr
     assert f"totp={secret}" not in result.stderr and "hunter2" not in result.stderr

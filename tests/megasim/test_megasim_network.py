@@ -11,14 +11,10 @@ import requests
 from mega import Mega
 from mega.crypto import get_chunks
 
-from tests.conftest import eventually
-from tests.fixtures.megasim import MegaSim
+from tests.support.megasim import MegaSim, upload_url
+from tests.support.servers import eventually
 
 KIB = 1024
-
-
-def upload_url(client: Mega, size: int) -> str:
-    return client._api_request({"a": "u", "s": size})["p"]
 
 
 def timed_post(session: requests.Session, url: str, body: bytes) -> float:

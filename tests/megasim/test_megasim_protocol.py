@@ -11,33 +11,22 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from mega import Mega
-from mega.crypto import base64_url_encode, get_chunks
+from mega.crypto import get_chunks
 from mega.errors import RequestError
 
-from tests.fixtures.megasim import V1_PASSWORD, V2_EMAIL, V2_PASSWORD, MegaSim
+from tests.support.megasim import (
+    ATTRIBUTES,
+    V1_PASSWORD,
+    V2_EMAIL,
+    V2_PASSWORD,
+    WRAPPED_KEY,
+    MegaSim,
+    post,
+    upload_ciphertext,
+    upload_url,
+)
 
 KIB = 1024
-# Opaque stand-ins for what a client would encrypt: whole AES blocks, so that mega.py's
-# get_files() can "decrypt" them (into garbage it then skips) when listing.
-ATTRIBUTES = base64_url_encode(bytes(range(16)))
-WRAPPED_KEY = base64_url_encode(bytes(range(32)))
-
-
-def upload_url(client: Mega, size: int) -> str:
-    return client._api_request({"a": "u", "s": size})["p"]
-
-
-def post(url: str, offset: int, body: bytes) -> requests.Response:
-    return requests.post(f"{url}/{offset}", data=body, timeout=30)
-
-
-def upload_ciphertext(client: Mega, data: bytes) -> dict:
-    """Upload opaque bytes in one POST and create the file node; the node's JSON."""
-    url = upload_url(client, len(data))
-    completion_handle = post(url, 0, data).text
-    root = client.get_node_by_type(2)[0]
-    item = {"h": completion_handle, "t": 0, "a": ATTRIBUTES, "k": WRAPPED_KEY}
-    return client._api_request({"a": "p", "t": root, "n": [item]})["f"][0]
 
 
 def test_chunk_ranges_must_fall_on_mega_chunk_boundaries(v2_client: Mega) -> None:

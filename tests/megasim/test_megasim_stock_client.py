@@ -10,13 +10,7 @@ import requests
 from mega import Mega
 from mega.errors import RequestError
 
-from tests.fixtures.megasim import (
-    V1_EMAIL,
-    V2_EMAIL,
-    V2_PASSWORD,
-    MegaSim,
-    stock_mega_client,
-)
+from tests.support.megasim import V1_EMAIL, V2_EMAIL, V2_PASSWORD, MegaSim, stock_mega_client
 
 # Sizes mega.py's own upload/download handle: its loops crash when a last chunk of 1-16
 # bytes follows a full chunk, and its download crashes on empty files.

@@ -16,8 +16,7 @@ from mega import Mega
 from mega.crypto import base64_url_encode
 from mega.errors import RequestError
 
-from tests.fixtures.megasim import MegaSim
-from tests.megasim.test_megasim_protocol import ATTRIBUTES, WRAPPED_KEY, post
+from tests.support.megasim import ATTRIBUTES, WRAPPED_KEY, MegaSim, post
 
 KIB = 1024
 SIZE = 300_000  # three chunks: 128 KiB, 256 KiB (short: the file ends)

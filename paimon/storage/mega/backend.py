@@ -11,11 +11,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from paimon.config import Settings
 from paimon.storage.base import (
     Checkpoint,
     ProgressCallback,
-    StorageAuthError,
     StorageError,
     StorageUsage,
     StoredFile,
@@ -25,7 +23,7 @@ from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import ENOENT
 from paimon.storage.mega.crypto import NodeKey, make_link
 from paimon.storage.mega.errors import MEGA_FAILURES, MegaApiError, RetryPolicy, storage_error
-from paimon.storage.mega.session import MIN_LOGIN_INTERVAL_SECONDS, SessionStore, session_dir
+from paimon.storage.mega.session import MIN_LOGIN_INTERVAL_SECONDS, SessionStore
 from paimon.storage.mega.uploader import DEFAULT_CONNECTIONS, DEFAULT_MAX_POST, Uploader
 
 log = logging.getLogger(__name__)
@@ -44,7 +42,8 @@ def _storage_errors() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class MegaAccount:
-    """What the MEGA backend needs of the settings, and nothing more."""
+    """What the MEGA backend needs of the settings, and nothing more (the composition
+    root, paimon/bootstrap/wiring.py, reads them)."""
 
     api_url: str
     email: str
@@ -53,21 +52,6 @@ class MegaAccount:
     session_dir: Path  # the instance's saved session, shared by its workers
     totp_secret: SecretStr | None = None
     upload_connections: int = DEFAULT_CONNECTIONS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MegaAccount:
-        if missing := settings.missing_for_mega():
-            raise StorageAuthError(f"MEGA storage needs {' and '.join(missing)}.")
-        assert settings.mega_email and settings.mega_password  # checked just above
-        return cls(
-            api_url=settings.mega_api_url,
-            email=settings.mega_email,
-            password=settings.mega_password,
-            folder=settings.mega_folder,
-            session_dir=session_dir(settings.data_dir),
-            totp_secret=settings.mega_totp_secret,
-            upload_connections=settings.mega_upload_connections,
-        )
 
 
 class MegaStorage:
@@ -102,12 +86,6 @@ class MegaStorage:
         self._folder_name = account.folder
         self._folder: str | None = None
         self._folder_lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: object) -> MegaStorage:
-        """The backend for the account the settings name (StorageAuthError without
-        credentials); ``options`` as for the constructor."""
-        return cls(MegaAccount.from_settings(settings), **options)  # type: ignore[arg-type]
 
     def _folder_handle(self, stale: str | None = None) -> str:
         """The upload folder, found or created on first use, then cached.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from paimon.web import errors
+from paimon.web import handlers
 from paimon.web.routes import (
     delete,
     files,
@@ -36,4 +36,4 @@ def register(app: Flask) -> None:
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    errors.register(app)
+    handlers.register(app)

@@ -19,7 +19,7 @@ RULE = "/delete/<job_id>/<token>"
 def confirm(job_id: str, token: str):
     """What the link would delete: for a browser (ShareX opens its DeletionURL in one),
     a page with a button that works without JavaScript."""
-    job = services().uploads.find_by_delete_link(job_id, token)
+    job = services().deletion.find_by_delete_link(job_id, token)
     view = job_view(job)
     if prefers_html():
         return render_template("delete.html", job=view, deleted=False), NO_STORE
@@ -33,7 +33,7 @@ def confirm(job_id: str, token: str):
 
 @bp.route(RULE, methods=["DELETE", "POST"])
 def delete(job_id: str, token: str):
-    job = services().uploads.delete_stored(job_id, token)
+    job = services().deletion.delete_stored(job_id, token)
     if prefers_html():
         return render_template("delete.html", job=job_view(job), deleted=True)
     return deleted(job)

@@ -5,12 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from paimon.web.context import services
+from paimon.web.handlers import error_response
 
 bp = Blueprint("health", __name__)
-
-# How soon a load balancer or client may ask again after a 503: checks are cheap, and a
-# spool that has room again or a backend that is back is seen at once.
-READINESS_RETRY_SECONDS = 5
 
 
 @bp.get("/healthz")
@@ -25,7 +22,7 @@ def readyz():
     results = services().overview.readiness()
     checks = {r.name: {"ok": r.ok, "detail": r.detail} for r in results}
     failed = [r.name for r in results if not r.ok]
-    if failed:
-        body = {"status": "unavailable", "failed": failed, "checks": checks}
-        return body, 503, {"Retry-After": str(READINESS_RETRY_SECONDS)}
+    if failed:  # 503 `not_ready`, with Retry-After: the error table's
+        message = f"Not ready: {', '.join(failed)} failed (see checks)."
+        return error_response("not_ready", message, failed=failed, checks=checks)
     return {"status": "ready", "checks": checks}

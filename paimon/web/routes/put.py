@@ -21,7 +21,7 @@ def put(filename: str) -> Response:
     keep = requested_keep()
     uploads.check_can_accept(request.args.get("service"), request.content_length, keep)
     incoming = uploads.receive(
-        request.stream, filename, request.content_length, services().limits.key(), keep
+        request.stream, filename, request.content_length, services().identity.key(), keep
     )
     job = uploads.complete(incoming, wait=not prefers_async())
     reply = upload_reply(job, incoming.delete_token)

@@ -3,7 +3,7 @@ and the status of single upload jobs."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 
 from paimon import __version__
 from paimon.uploads.keeping import utc_text
@@ -41,7 +41,7 @@ def status():
 def job_status(job_id: str):
     job = services().uploads.find(job_id)
     if job is None:
-        abort(404, description="No upload with that id.")
+        raise ApiError("not_found", "No upload with that id.")
     # A plain form's upload is redirected here with the reference of its handed-off
     # delete link (never the token): the page, or the JSON, shows the link once.
     view = handed_off_view(job, request.args.get("handoff", ""))
@@ -58,18 +58,17 @@ def delete_by_token(job_id: str):
     wired = services()
     if not wired.token_digests:
         raise ApiError(
-            403,
             "delete_link_required",
             "This server has no upload tokens, so nothing was uploaded with one: delete an "
             "upload with its delete link (X-Url-Delete, delete_url).",
         )
-    return deleted(wired.uploads.delete_uploaded_by(job_id, wired.limits.key()))
+    return deleted(wired.deletion.delete_uploaded_by(job_id, wired.identity.key()))
 
 
 @bp.post("/status/<job_id>/retry")
 @require_token
 def retry(job_id: str):
-    return upload_reply(services().uploads.retry(job_id, acting_client()))
+    return upload_reply(services().retries.retry(job_id, acting_client()))
 
 
 @bp.get("/ping")

@@ -18,7 +18,8 @@ from werkzeug.http import http_date
 from paimon.uploads.resumable import TusService, TusUpload
 from paimon.web.auth import acting_client, check_token, require_token
 from paimon.web.context import services
-from paimon.web.errors import ApiError, error_response
+from paimon.web.errors import ApiError
+from paimon.web.handlers import error_response
 from paimon.web.headers import header_int, requested_keep, require_media_type
 from paimon.web.replies import absolute, delete_url
 
@@ -40,12 +41,9 @@ def _require_tus_version() -> Response | None:
     """Every request but OPTIONS says which protocol version it speaks (412 otherwise)."""
     if request.method == "OPTIONS" or request.headers.get("Tus-Resumable") == TUS_VERSION:
         return None
-    body, status = error_response(
-        412, "unsupported_tus_version", f"Send 'Tus-Resumable: {TUS_VERSION}'."
-    )
-    body.status_code = status
-    body.headers["Tus-Version"] = TUS_VERSION
-    return body
+    refusal = error_response("unsupported_tus_version", f"Send 'Tus-Resumable: {TUS_VERSION}'.")
+    refusal.headers["Tus-Version"] = TUS_VERSION
+    return refusal
 
 
 @bp.after_request
@@ -64,7 +62,7 @@ def metadata() -> dict[str, str]:
         try:  # a name that is not UTF-8 still names the file, less a few characters
             pairs[key] = b64decode(value.strip(), validate=True).decode(errors="replace")
         except binascii.Error:
-            raise ApiError(400, "bad_metadata", f"Upload-Metadata '{key}' is not base64.") from None
+            raise ApiError("bad_metadata", f"Upload-Metadata '{key}' is not base64.") from None
     return pairs
 
 
@@ -109,7 +107,7 @@ def create() -> Response:
     names = metadata()
     declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
     name = names.get("filename") or names.get("name")
-    owner = services().limits.key()
+    owner = services().identity.key()
     upload = tus().create(length, name, body(), declared, owner=owner, keep=keep)
     response = reply(upload, 201)
     response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))

@@ -3,11 +3,12 @@ now backed by durable jobs, one per file; `Prefer: respond-async` answers 202 at
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from paimon.jobs.model import Job
 from paimon.web.auth import require_token
 from paimon.web.context import services
+from paimon.web.errors import ApiError
 from paimon.web.headers import requested_keep, require_media_type
 from paimon.web.replies import (
     NO_STORE,
@@ -57,7 +58,7 @@ def html_reply(jobs: list[Job], tokens: list[str]) -> Response:
     shows each delete link once: one file's status page, or the page of several. The
     tokens are handed off (paimon/uploads/deletion.py): the address names only the
     reference that opens them, once."""
-    reference = services().uploads.hand_off(list(zip(jobs, tokens, strict=True)))
+    reference = services().deletion.hand_off(list(zip(jobs, tokens, strict=True)))
     if len(jobs) == 1:
         target = url_for("status.job_status", job_id=jobs[0].id, handoff=reference)
     else:
@@ -74,7 +75,7 @@ def uploaded():
     ids = request.args.getlist("id")[: wired.max_files_per_request]
     found = [job for job in map(wired.uploads.find, ids) if job is not None]
     if not found:
-        abort(404, description="No upload with those ids.")
+        raise ApiError("not_found", "No upload with those ids.")
     views = [handed_off_view(job, reference) for job in found]
     if prefers_html():
         return render_template("uploaded.html", jobs=views), NO_STORE

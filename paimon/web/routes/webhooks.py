@@ -25,7 +25,6 @@ def _sender() -> WebhookSender:
     sender, digests = services().webhooks, services().metrics_token_digests
     if sender is None or not digests:
         raise ApiError(
-            404,
             "not_found",
             "No webhook deliveries here: the server needs PAIMON_WEBHOOK_URLS and "
             "PAIMON_METRICS_TOKEN for this view.",
@@ -39,7 +38,7 @@ def deliveries():
     sender = _sender()
     wanted = request.args.get("state") or None
     if wanted is not None and wanted not in set(DeliveryState):
-        raise ApiError(400, "bad_request", "state must be pending, sent or failed.")
+        raise ApiError("bad_request", "state must be pending, sent or failed.")
     listed = sender.store.list_deliveries(
         state=DeliveryState(wanted) if wanted else None, limit=PAGE
     )
@@ -59,8 +58,8 @@ def resend(delivery_id: str):
             delivery_id, now, now + sender.announcer.retry_seconds
         )
     except DeliveryNotFound:
-        raise ApiError(404, "not_found", "No delivery with that id.") from None
+        raise ApiError("not_found", "No delivery with that id.") from None
     except StateConflict:
-        raise ApiError(409, "in_progress", "The delivery is being sent right now.") from None
+        raise ApiError("delivery_in_flight", "The delivery is being sent right now.") from None
     sender.announcer.written.set()
     return jsonify(delivery.public_view()), 202
