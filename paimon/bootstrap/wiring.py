@@ -48,6 +48,7 @@ from paimon.web.auth import token_digests
 from paimon.web.context import Services, services_of
 from paimon.web.identity import ClientIdentity, TrustedProxies
 from paimon.web.ratelimit import IN_MEMORY, UploadLimits
+from paimon.webhooks.deliveries import Deliveries
 from paimon.webhooks.events import LinkOf
 from paimon.webhooks.sender import WebhookSender
 
@@ -211,6 +212,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
             [settings.metrics_token] if settings.metrics_token else []
         ),
         webhooks=webhook_sender(settings, jobs, owners, announcer),
+        deliveries=Deliveries(asked, announcer) if announcer.endpoints else None,  # type: ignore[arg-type]
     )
 
 

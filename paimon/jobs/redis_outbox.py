@@ -38,6 +38,7 @@ from paimon.jobs.outbox import (
     DeliveryNotFound,
     DeliveryState,
 )
+from paimon.jobs.redis_errors import reachable
 from paimon.jobs.store import LeaseLost, StateConflict
 
 _STATES = [state.value for state in DeliveryState]
@@ -215,6 +216,7 @@ class RedisOutbox:
     """DeliveryStore for RedisJobStore (a mixin, on its client and prefix)."""
 
     prefix: str
+    _url: str  # for the message when Redis is unreachable (redis_errors.py)
     _outbox_scripts: _Scripts | None = None
 
     def _redis(self) -> Any: ...  # RedisJobStore's: this process's connection
@@ -305,10 +307,12 @@ class RedisOutbox:
     def _delivery(flat_fields: list[str]) -> Delivery:
         return delivery_from_stored(dict(zip(flat_fields[::2], flat_fields[1::2], strict=True)))
 
+    @reachable
     def get_delivery(self, delivery_id: str) -> Delivery | None:
         fields = self._redis().client.hgetall(self._delivery_key(delivery_id))
         return delivery_from_stored(fields) if fields else None
 
+    @reachable
     def list_deliveries(
         self,
         *,
@@ -335,12 +339,14 @@ class RedisOutbox:
             ]
         return self._deliveries(page[:limit])
 
+    @reachable
     def delivery_counts(self) -> dict[DeliveryState, int]:
         pipeline = self._redis().client.pipeline(transaction=True)
         for state in DeliveryState:
             pipeline.zcard(self._state_key(state.value))
         return dict(zip(DeliveryState, pipeline.execute(), strict=True))
 
+    @reachable
     def delivery_leases(self) -> dict[str, str]:
         client = self._redis().client
         pending = client.zrange(self._state_key(DeliveryState.PENDING.value), 0, -1)
@@ -358,6 +364,7 @@ class RedisOutbox:
             raise DeliveryNotFound(delivery_id)
         return endpoint
 
+    @reachable
     def claim_deliveries(
         self, endpoint: str, owner: str, now: float, ttl: float, limit: int
     ) -> list[Delivery]:
@@ -376,6 +383,7 @@ class RedisOutbox:
                 claimed.append(self._delivery(fields))
         return claimed
 
+    @reachable
     def settle_delivery(self, delivery_id: str, owner: str, **changes: object) -> Delivery:
         values = delivery_changes_to_stored(changes)
         result = self._scripts().settle(
@@ -393,6 +401,7 @@ class RedisOutbox:
             raise LeaseLost(f"delivery {delivery_id}: the lease of {owner} is lost")
         return self._delivery(result)
 
+    @reachable
     def resend_delivery(self, delivery_id: str, now: float, give_up_at: float) -> Delivery:
         result = self._scripts().resend(
             keys=self._keys_of(delivery_id, self._endpoint_of(delivery_id)),
@@ -411,6 +420,7 @@ class RedisOutbox:
         endpoints = pipeline.execute()
         return [(d, e) for d, e in zip(delivery_ids, endpoints, strict=True) if e is not None]
 
+    @reachable
     def give_up_deliveries(self, now: float, reason: str) -> int:
         expired = self._redis().client.zrangebyscore(self._deadline_key, "-inf", _encode(now))
         given_up = 0
@@ -421,6 +431,7 @@ class RedisOutbox:
             )
         return given_up
 
+    @reachable
     def release_delivery_lease(self, delivery_id: str, owner: str) -> None:
         for _, endpoint in self._each_with_endpoint([delivery_id]):
             self._scripts().release(
@@ -428,6 +439,7 @@ class RedisOutbox:
                 args=self._args(id=delivery_id, owner=owner),
             )
 
+    @reachable
     def purge_deliveries(self, cutoff: float) -> int:
         client = self._redis().client
         purged = 0

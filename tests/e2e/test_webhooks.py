@@ -18,6 +18,7 @@ import requests
 from paimon_devtools.megasim import V2_EMAIL, MegaSim
 from paimon_devtools.receiver import Receiver
 from tests.support.known_secrets import METRICS_TOKEN
+from tests.support.redis import RedisServer
 from tests.support.servers import (
     ServerProcess,
     eventually,
@@ -203,3 +204,42 @@ def test_two_instances_on_one_redis_deliver_each_event_once(
     assert sorted(verified(r)["data"]["job_id"] for r in receiver.received) == sorted(
         b["id"] for b in bodies
     )
+
+
+def test_redis_down_the_deliveries_view_is_503_and_the_sender_goes_on_after(
+    tmp_path_factory, receiver: Receiver, server_factory
+) -> None:
+    """The owner's view and "send again" answer 503 ``store_unavailable`` (with
+    Retry-After, at once) while Redis is down, as the other routes that need the store
+    do, not 500; /healthz still answers; and the sender, whose passes failed meanwhile,
+    delivers the next event once Redis is back."""
+    redis = RedisServer.start(tmp_path_factory.mktemp("redis-down"))
+    owner = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    try:
+        server = server_factory(
+            **hooked(receiver), redis_url=redis.url, metrics_token=METRICS_TOKEN
+        )
+        upload(server, b"before the outage")
+        assert eventually(lambda: len(receiver.received) == 1)
+        redis.stop()
+        listing = f"{server.url}/webhooks/deliveries"
+        for reply in (
+            requests.get(listing, headers=owner, timeout=30),
+            requests.post(f"{listing}/msg_any/resend", headers=owner, timeout=30),
+        ):
+            assert reply.status_code == 503, reply.text
+            assert reply.json()["error"] == "store_unavailable"
+            assert int(reply.headers["Retry-After"]) > 0
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        metrics = requests.get(f"{server.url}/metrics", headers=owner, timeout=30)
+        assert metrics.status_code == 200  # the counts are left out, the rest is there
+        assert "paimon_webhook_deliveries{" not in metrics.text
+        time.sleep(1)  # a few of the sender's passes fail
+        redis.restart()
+        upload(server, b"after the outage")
+        assert eventually(lambda: len(receiver.received) == 2, timeout=15)
+        assert verified(receiver.received[1])["type"] == "upload.stored"
+        counts = requests.get(listing, headers=owner, timeout=30).json()["counts"]
+        assert counts["sent"] == 1  # the restarted Redis is empty: the new event only
+    finally:
+        redis.stop()

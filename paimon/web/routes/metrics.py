@@ -16,8 +16,8 @@ bp = Blueprint("metrics", __name__)
 @bp.get("/metrics")
 def metrics() -> Response:
     check_token(digests=services().metrics_token_digests, messages=METRICS_TOKEN)
-    webhooks = services().webhooks
-    deliveries = webhooks.store.delivery_counts if webhooks is not None else None
+    deliveries = services().deliveries
+    counts = deliveries.counts if deliveries is not None else None
     return Response(
-        exposition(services().overview.job_counts, deliveries), content_type=CONTENT_TYPE_LATEST
+        exposition(services().overview.job_counts, counts), content_type=CONTENT_TYPE_LATEST
     )
