@@ -5,9 +5,10 @@ of many senders one gets each; a sender that died is taken over when its process
 seen dead, by LeaseOwners.release_dead_leases, else when the lease runs out), at most
 PER_ENDPOINT_IN_FLIGHT at once per endpoint in this process, and sends each on a
 thread of its own pool, so a slow or dead endpoint holds these threads only, never a
-request's or a transfer's. An attempt
-is one POST to the address the name resolves to now, checked (targets.py), with short
-timeouts and no redirect followed; its outcome is settled in the store: sent, to be
+request's or a transfer's. An attempt is one POST to the address the name resolves to
+now, checked (targets.py), with short timeouts, the whole of it bounded (a receiver
+that drips its answer byte by byte is cut off at ATTEMPT_SECONDS, well inside the
+lease), and no redirect followed; its outcome is settled in the store: sent, to be
 tried again (timeouts, connection errors, 5xx, 408, 409, 429, after a pause that
 doubles from about a second to at most 10 minutes, or Retry-After), or failed (any
 other answer, or PAIMON_WEBHOOK_RETRY_HOURS are over). The sender wakes when this
@@ -16,9 +17,11 @@ process writes an event, and looks every POLL_SECONDS for the others' events.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -38,8 +41,9 @@ log = logging.getLogger("paimon.webhooks")
 
 PER_ENDPOINT_IN_FLIGHT = 4  # deliveries one worker process sends at once to one endpoint
 CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 10.0
-LEASE_SECONDS = 60.0  # longer than an attempt can last (connect + read + the settle)
+READ_TIMEOUT_SECONDS = 10.0  # for each read: the whole attempt is bounded below
+ATTEMPT_SECONDS = 20.0  # connecting, sending and reading the answer, all told
+LEASE_SECONDS = 60.0  # longer than an attempt can last (ATTEMPT_SECONDS + the settle)
 POLL_SECONDS = 0.25  # how often a sender looks for events other processes wrote
 HOUSEKEEPING_SECONDS = 5.0  # overdue deliveries given up
 FIRST_RETRY_SECONDS = 1.0
@@ -96,9 +100,19 @@ class Outcome:
         return self.status is None or self.status >= 500 or self.status in RETRYABLE_4XX
 
 
-def post(url: str, headers: dict[str, str], payload: bytes, allow_private: bool) -> Outcome:
+def post(
+    url: str,
+    headers: dict[str, str],
+    payload: bytes,
+    allow_private: bool,
+    deadline_seconds: float = ATTEMPT_SECONDS,
+) -> Outcome:
     """POST once to the address the URL's host resolves to now, checked; no redirect
-    is followed (a 3xx is the endpoint's answer)."""
+    is followed (a 3xx is the endpoint's answer). Each read has its own timeout, and
+    the whole attempt ``deadline_seconds``: past it, the connection is shut down under
+    the reads (a receiver feeding its answer a byte at a time never reaches a timeout),
+    so an attempt ends long before its lease, and no other sender sends it meanwhile."""
+    started = time.monotonic()
     try:
         target = targets.parse(url, allow_private)
         address = targets.resolve(target, allow_private)
@@ -107,9 +121,11 @@ def post(url: str, headers: dict[str, str], payload: bytes, allow_private: bool)
     except OSError as exc:
         return Outcome(None, f"{target.host} does not resolve: {exc.strerror or exc}")
     connection = http.client.HTTPConnection(target.host, target.port)  # the Host header
+    deadline = _Deadline(deadline_seconds - (time.monotonic() - started))
     try:
         sock = socket.create_connection((address, target.port), CONNECT_TIMEOUT_SECONDS)
         sock.settimeout(READ_TIMEOUT_SECONDS)
+        deadline.watch(sock)
         if target.scheme == "https":
             context = ssl.create_default_context()
             sock = context.wrap_socket(sock, server_hostname=target.host)
@@ -119,12 +135,49 @@ def post(url: str, headers: dict[str, str], payload: bytes, allow_private: bool)
         response.read(RESPONSE_BYTES_READ)
         wait = retry_after(response.getheader("Retry-After"), time.time())
         return Outcome(response.status, f"HTTP {response.status} {response.reason}", wait)
-    except TimeoutError:
-        return Outcome(None, "timed out")
     except (OSError, http.client.HTTPException) as exc:
+        if deadline.passed:
+            return Outcome(None, f"no whole answer within {deadline_seconds:g} s")
+        if isinstance(exc, TimeoutError):
+            return Outcome(None, "timed out")
         return Outcome(None, f"{type(exc).__name__}: {exc}")
     finally:
+        deadline.done()
         connection.close()
+
+
+class _Deadline:
+    """Past ``seconds``, shut the watched connection down under its reads (a socket
+    timeout bounds one read only). The TLS layer, when there is one, sits on the same
+    descriptor, so the descriptor is what is kept; ``done`` before it is closed, so a
+    late timer never touches a descriptor reused meanwhile."""
+
+    def __init__(self, seconds: float):
+        self.seconds = max(seconds, 0.0)
+        self.passed = False
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def watch(self, sock: socket.socket) -> None:
+        self._fd = sock.fileno()
+        self._timer = threading.Timer(self.seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                return
+            self.passed = True
+            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self._fd)) as alias:
+                alias.shutdown(socket.SHUT_RDWR)
+
+    def done(self) -> None:
+        with self._lock:
+            self._fd = None
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class WebhookSender:
