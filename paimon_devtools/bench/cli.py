@@ -23,8 +23,15 @@ from paimon_devtools.bench.stock import stock
 from paimon_devtools.bench.throughput import concurrency, end_to_end, uploader_alone
 from paimon_devtools.bench.webhooks import webhook_bench, webhook_table
 
+#: ``--only``: the shaped paths alone (the emulator and server started and checked as
+#: for a full run), to measure them without the loopback figures' minutes.
+ONLY = {
+    "long-paths": lambda rig: {"long_paths": long_paths(rig)},
+    "shaped-paths": lambda rig: {"shaped": shaped_path(rig), "long_paths": long_paths(rig)},
+}
 
-def run(plan: Plan) -> dict[str, object]:
+
+def run(plan: Plan, only: str | None = None) -> dict[str, object]:
     with (
         tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch,
         running(plan, Path(scratch)) as rig,
@@ -33,6 +40,12 @@ def run(plan: Plan) -> dict[str, object]:
         results: dict[str, dict] = {
             "machine": machine(),
             "plan": vars(plan) | {"workers": len(workers_of(rig.server.process.pid))},
+        }
+        if only:
+            results |= ONLY[only](rig)
+            results["derived"] = derived(results)
+            return results
+        results |= {
             "crypto_limit": crypto_limit(plan),
             "stock": stock(rig),
             "paimon": end_to_end(rig),
@@ -55,6 +68,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small files: proves it works")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
+    parser.add_argument(
+        "--only",
+        choices=sorted(ONLY),
+        help="only issue 29's two long paths, or those and issue 17's shaped path",
+    )
     parser.add_argument(
         "--recovery",
         type=int,
@@ -79,7 +97,7 @@ def main() -> int:
             with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
                 results = webhook_bench(Path(scratch), args.webhooks)
         else:
-            results = run(QUICK if args.quick else FULL)
+            results = run(QUICK if args.quick else FULL, args.only)
     except KeyboardInterrupt:
         return 130
     if args.recovery:
