@@ -19,13 +19,11 @@ the keyspace.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -39,7 +37,10 @@ from paimon.jobs.codec import (
     job_to_stored,
 )
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
-from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
+from paimon.jobs.outbox import Announcement
+from paimon.jobs.redis_errors import location, reachable
+from paimon.jobs.redis_outbox import ANNOUNCE, RedisOutbox
+from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 10.0
@@ -86,6 +87,7 @@ end
 # when it may not, else the job's fields as HGETALL gives them.
 _WRITE = (
     _INDEX_PRELUDE
+    + ANNOUNCE
     + _REMOVAL_DUE
     + """
 local old_state = redis.call('HGET', job_key, 'state')
@@ -124,19 +126,24 @@ else
 end
 index_removal(job_key, removable_key, args.id)
 if stored_key then redis.call('SET', stored_key, args.id) end
+if args.announce then announce(job_key) end
 return redis.call('HGETALL', job_key)
 """
 )
 _DELETE = (
     _INDEX_PRELUDE
+    + ANNOUNCE
     + """
 local state = redis.call('HGET', job_key, 'state')
+if not state then return 0 end
+if args.announce then announce(job_key) end
+local job = redis.call('HGETALL', job_key)
 if state then redis.call('SREM', state_key[state], args.id) end
 redis.call('ZREM', finished_key, args.id)
 redis.call('ZREM', removable_key, args.id)
 if stored_key and redis.call('GET', stored_key) == args.id then redis.call('DEL', stored_key) end
 redis.call('DEL', job_key)
-return 0
+return job
 """
 )
 # KEYS: the job, the removable set. ARGV: the id. The job's fields as counted, or 0.
@@ -184,35 +191,6 @@ def _encode(value: str | int | float) -> str:
 
 
 _NO_LEASE_EXPIRY = _encode(Job.lease_expires)
-T = TypeVar("T")
-
-
-def _reachable(method: Callable[..., T]) -> Callable[..., T]:
-    """Redis's connection errors and timeouts as StoreUnavailable: the store, not the
-    request, failed. The URL is never quoted (it may hold a password)."""
-
-    @functools.wraps(method)
-    def call(self: RedisJobStore, *args: object, **kwargs: object) -> T:
-        try:
-            return method(self, *args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
-                f"the Redis job store at {_location(self._url)} is unreachable: "
-                f"{type(exc).__name__}"
-            ) from None
-
-    return call
-
-
-def _location(url: str) -> str:
-    """Where a Redis URL points, without its credentials: safe for messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.scheme == "unix":
-            return parts.path
-        return f"{parts.hostname}:{parts.port or 6379}"
-    except ValueError:
-        return "an unparsable URL"
 
 
 @dataclass(frozen=True)
@@ -229,8 +207,9 @@ class _Connection:
     count_download: Script
 
 
-class RedisJobStore:
-    """Jobs in Redis, shared by every worker of every instance pointed at it."""
+class RedisJobStore(RedisOutbox):
+    """Jobs in Redis, shared by every worker of every instance pointed at it, with the
+    outbox of webhook deliveries (redis_outbox.py)."""
 
     name = "redis"
 
@@ -243,7 +222,7 @@ class RedisJobStore:
         self._connection: _Connection | None = None
 
     def __repr__(self) -> str:
-        return f"RedisJobStore({_location(self._url)!r}, prefix={self.prefix!r})"
+        return f"RedisJobStore({location(self._url)!r}, prefix={self.prefix!r})"
 
     def _redis(self) -> _Connection:
         """This process's client, made on first use. No lock: two threads racing here
@@ -287,10 +266,20 @@ class RedisJobStore:
     def _index_args(self, job_id: str, **extra: object) -> list[str]:
         return [json.dumps({"id": job_id, "states": _STATES, "finished": _FINISHED, **extra})]
 
-    def _write(self, job_id: str, values: dict[str, Stored], **mode: object) -> Job:
+    def _write(
+        self,
+        job_id: str,
+        values: dict[str, Stored],
+        announce: Announcement | None = None,
+        **mode: object,
+    ) -> Job:
         storage_key = values.get("storage_key")
+        keys = self._index_keys(job_id, None if storage_key is None else str(storage_key))
+        if announce is not None:
+            announce_keys, mode["announce"] = self.announce_args(announce, job_id, len(keys) + 1)
+            keys += announce_keys
         result = self._redis().write(
-            keys=self._index_keys(job_id, None if storage_key is None else str(storage_key)),
+            keys=keys,
             args=self._index_args(
                 job_id,
                 set={name: _encode(v) for name, v in values.items() if v is not None},
@@ -326,16 +315,16 @@ class RedisJobStore:
             pipeline.hmget(self._job_key(job_id), names)
         return pipeline.execute()
 
-    @_reachable
+    @reachable
     def create(self, job: Job) -> None:
         self._write(job.id, job_to_stored(job), create=True)
 
-    @_reachable
+    @reachable
     def get(self, job_id: str) -> Job | None:
         fields = self._redis().client.hgetall(self._job_key(job_id))
         return job_from_stored(fields) if fields else None
 
-    @_reachable
+    @reachable
     def update(
         self,
         job_id: str,
@@ -343,6 +332,7 @@ class RedisJobStore:
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
         unless_set: str | None = None,
+        announce: Announcement | None = None,
         **changes: object,
     ) -> Job:
         mode: dict[str, object] = {}
@@ -354,16 +344,16 @@ class RedisJobStore:
             mode["expect"] = sorted(JobState(s).value for s in expect)
         if fence is not None:
             mode["fence"] = {"owner": fence.owner, "token": fence.token}
-        return self._write(job_id, changes_to_stored(changes), **mode)
+        return self._write(job_id, changes_to_stored(changes), announce, **mode)
 
-    @_reachable
+    @reachable
     def counts(self) -> dict[JobState, int]:
         pipeline = self._redis().client.pipeline(transaction=True)  # one consistent view
         for key in self._state_keys.values():
             pipeline.scard(key)
         return dict(zip(self._state_keys, pipeline.execute(), strict=True))
 
-    @_reachable
+    @reachable
     def acquire_lease(self, job_id: str, owner: str, ttl: float) -> int | None:
         now = time.time()
         token = self._redis().acquire(
@@ -372,18 +362,18 @@ class RedisJobStore:
         )
         return int(token) or None
 
-    @_reachable
+    @reachable
     def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
         renewed = self._redis().renew(
             keys=[self._job_key(job_id)], args=[owner, _encode(time.time() + ttl)]
         )
         return renewed == 1
 
-    @_reachable
+    @reachable
     def release_lease(self, job_id: str, owner: str) -> None:
         self._redis().release(keys=[self._job_key(job_id)], args=[owner, _NO_LEASE_EXPIRY])
 
-    @_reachable
+    @reachable
     def leases(self) -> dict[str, str]:
         candidates = list(self._jobs_in(set(JobState) - FINISHED))
         owners = self._fields_of(candidates, "lease_owner")
@@ -393,7 +383,7 @@ class RedisJobStore:
             if owner is not None
         }
 
-    @_reachable
+    @reachable
     def resumable(self, now: float) -> list[str]:
         candidates = list(self._jobs_in(RESUMABLE))
         fields = self._fields_of(candidates, "lease_owner", "lease_expires", "created_at")
@@ -405,7 +395,7 @@ class RedisJobStore:
         ]
         return [job_id for _, job_id in sorted(free)]
 
-    @_reachable
+    @reachable
     def awaiting_retry(self) -> dict[str, float]:
         candidates = list(self._jobs_in([JobState.FAILED]))
         stamps = self._fields_of(candidates, "next_retry_at")
@@ -415,31 +405,31 @@ class RedisJobStore:
             if at is not None
         }
 
-    @_reachable
+    @reachable
     def purgeable_before(self, cutoff: float) -> list[Job]:
         client = self._redis().client
         job_ids = client.zrangebyscore(self._finished_key, "-inf", f"({_encode(cutoff)}")
         return self._jobs(job_ids)
 
-    @_reachable
+    @reachable
     def find_stored(self, storage_key: str) -> Job | None:
         job_id = self._redis().client.get(self._stored_key(storage_key))
         job = self.get(job_id) if job_id is not None else None
         return job if job is not None and job.storage_key == storage_key else None
 
-    @_reachable
+    @reachable
     def count_download(self, job_id: str) -> Job | None:
         counted = self._redis().count_download(
             keys=[self._job_key(job_id), self._removable_key], args=[job_id]
         )
         return self._job(counted) if counted else None
 
-    @_reachable
+    @reachable
     def removable(self, now: float) -> list[Job]:
         client = self._redis().client
         return self._jobs(client.zrangebyscore(self._removable_key, "-inf", _encode(now)))
 
-    @_reachable
+    @reachable
     def stale_receiving(self, cutoff: float) -> list[Job]:
         candidates = list(self._jobs_in([JobState.RECEIVING]))
         stamps = self._fields_of(candidates, "updated_at")
@@ -457,17 +447,23 @@ class RedisJobStore:
             pipeline.hgetall(self._job_key(job_id))
         return [job_from_stored(fields) for fields in pipeline.execute() if fields]
 
-    @_reachable
+    @reachable
     def active_spool_paths(self) -> set[str]:
         job_ids = self._jobs_in(set(JobState) - {JobState.DONE})
         return {path for (path,) in self._fields_of(job_ids, "spool_path") if path is not None}
 
-    @_reachable
-    def delete(self, job_id: str) -> None:
+    @reachable
+    def delete(self, job_id: str, *, announce: Announcement | None = None) -> Job | None:
         storage_key = self._redis().client.hget(self._job_key(job_id), "storage_key")
-        self._redis().delete(
-            keys=self._index_keys(job_id, storage_key), args=self._index_args(job_id)
-        )
+        keys = self._index_keys(job_id, storage_key)
+        mode: dict[str, object] = {}
+        if announce is not None:
+            announce_keys, mode["announce"] = self.announce_args(
+                announce, job_id, len(keys) + 1, occurred_at=time.time()
+            )
+            keys += announce_keys
+        deleted = self._redis().delete(keys=keys, args=self._index_args(job_id, **mode))
+        return self._job(deleted) if deleted else None
 
     def close(self) -> None:
         """Close this process's connection pool (a later call makes a new one)."""
@@ -482,7 +478,7 @@ class RedisJobStore:
             # from None: the cause's text is shown here, scrubbed; a chained original
             # would reach the logs as it is.
             raise RuntimeError(
-                f"the Redis job store at {_location(self._url)} is unreachable: "
+                f"the Redis job store at {location(self._url)} is unreachable: "
                 f"{type(exc).__name__}: {self._scrubbed(str(exc))}"
             ) from None
 

@@ -21,8 +21,11 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
+from paimon.jobs import sqlite_outbox
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.outbox import Announcement, snapshot
+from paimon.jobs.sqlite_outbox import SqliteOutbox
 from paimon.jobs.store import (
     Fence,
     JobNotFound,
@@ -73,8 +76,8 @@ BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, JOB_FIELDS))});
 {_creating(_TABLE_INDEXES)}COMMIT;
 """
-_INDEXES = f"BEGIN IMMEDIATE;\n{_creating(_LATER_INDEXES)}COMMIT;\n"
-_INDEX_NAMES = _TABLE_INDEXES.keys() | _LATER_INDEXES.keys()
+_INDEXES = f"BEGIN IMMEDIATE;\n{_creating(_LATER_INDEXES)}{sqlite_outbox.STATEMENTS}COMMIT;\n"
+_INDEX_NAMES = _TABLE_INDEXES.keys() | _LATER_INDEXES.keys() | sqlite_outbox.INDEXES.keys()
 # Column names below come from JOB_FIELDS, never from callers; values are always bound.
 _INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})"  # noqa: S608
 
@@ -135,8 +138,9 @@ class ConnectionPool:
                 return
 
 
-class SqliteJobStore:
-    """Jobs in one SQLite file, shared by every worker process of a machine."""
+class SqliteJobStore(SqliteOutbox):
+    """Jobs in one SQLite file, shared by every worker process of a machine, with the
+    outbox of webhook deliveries (sqlite_outbox.py)."""
 
     name = "sqlite"
 
@@ -229,10 +233,41 @@ class SqliteJobStore:
             connection.execute("ROLLBACK")
             raise
 
-    def _rows(self, sql: str, params: Iterable[Stored] = ()) -> list[sqlite3.Row]:
-        """Run a statement to its end (which commits it) and return its rows."""
+    def _rows(self, sql: str, params: Iterable[Stored] | dict = ()) -> list[sqlite3.Row]:
+        """Run a statement to its end (which commits it) and return its rows; named
+        parameters in a dict, else positional ones."""
         with self._usable(), self._db() as db:
-            return db.execute(sql, tuple(params)).fetchall()
+            bound = params if isinstance(params, dict) else tuple(params)
+            return db.execute(sql, bound).fetchall()
+
+    def _rows_announcing(
+        self,
+        sql: str,
+        params: Iterable[Stored],
+        announce: Announcement | None,
+        occurred_at: float | None = None,
+    ) -> list[sqlite3.Row]:
+        """``_rows`` for a statement that changes one job (returning it), with the
+        announcement's deliveries inserted in the same transaction when it did: the
+        outbox holds exactly the events of the changes that happened. ``occurred_at``:
+        the event's time, else the job's new ``updated_at``."""
+        if announce is None:
+            return self._rows(sql, params)
+        with self._usable(), self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute(sql, tuple(params)).fetchall()
+                if rows:
+                    job = dict(rows[0])
+                    when = job["updated_at"] if occurred_at is None else occurred_at
+                    sqlite_outbox.insert(db, announce.deliveries(job["id"], snapshot(job), when))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
+            return rows
 
     def _changed(self, sql: str, params: Iterable[Stored]) -> bool:
         """Run a single-row UPDATE; whether it matched."""
@@ -267,6 +302,7 @@ class SqliteJobStore:
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
         unless_set: str | None = None,
+        announce: Announcement | None = None,
         **changes: object,
     ) -> Job:
         values = changes_to_stored(changes)
@@ -284,7 +320,7 @@ class SqliteJobStore:
             params += [fence.owner, fence.token, JobState.DONE.value]
         if unless_set is not None:  # a name from JOB_FIELDS, checked above
             sql += f" AND {unless_set} IS NULL"
-        rows = self._rows(f"{sql} RETURNING {_COLUMNS}", params)
+        rows = self._rows_announcing(f"{sql} RETURNING {_COLUMNS}", params, announce)
         if rows:
             return job_from_stored(dict(rows[0]))
         current = self._rows(
@@ -403,8 +439,14 @@ class SqliteJobStore:
         )
         return {row["spool_path"] for row in rows}
 
-    def delete(self, job_id: str) -> None:
-        self._rows("DELETE FROM jobs WHERE id = ?", [job_id])
+    def delete(self, job_id: str, *, announce: Announcement | None = None) -> Job | None:
+        rows = self._rows_announcing(
+            f"DELETE FROM jobs WHERE id = ? RETURNING {_COLUMNS}",  # noqa: S608
+            [job_id],
+            announce,
+            occurred_at=time.time(),
+        )
+        return job_from_stored(dict(rows[0])) if rows else None
 
     def close(self) -> None:
         """Close this process's connections, when no thread uses the store any more (a

@@ -21,6 +21,7 @@ from paimon_devtools.bench.rss import peak_rss, workers_of
 from paimon_devtools.bench.slowclients import slow_clients
 from paimon_devtools.bench.stock import stock
 from paimon_devtools.bench.throughput import concurrency, end_to_end, uploader_alone
+from paimon_devtools.bench.webhooks import webhook_bench, webhook_table
 
 #: ``--only``: the shaped paths alone (the emulator and server started and checked as
 #: for a full run), to measure them without the loopback figures' minutes.
@@ -78,6 +79,13 @@ def main() -> int:
         metavar="RUNS",
         help="instead: crash the whole server RUNS times per restart kind, time its recovery",
     )
+    parser.add_argument(
+        "--webhooks",
+        type=int,
+        metavar="EVENTS",
+        help="instead: webhook delay and rate over EVENTS events, and a 10,000-delivery "
+        "backlog to a dead endpoint",
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -85,11 +93,19 @@ def main() -> int:
         if args.recovery:
             with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
                 results = crash_recovery(Path(scratch), args.recovery)
+        elif args.webhooks:
+            with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
+                results = webhook_bench(Path(scratch), args.webhooks)
         else:
             results = run(QUICK if args.quick else FULL, args.only)
     except KeyboardInterrupt:
         return 130
-    print(recovery_table(results) if args.recovery else table(results))
+    if args.recovery:
+        print(recovery_table(results))
+    elif args.webhooks:
+        print(webhook_table(results))
+    else:
+        print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

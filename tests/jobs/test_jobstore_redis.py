@@ -9,6 +9,7 @@ import pytest
 
 from paimon.jobs.model import JobState
 from paimon.jobs.redis import RedisJobStore
+from paimon.jobs.store import StoreUnavailable
 from tests.support.jobstores import make_job
 from tests.support.redis import RedisServer
 from tests.support.servers import free_port
@@ -137,3 +138,22 @@ def test_a_lost_redis_is_reported_by_check(tmp_path: Path, autoclose) -> None:
         store.check()
     error = check_error(store)
     assert "unreachable" in str(error)
+
+
+def test_the_outbox_on_an_unreachable_redis_is_store_unavailable(autoclose) -> None:
+    """As the jobs' calls are: the owner's deliveries view answers 503, not 500."""
+    port = free_port()  # nothing listens there
+    store = autoclose(RedisJobStore(f"redis://default:{PASSWORD}@127.0.0.1:{port}/0"))
+    calls = {
+        "get_delivery": lambda: store.get_delivery("msg_x"),
+        "list_deliveries": lambda: store.list_deliveries(),
+        "delivery_counts": store.delivery_counts,
+        "resend_delivery": lambda: store.resend_delivery("msg_x", 1.0, 2.0),
+        "claim_deliveries": lambda: store.claim_deliveries("https://a/", "o", 1.0, 60, 4),
+        "give_up_deliveries": lambda: store.give_up_deliveries(1.0, "why"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        assert f"127.0.0.1:{port}" in str(caught.value), name
+        assert_secret_free(caught.value, PASSWORD)

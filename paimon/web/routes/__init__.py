@@ -16,6 +16,7 @@ from paimon.web.routes import (
     tus,
     upload,
     uploaders,
+    webhooks,
 )
 
 
@@ -31,6 +32,7 @@ def register(app: Flask) -> None:
         metrics.bp,
         uploaders.bp,
         delete.bp,
+        webhooks.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
