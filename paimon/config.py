@@ -27,9 +27,13 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url as parse_redis_url
+
+from paimon.webhooks.signing import webhook_secret_ok
+from paimon.webhooks.targets import check_at_start
 
 MEGA_API_URL = "https://g.api.mega.co.nz"
 StorageName = Literal["local", "mega"]
@@ -346,6 +350,31 @@ class Settings(BaseSettings):
         "cut off with 408.",
     )
 
+    # Webhooks (paimon/webhooks).
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated https URLs every upload event is POSTed to, signed "
+        "(docs/api.md, Webhooks); empty: no webhooks.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="The key webhooks are signed with (secret), in the Standard Webhooks "
+        "form whsec_<base64 of 24 to 64 random bytes>; required with PAIMON_WEBHOOK_URLS.",
+    )
+    webhook_retry_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A webhook delivery that fails with a timeout, a connection error, "
+        "5xx or 429 is tried again, with growing pauses up to 10 minutes, for this long "
+        "after its event.",
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhook URLs on this machine or a private network (loopback, "
+        "private, link-local addresses) and plain http://; false: refused at start and "
+        "at each delivery.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )
@@ -353,7 +382,14 @@ class Settings(BaseSettings):
         "json", description="Log lines as JSON objects, or 'text' for reading by eye."
     )
 
-    @field_validator("auth_tokens", "admin_tokens", "allowed_hosts", "cors_origins", mode="before")
+    @field_validator(
+        "auth_tokens",
+        "admin_tokens",
+        "allowed_hosts",
+        "cors_origins",
+        "webhook_urls",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -433,6 +469,22 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _webhooks(self) -> Settings:
+        """Webhook URLs and their secret, refused at start rather than at the first
+        event (paimon/webhooks/targets.py says which targets)."""
+        if not self.webhook_urls:
+            return self
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if not webhook_secret_ok(secret):
+            raise ValueError(
+                "PAIMON_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 "
+                "random bytes (e.g. python -c \"import base64,os;print('whsec_'+"
+                'base64.b64encode(os.urandom(32)).decode())")'
+            )
+        check_at_start(self.webhook_urls, self.webhook_allow_private)
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """A real ``redis-server`` (the Debian package) on a free 127.0.0.1 port, for the tests
 and the benchmark: ``RedisServer.start(data_dir, password=None)`` (a context manager;
-``.stop()`` ends it), ``.url``, ``.client()``, ``.flushdb()``, ``.log()``."""
+``.stop()`` ends it, ``.restart()`` starts it again, empty), ``.url``, ``.client()``,
+``.flushdb()``, ``.log()``."""
 
 from __future__ import annotations
 
@@ -38,26 +39,18 @@ class RedisServer(StopsOnExit):
     @classmethod
     def start(cls, data_dir: Path, password: str | None = None) -> RedisServer:
         """Start redis-server on a free 127.0.0.1 port, in ``data_dir``; wait for PING."""
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise RedisMissing(MISSING_SERVER)
         port = free_port()
-        command = [
-            executable,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(data_dir),
-            "--logfile", str(data_dir / LOG_NAME),
-        ]  # fmt: skip
-        if password is not None:
-            command += ["--requirepass", password]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        process = _launch(port, data_dir, password)
         auth = f":{password}@" if password is not None else ""
         server = cls(f"redis://{auth}127.0.0.1:{port}/0", port, data_dir, process, password)
         server._wait_until_ready()
         return server
+
+    def restart(self) -> None:
+        """A stopped server started again on its port, empty (nothing is saved): an
+        outage that ends."""
+        self.process = _launch(self.port, self.data_dir, self.password)
+        self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -88,3 +81,21 @@ class RedisServer(StopsOnExit):
 
     def stop(self) -> None:
         terminate(self.process, grace_seconds=10)
+
+
+def _launch(port: int, data_dir: Path, password: str | None) -> subprocess.Popen:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RedisMissing(MISSING_SERVER)
+    command = [
+        executable,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(data_dir),
+        "--logfile", str(data_dir / LOG_NAME),
+    ]  # fmt: skip
+    if password is not None:
+        command += ["--requirepass", password]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.support.jobstores",
     "tests.support.mega",
     "tests.support.browser",
+    "tests.support.webhooks",
 ]
 
 

@@ -2,7 +2,8 @@
 
 Each part gets the plain values it needs, never the settings: the job store and the
 storage backend the settings choose, the spool, the disk reservations, the install's
-secret, the transfer runner and its maintenance thread, and the use cases, collected in
+secret, the transfer runner and its maintenance thread, the use cases, and the webhook
+announcer and sender (PAIMON_WEBHOOK_URLS), collected in
 the frozen ``Services`` container that ``paimon.web.app.create_app`` wraps. Calls go
 downward from here: nothing this module builds imports it.
 """
@@ -12,12 +13,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from flask import Flask
 
 from paimon.bootstrap import process
 from paimon.bootstrap.installsecret import install_secret
 from paimon.config import Settings
+from paimon.jobs.model import JobState
+from paimon.jobs.outbox import Announcer
 from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.redis import RedisJobStore
 from paimon.jobs.sqlite import SqliteJobStore
@@ -47,6 +51,9 @@ from paimon.web.identity import ClientIdentity, TrustedProxies
 from paimon.web.owners import session_key
 from paimon.web.ratelimit import IN_MEMORY, UploadLimits
 from paimon.web.tokens import TokenBook, token_digest
+from paimon.webhooks.deliveries import Deliveries
+from paimon.webhooks.events import LinkOf
+from paimon.webhooks.sender import WebhookSender
 
 if TYPE_CHECKING:  # MEGA is imported only when chosen (build_storage)
     from paimon.storage.mega.backend import MegaAccount
@@ -136,7 +143,10 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
     parts = adapters or build_adapters(settings)
     spool, storage, jobs, owners = parts.spool, parts.storage, parts.jobs, parts.owners
     asked = RefusingStore(jobs)  # the store as request handlers use it
-    keeper = Keeper(jobs, asked, storage)  # type: ignore[arg-type]
+    announcer = Announcer(
+        tuple(settings.webhook_urls), settings.webhook_retry_hours * SECONDS_PER_HOUR
+    )
+    keeper = Keeper(jobs, asked, storage, announcer)  # type: ignore[arg-type]
     transfers = TransferRunner(
         jobs,
         storage,
@@ -146,6 +156,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         lease_seconds=settings.job_lease_seconds,
         retry_seconds=settings.retry_hours * SECONDS_PER_HOUR,
         sealer=Sealer(parts.secret),
+        announce=announcer,
     )
     reservations = Reservations(
         spool, settings.min_free_bytes, settings.max_pending_uploads, settings.max_pending_share
@@ -163,7 +174,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
     upload_tokens = TokenBook(settings.auth_tokens, "token")  # labelled: label=token
     digests = upload_tokens.digests
     identity = ClientIdentity(digests, TrustedProxies(settings.forwarded_allow_ips))
-    deletion = Deletion(storage, spool, asked)  # type: ignore[arg-type]
+    deletion = Deletion(storage, spool, asked, announcer)  # type: ignore[arg-type]
     retries = Retries(asked, transfers)  # type: ignore[arg-type]
     overview = Overview(storage, asked, spool, settings.min_free_bytes)  # type: ignore[arg-type]
     plan = process.worker_plan(settings)
@@ -222,13 +233,55 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
             if settings.metrics_token
             else []
         ),
+        webhooks=webhook_sender(settings, jobs, owners, announcer),
+        deliveries=Deliveries(asked, announcer) if announcer.endpoints else None,  # type: ignore[arg-type]
     )
+
+
+def webhook_sender(
+    settings: Settings, jobs: JobStore, owners: LeaseOwners, announcer: Announcer
+) -> WebhookSender | None:
+    """This worker's webhook sender, when PAIMON_WEBHOOK_URLS names endpoints (the
+    settings checked them and the secret at start). Its links are the backends' own
+    until ``build_app`` gives it the app's download route."""
+    if not announcer.endpoints or settings.webhook_secret is None:
+        return None
+    return WebhookSender(
+        jobs,
+        announcer,
+        settings.webhook_secret.get_secret_value(),
+        owners,
+        stored_link_of(None, settings.public_url),
+        allow_private=settings.webhook_allow_private,
+        retention_seconds=settings.retention_hours * SECONDS_PER_HOUR,
+    )
+
+
+def stored_link_of(app: Flask | None, public_url: str | None) -> LinkOf:
+    """An event's link, outside any request: the backend's own, or ``app``'s download
+    route under PAIMON_PUBLIC_URL (a path alone when it is not set)."""
+
+    def link_of(job: dict[str, object]) -> str | None:
+        path = job["link"]
+        if not path and app is not None and job["state"] is JobState.DONE and job["storage_key"]:
+            path = app.url_map.bind("localhost").build(
+                "files.download", {"key": job["storage_key"]}
+            )
+        if not isinstance(path, str) or not path:
+            return None
+        return urljoin(public_url.rstrip("/") + "/", path.lstrip("/")) if public_url else path
+
+    return link_of
 
 
 def build_app(settings: Settings, adapters: Adapters | None = None) -> Flask:
     """The app wired and ready for requests, with no thread started: what `paimon
     doctor` sends a probe download through, exactly as a server would."""
-    return wrap(build_services(settings, adapters))
+    wired = build_services(settings, adapters)
+    app = wrap(wired)
+    if wired.webhooks is not None:  # the download route exists once the app does
+        wired.webhooks.link_of = stored_link_of(app, settings.public_url)
+    return app
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -241,6 +294,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     wired = services_of(app)
     assert wired is not None
     wired.maintenance.start()
+    if wired.webhooks is not None:
+        wired.webhooks.start()  # in each worker: any of them sends any delivery
     log.info("storage backend: %s", wired.overview.storage_name)
     if not settings.public_url and not settings.allowed_hosts:
         log.warning(
@@ -264,3 +319,5 @@ def stop(app: object) -> None:
     if wired is not None:
         wired.maintenance.stop()
         wired.transfers.shutdown()
+        if wired.webhooks is not None:
+            wired.webhooks.stop()

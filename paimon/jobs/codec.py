@@ -6,12 +6,15 @@ primitive (text, integer, real or NULL) and back to exactly the value it was.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import typing
 from collections.abc import Mapping
+from enum import StrEnum
 
 from paimon.jobs.links import UploadLink
-from paimon.jobs.model import Job, JobState
+from paimon.jobs.model import Job
+from paimon.jobs.outbox import SNAPSHOT_FIELDS, Delivery
 
 #: What a store keeps for one field; None stands for NULL / an absent hash field.
 Stored = str | int | float | None
@@ -22,7 +25,7 @@ class FieldSpec:
     """One Job field as stores see it: its base type and whether it may be None."""
 
     name: str
-    kind: type  # str, int, float, bool or JobState
+    kind: type  # str, int, float, bool or a state (JobState, DeliveryState)
     nullable: bool
 
 
@@ -41,6 +44,8 @@ def _field_specs(record: type = Job) -> dict[str, FieldSpec]:
 JOB_FIELDS: dict[str, FieldSpec] = _field_specs()
 #: An upload link's fields (paimon/jobs/links.py), stored the same way.
 LINK_FIELDS: dict[str, FieldSpec] = _field_specs(UploadLink)
+#: A webhook delivery's fields (paimon/jobs/outbox.py), stored the same way.
+DELIVERY_FIELDS: dict[str, FieldSpec] = _field_specs(Delivery)
 
 
 def to_stored(name: str, value: object, fields: dict[str, FieldSpec] = JOB_FIELDS) -> Stored:
@@ -55,8 +60,8 @@ def to_stored(name: str, value: object, fields: dict[str, FieldSpec] = JOB_FIELD
         if spec.nullable:
             return None
         raise TypeError(f"field {name!r} cannot be None")
-    if spec.kind is JobState:
-        return JobState(value).value
+    if issubclass(spec.kind, StrEnum):  # a state: JobState, DeliveryState
+        return spec.kind(value).value
     if spec.kind is float and type(value) is int:
         value = float(value)
     if not isinstance(value, spec.kind) or (spec.kind is int and isinstance(value, bool)):
@@ -107,3 +112,31 @@ def link_from_stored(values: Mapping[str, object]) -> UploadLink:
     return UploadLink(
         **{name: from_stored(name, values.get(name), LINK_FIELDS) for name in LINK_FIELDS}
     )
+
+
+def delivery_to_stored(delivery: Delivery) -> dict[str, Stored]:
+    """A Delivery's fields as stored primitives (validated, as a job's are)."""
+    return {
+        name: to_stored(name, getattr(delivery, name), DELIVERY_FIELDS) for name in DELIVERY_FIELDS
+    }
+
+
+def delivery_from_stored(values: Mapping[str, object]) -> Delivery:
+    """A Delivery from stored primitives; a missing name means None."""
+    return Delivery(
+        **{name: from_stored(name, values.get(name), DELIVERY_FIELDS) for name in DELIVERY_FIELDS}
+    )
+
+
+def delivery_changes_to_stored(changes: Mapping[str, object]) -> dict[str, Stored]:
+    """A delivery's changes as stored primitives; its id never changes."""
+    if "id" in changes:
+        raise TypeError("a delivery's id cannot change")
+    return {name: to_stored(name, value, DELIVERY_FIELDS) for name, value in changes.items()}
+
+
+def snapshot_fields(delivery: Delivery) -> dict[str, object]:
+    """The job's fields a delivery kept (``Delivery.job``), typed as on a Job; the
+    names it did not keep (unset then) are None."""
+    kept = json.loads(delivery.job)
+    return {name: from_stored(name, kept.get(name)) for name in SNAPSHOT_FIELDS}

@@ -125,22 +125,27 @@ class LeaseOwners:
         return _unlocked(self._lock_path(parts.process))
 
     def release_dead_leases(self, store: JobStore) -> list[str]:
-        """Give back every lease held by a dead process, so its jobs are resumed, and
-        its tus uploads accept the next PATCH, at once; then remove the lock files of
-        dead processes that no lease names. Releasing is owner-conditional: a lease
-        taken over meanwhile stays."""
+        """Give back every lease held by a dead process, so its jobs are resumed, its
+        tus uploads accept the next PATCH, and its webhook deliveries are sent again, at
+        once; then remove the lock files of dead processes that no lease names.
+        Releasing is owner-conditional: a lease taken over meanwhile stays."""
         verdicts: dict[str, bool] = {}  # by process: one look at each lock per pass
         released, named = [], set()
-        for job_id, owner in store.leases().items():
-            parts = owner_parts(owner)
-            process = parts.process if parts else owner
-            if process not in verdicts:
-                verdicts[process] = self.dead(owner)
-            if verdicts[process]:
-                store.release_lease(job_id, owner)
-                released.append(job_id)
-            else:
-                named.add(process)
+        held = [
+            (store.leases(), store.release_lease),
+            (store.delivery_leases(), store.release_delivery_lease),
+        ]
+        for leases, release in held:
+            for leased_id, owner in leases.items():
+                parts = owner_parts(owner)
+                process = parts.process if parts else owner
+                if process not in verdicts:
+                    verdicts[process] = self.dead(owner)
+                if verdicts[process]:
+                    release(leased_id, owner)
+                    released.append(leased_id)
+                else:
+                    named.add(process)
         if released:
             log.info("released %d lease(s) of dead processes: %s", len(released), released)
         self._remove_dead_locks(keep=named)

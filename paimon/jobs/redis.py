@@ -19,13 +19,11 @@ the keyspace.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -39,9 +37,12 @@ from paimon.jobs.codec import (
     job_to_stored,
 )
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.outbox import Announcement
+from paimon.jobs.redis_errors import location, reachable
 from paimon.jobs.redis_links import RedisUploadLinks
 from paimon.jobs.redis_listing import FIXED, LISTING_LUA, RedisListing
-from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict, StoreUnavailable
+from paimon.jobs.redis_outbox import ANNOUNCE, RedisOutbox
+from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 10.0
@@ -51,7 +52,9 @@ HEALTH_CHECK_SECONDS = 30
 
 # KEYS of the scripts that keep the indexes: the job, the finished set, the removable
 # set, one set per state in this order, then the job's stored: key when it has a
-# storage key, so the scripts declare every key they touch.
+# storage key (at args.stored), the listing's keys (args.list) and, when the write
+# announces an event, the webhook outbox's (args.announce.first), so the scripts
+# declare every key they touch.
 _STATES = [state.value for state in JobState]
 _FINISHED = {state.value: True for state in FINISHED}  # a Lua table to look states up in
 _INDEX_PRELUDE = """
@@ -88,6 +91,7 @@ end
 # when it may not, else the job's fields as HGETALL gives them.
 _WRITE = (
     _INDEX_PRELUDE
+    + ANNOUNCE
     + _REMOVAL_DUE
     + LISTING_LUA
     + """
@@ -134,21 +138,26 @@ if args.create and redis.call('EXISTS', KEYS[L.version]) == 0 then
   for _, key in pairs(state_key) do jobs = jobs + redis.call('SCARD', key) end
   if jobs == 1 then redis.call('SET', KEYS[L.version], L.current) end
 end
+if args.announce then announce(job_key) end
 return redis.call('HGETALL', job_key)
 """
 )
 _DELETE = (
     _INDEX_PRELUDE
     + LISTING_LUA
+    + ANNOUNCE
     + """
-unlist(job_key, args.id)
 local state = redis.call('HGET', job_key, 'state')
+if not state then return 0 end
+if args.announce then announce(job_key) end
+local job = redis.call('HGETALL', job_key)
+unlist(job_key, args.id)
 if state then redis.call('SREM', state_key[state], args.id) end
 redis.call('ZREM', finished_key, args.id)
 redis.call('ZREM', removable_key, args.id)
 if stored_key and redis.call('GET', stored_key) == args.id then redis.call('DEL', stored_key) end
 redis.call('DEL', job_key)
-return 0
+return job
 """
 )
 # KEYS: the job, the removable set. ARGV: the id. The job's fields as counted, or 0.
@@ -196,35 +205,6 @@ def _encode(value: str | int | float) -> str:
 
 
 _NO_LEASE_EXPIRY = _encode(Job.lease_expires)
-T = TypeVar("T")
-
-
-def _reachable(method: Callable[..., T]) -> Callable[..., T]:
-    """Redis's connection errors and timeouts as StoreUnavailable: the store, not the
-    request, failed. The URL is never quoted (it may hold a password)."""
-
-    @functools.wraps(method)
-    def call(self: RedisJobStore, *args: object, **kwargs: object) -> T:
-        try:
-            return method(self, *args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
-                f"the Redis job store at {_location(self._url)} is unreachable: "
-                f"{type(exc).__name__}"
-            ) from None
-
-    return call
-
-
-def _location(url: str) -> str:
-    """Where a Redis URL points, without its credentials: safe for messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.scheme == "unix":
-            return parts.path
-        return f"{parts.hostname}:{parts.port or 6379}"
-    except ValueError:
-        return "an unparsable URL"
 
 
 @dataclass(frozen=True)
@@ -242,21 +222,21 @@ class _Connection:
     more: dict[str, Script]  # the listing's and the upload links' scripts, by source
 
 
-class RedisJobStore(RedisListing, RedisUploadLinks):
+class RedisJobStore(RedisListing, RedisUploadLinks, RedisOutbox):
     """Jobs in Redis, shared by every worker of every instance pointed at it, with the
-    listing the owner's console reads (redis_listing.py) and the upload links
-    (redis_links.py)."""
+    listing the owner's console reads (redis_listing.py), the upload links
+    (redis_links.py) and the outbox of webhook deliveries (redis_outbox.py)."""
 
     # The mixins' reads and writes, with Redis's connection errors as StoreUnavailable.
-    list_jobs = _reachable(RedisListing.list_jobs)
-    totals = _reachable(RedisListing.totals)
-    create_link = _reachable(RedisUploadLinks.create_link)
-    get_link = _reachable(RedisUploadLinks.get_link)
-    find_link = _reachable(RedisUploadLinks.find_link)
-    list_links = _reachable(RedisUploadLinks.list_links)
-    claim_link = _reachable(RedisUploadLinks.claim_link)
-    release_link = _reachable(RedisUploadLinks.release_link)
-    revoke_link = _reachable(RedisUploadLinks.revoke_link)
+    list_jobs = reachable(RedisListing.list_jobs)
+    totals = reachable(RedisListing.totals)
+    create_link = reachable(RedisUploadLinks.create_link)
+    get_link = reachable(RedisUploadLinks.get_link)
+    find_link = reachable(RedisUploadLinks.find_link)
+    list_links = reachable(RedisUploadLinks.list_links)
+    claim_link = reachable(RedisUploadLinks.claim_link)
+    release_link = reachable(RedisUploadLinks.release_link)
+    revoke_link = reachable(RedisUploadLinks.revoke_link)
 
     name = "redis"
 
@@ -269,7 +249,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
         self._connection: _Connection | None = None
 
     def __repr__(self) -> str:
-        return f"RedisJobStore({_location(self._url)!r}, prefix={self.prefix!r})"
+        return f"RedisJobStore({location(self._url)!r}, prefix={self.prefix!r})"
 
     def _redis(self) -> _Connection:
         """This process's client, made on first use. No lock: two threads racing here
@@ -335,7 +315,13 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
     def _index_args(self, job_id: str, **extra: object) -> list[str]:
         return [json.dumps({"id": job_id, "states": _STATES, "finished": _FINISHED, **extra})]
 
-    def _write(self, job_id: str, values: dict[str, Stored], **mode: object) -> Job:
+    def _write(
+        self,
+        job_id: str,
+        values: dict[str, Stored],
+        announce: Announcement | None = None,
+        **mode: object,
+    ) -> Job:
         storage_key = values.get("storage_key")
         fixed: dict[str, object] | None = None
         if mode.get("create"):
@@ -343,6 +329,9 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
         keys, places = self._index_keys(
             job_id, None if storage_key is None else str(storage_key), fixed
         )
+        if announce is not None:
+            announce_keys, mode["announce"] = self.announce_args(announce, job_id, len(keys) + 1)
+            keys += announce_keys
         result = self._redis().write(
             keys=keys,
             args=self._index_args(
@@ -381,16 +370,16 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
             pipeline.hmget(self._job_key(job_id), names)
         return pipeline.execute()
 
-    @_reachable
+    @reachable
     def create(self, job: Job) -> None:
         self._write(job.id, job_to_stored(job), create=True)
 
-    @_reachable
+    @reachable
     def get(self, job_id: str) -> Job | None:
         fields = self._redis().client.hgetall(self._job_key(job_id))
         return job_from_stored(fields) if fields else None
 
-    @_reachable
+    @reachable
     def update(
         self,
         job_id: str,
@@ -398,6 +387,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
         unless_set: str | None = None,
+        announce: Announcement | None = None,
         **changes: object,
     ) -> Job:
         mode: dict[str, object] = {}
@@ -409,16 +399,16 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
             mode["expect"] = sorted(JobState(s).value for s in expect)
         if fence is not None:
             mode["fence"] = {"owner": fence.owner, "token": fence.token}
-        return self._write(job_id, changes_to_stored(changes), **mode)
+        return self._write(job_id, changes_to_stored(changes), announce, **mode)
 
-    @_reachable
+    @reachable
     def counts(self) -> dict[JobState, int]:
         pipeline = self._redis().client.pipeline(transaction=True)  # one consistent view
         for key in self._state_keys.values():
             pipeline.scard(key)
         return dict(zip(self._state_keys, pipeline.execute(), strict=True))
 
-    @_reachable
+    @reachable
     def acquire_lease(self, job_id: str, owner: str, ttl: float) -> int | None:
         now = time.time()
         token = self._redis().acquire(
@@ -427,18 +417,18 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
         )
         return int(token) or None
 
-    @_reachable
+    @reachable
     def renew_lease(self, job_id: str, owner: str, ttl: float) -> bool:
         renewed = self._redis().renew(
             keys=[self._job_key(job_id)], args=[owner, _encode(time.time() + ttl)]
         )
         return renewed == 1
 
-    @_reachable
+    @reachable
     def release_lease(self, job_id: str, owner: str) -> None:
         self._redis().release(keys=[self._job_key(job_id)], args=[owner, _NO_LEASE_EXPIRY])
 
-    @_reachable
+    @reachable
     def leases(self) -> dict[str, str]:
         candidates = list(self._jobs_in(set(JobState) - FINISHED))
         owners = self._fields_of(candidates, "lease_owner")
@@ -448,7 +438,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
             if owner is not None
         }
 
-    @_reachable
+    @reachable
     def resumable(self, now: float) -> list[str]:
         candidates = list(self._jobs_in(RESUMABLE))
         fields = self._fields_of(candidates, "lease_owner", "lease_expires", "created_at")
@@ -460,7 +450,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
         ]
         return [job_id for _, job_id in sorted(free)]
 
-    @_reachable
+    @reachable
     def awaiting_retry(self) -> dict[str, float]:
         candidates = list(self._jobs_in([JobState.FAILED]))
         stamps = self._fields_of(candidates, "next_retry_at")
@@ -470,31 +460,31 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
             if at is not None
         }
 
-    @_reachable
+    @reachable
     def purgeable_before(self, cutoff: float) -> list[Job]:
         client = self._redis().client
         job_ids = client.zrangebyscore(self._finished_key, "-inf", f"({_encode(cutoff)}")
         return self._jobs(job_ids)
 
-    @_reachable
+    @reachable
     def find_stored(self, storage_key: str) -> Job | None:
         job_id = self._redis().client.get(self._stored_key(storage_key))
         job = self.get(job_id) if job_id is not None else None
         return job if job is not None and job.storage_key == storage_key else None
 
-    @_reachable
+    @reachable
     def count_download(self, job_id: str) -> Job | None:
         counted = self._redis().count_download(
             keys=[self._job_key(job_id), self._removable_key], args=[job_id]
         )
         return self._job(counted) if counted else None
 
-    @_reachable
+    @reachable
     def removable(self, now: float) -> list[Job]:
         client = self._redis().client
         return self._jobs(client.zrangebyscore(self._removable_key, "-inf", _encode(now)))
 
-    @_reachable
+    @reachable
     def stale_receiving(self, cutoff: float) -> list[Job]:
         candidates = list(self._jobs_in([JobState.RECEIVING]))
         stamps = self._fields_of(candidates, "updated_at")
@@ -512,18 +502,25 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
             pipeline.hgetall(self._job_key(job_id))
         return [job_from_stored(fields) for fields in pipeline.execute() if fields]
 
-    @_reachable
+    @reachable
     def active_spool_paths(self) -> set[str]:
         job_ids = self._jobs_in(set(JobState) - {JobState.DONE})
         return {path for (path,) in self._fields_of(job_ids, "spool_path") if path is not None}
 
-    @_reachable
-    def delete(self, job_id: str) -> None:
+    @reachable
+    def delete(self, job_id: str, *, announce: Announcement | None = None) -> Job | None:
         names = ("storage_key", *FIXED)
         values = dict(zip(names, self._fields_of([job_id], *names)[0], strict=True))
         fixed: dict[str, object] | None = None if values["filename"] is None else dict(values)
         keys, places = self._index_keys(job_id, values["storage_key"], fixed)
-        self._redis().delete(keys=keys, args=self._index_args(job_id, **places))
+        mode: dict[str, object] = {}
+        if announce is not None:
+            announce_keys, mode["announce"] = self.announce_args(
+                announce, job_id, len(keys) + 1, occurred_at=time.time()
+            )
+            keys += announce_keys
+        deleted = self._redis().delete(keys=keys, args=self._index_args(job_id, **places, **mode))
+        return self._job(deleted) if deleted else None
 
     def close(self) -> None:
         """Close this process's connection pool (a later call makes a new one)."""
@@ -538,7 +535,7 @@ class RedisJobStore(RedisListing, RedisUploadLinks):
             # from None: the cause's text is shown here, scrubbed; a chained original
             # would reach the logs as it is.
             raise RuntimeError(
-                f"the Redis job store at {_location(self._url)} is unreachable: "
+                f"the Redis job store at {location(self._url)} is unreachable: "
                 f"{type(exc).__name__}: {self._scrubbed(str(exc))}"
             ) from None
 

@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
-from paimon.jobs import sqlite_links, sqlite_listing
+from paimon.jobs import sqlite_links, sqlite_listing, sqlite_outbox
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
 from paimon.jobs.listing import name_key
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.outbox import Announcement, snapshot
 from paimon.jobs.sqlite_links import SqliteUploadLinks
 from paimon.jobs.sqlite_listing import NAME_KEY_COLUMN, SqliteListing
+from paimon.jobs.sqlite_outbox import SqliteOutbox
 from paimon.jobs.store import (
     Fence,
     JobNotFound,
@@ -87,12 +89,14 @@ _LATER_STATEMENTS = [
     *(f"CREATE INDEX IF NOT EXISTS {name} ON jobs {on}" for name, on in _LATER_INDEXES.items()),
     *sqlite_listing.STATEMENTS,
     *sqlite_links.STATEMENTS,
+    *sqlite_outbox.STATEMENTS,
 ]
 _INDEX_NAMES = (
     _TABLE_INDEXES.keys()
     | _LATER_INDEXES.keys()
     | sqlite_listing.LISTING_INDEXES.keys()
     | sqlite_links.INDEX_NAMES
+    | sqlite_outbox.INDEXES.keys()
 )
 # Column names below come from JOB_FIELDS, never from callers; values are always bound.
 _INSERT = (
@@ -157,10 +161,10 @@ class ConnectionPool:
                 return
 
 
-class SqliteJobStore(SqliteListing, SqliteUploadLinks):
+class SqliteJobStore(SqliteListing, SqliteUploadLinks, SqliteOutbox):
     """Jobs in one SQLite file, shared by every worker process of a machine, with the
-    listing the owner's console reads (sqlite_listing.py) and the upload links
-    (sqlite_links.py)."""
+    listing the owner's console reads (sqlite_listing.py), the upload links
+    (sqlite_links.py) and the outbox of webhook deliveries (sqlite_outbox.py)."""
 
     name = "sqlite"
 
@@ -263,6 +267,35 @@ class SqliteJobStore(SqliteListing, SqliteUploadLinks):
             bound = params if isinstance(params, dict) else tuple(params)
             return db.execute(sql, bound).fetchall()
 
+    def _rows_announcing(
+        self,
+        sql: str,
+        params: Iterable[Stored],
+        announce: Announcement | None,
+        occurred_at: float | None = None,
+    ) -> list[sqlite3.Row]:
+        """``_rows`` for a statement that changes one job (returning it), with the
+        announcement's deliveries inserted in the same transaction when it did: the
+        outbox holds exactly the events of the changes that happened. ``occurred_at``:
+        the event's time, else the job's new ``updated_at``."""
+        if announce is None:
+            return self._rows(sql, params)
+        with self._usable(), self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute(sql, tuple(params)).fetchall()
+                if rows:
+                    job = dict(rows[0])
+                    when = job["updated_at"] if occurred_at is None else occurred_at
+                    sqlite_outbox.insert(db, announce.deliveries(job["id"], snapshot(job), when))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
+            return rows
+
     def _changed(self, sql: str, params: Iterable[Stored]) -> bool:
         """Run a single-row UPDATE; whether it matched."""
         with self._usable(), self._db() as db:
@@ -296,6 +329,7 @@ class SqliteJobStore(SqliteListing, SqliteUploadLinks):
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
         unless_set: str | None = None,
+        announce: Announcement | None = None,
         **changes: object,
     ) -> Job:
         values = changes_to_stored(changes)
@@ -313,7 +347,7 @@ class SqliteJobStore(SqliteListing, SqliteUploadLinks):
             params += [fence.owner, fence.token, JobState.DONE.value]
         if unless_set is not None:  # a name from JOB_FIELDS, checked above
             sql += f" AND {unless_set} IS NULL"
-        rows = self._rows(f"{sql} RETURNING {_COLUMNS}", params)
+        rows = self._rows_announcing(f"{sql} RETURNING {_COLUMNS}", params, announce)
         if rows:
             return job_from_stored(dict(rows[0]))
         current = self._rows(
@@ -432,8 +466,14 @@ class SqliteJobStore(SqliteListing, SqliteUploadLinks):
         )
         return {row["spool_path"] for row in rows}
 
-    def delete(self, job_id: str) -> None:
-        self._rows("DELETE FROM jobs WHERE id = ?", [job_id])
+    def delete(self, job_id: str, *, announce: Announcement | None = None) -> Job | None:
+        rows = self._rows_announcing(
+            f"DELETE FROM jobs WHERE id = ? RETURNING {_COLUMNS}",  # noqa: S608
+            [job_id],
+            announce,
+            occurred_at=time.time(),
+        )
+        return job_from_stored(dict(rows[0])) if rows else None
 
     def close(self) -> None:
         """Close this process's connections, when no thread uses the store any more (a

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from paimon.jobs.model import Job, JobState
+from paimon.jobs.outbox import Announcement, DeliveryStore
 
 
 class JobNotFound(KeyError):
@@ -44,7 +45,7 @@ class Fence:
     token: int
 
 
-class JobStore(Protocol):
+class JobStore(DeliveryStore, Protocol):
     #: Which store this is, for people: "sqlite" or "redis" (/readyz, `paimon doctor`).
     name: str
 
@@ -61,9 +62,12 @@ class JobStore(Protocol):
         expect: Collection[JobState] | None = None,
         fence: Fence | None = None,
         unless_set: str | None = None,
+        announce: Announcement | None = None,
         **changes: object,
     ) -> Job:
         """Change fields of a job atomically and set ``updated_at``; return the new job.
+        With ``announce``, the announcement's deliveries are written in the same atomic
+        step, holding the job as changed (the outbox, paimon/jobs/outbox.py).
 
         With ``expect``, the change happens only if the job's state is one of those,
         else StateConflict; with ``unless_set`` (a field's name), only if that field is
@@ -137,8 +141,10 @@ class JobStore(Protocol):
         """Spool paths of jobs that may still need them (not done)."""
         ...
 
-    def delete(self, job_id: str) -> None:
-        """Forget a job (no error if it is gone already)."""
+    def delete(self, job_id: str, *, announce: Announcement | None = None) -> Job | None:
+        """Forget a job (no error if it is gone already); the job as it was, or None.
+        With ``announce``, its deliveries are written in the same atomic step, holding
+        the job as it was, if there was one."""
         ...
 
     def check(self) -> None:

@@ -75,6 +75,12 @@ MEGA_HASHCASH_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
     registry=PROCESS_REGISTRY,
 )
+WEBHOOKS = Counter(
+    "paimon_webhooks",
+    "Webhook deliveries settled: sent (the endpoint answered 2xx) or failed for good.",
+    ["outcome"],
+    registry=PROCESS_REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "paimon_http_requests",
     "HTTP requests answered, by method, Flask endpoint and status.",
@@ -98,21 +104,27 @@ def count_mega_api_error(code: int) -> None:
 
 
 class JobsCollector:
-    """``paimon_jobs{state}``, read from the job store at scrape time: the store is
-    shared, so the answer is right whichever worker gives it."""
+    """``paimon_jobs{state}`` (or another count by state: the webhook deliveries'),
+    read from the job store at scrape time: the store is shared, so the answer is right
+    whichever worker gives it."""
 
-    def __init__(self, counts: Callable[[], Mapping[str, int]]):
+    def __init__(
+        self,
+        counts: Callable[[], Mapping[str, int]],
+        name: str = "paimon_jobs",
+        documentation: str = "Jobs in the job store by state.",
+    ):
         self._counts = counts
+        self._name = name
+        self._documentation = documentation
 
     def collect(self) -> Iterator[Metric]:
         try:
             counts = self._counts()
         except Exception as exc:  # the store is down: the other metrics still count
-            log.warning("job counts unavailable for /metrics: %s", type(exc).__name__)
+            log.warning("%s unavailable for /metrics: %s", self._name, type(exc).__name__)
             return
-        family = GaugeMetricFamily(
-            "paimon_jobs", "Jobs in the job store by state.", labels=["state"]
-        )
+        family = GaugeMetricFamily(self._name, self._documentation, labels=["state"])
         for state, count in counts.items():
             family.add_metric([str(state)], count)
         yield family
@@ -137,13 +149,25 @@ class WorkerFilesCollector(MultiProcessCollector):
         return self.merge(files, accumulate=True)
 
 
-def exposition(job_counts: Callable[[], Mapping[str, int]]) -> bytes:
+def exposition(
+    job_counts: Callable[[], Mapping[str, int]],
+    delivery_counts: Callable[[], Mapping[str, int]] | None = None,
+) -> bytes:
     """The text format of every metric: all workers' sums under gunicorn, this
-    process's values otherwise, and the job counts."""
+    process's values otherwise, and the job (and webhook delivery) counts."""
     registry = CollectorRegistry()
     if os.environ.get(ENV):
         WorkerFilesCollector(registry)
     else:
         registry.register(PROCESS_REGISTRY)
     registry.register(JobsCollector(job_counts))
+    if delivery_counts is not None:
+        registry.register(
+            JobsCollector(
+                delivery_counts,
+                "paimon_webhook_deliveries",
+                "Webhook deliveries in the job store by state: pending (to be sent or "
+                "tried again), sent, failed (kept for PAIMON_RETENTION_HOURS).",
+            )
+        )
     return generate_latest(registry)

@@ -80,10 +80,11 @@ class Console:
             raise UploadRefused("not_found", "No upload with that id.")
         return job
 
-    def delete(self, job_id: str) -> Job:
+    def delete(self, job_id: str, by: str) -> Job:
         """Remove the stored object (local file or MEGA node) and the job, as its
-        delete link would; ``upload_in_progress`` while it runs."""
-        return self._deletion.delete_job(job_id)
+        delete link would; ``upload_in_progress`` while it runs. ``by``: where the owner
+        asked (``console`` or ``api``), upload.deleted's ``deleted_by``."""
+        return self._deletion.delete_job(job_id, by)
 
     def retry(self, job_id: str) -> Job:
         return self._retries.retry(job_id)

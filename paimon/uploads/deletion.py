@@ -25,6 +25,8 @@ import time
 from cryptography.fernet import Fernet, InvalidToken
 
 from paimon.jobs.model import FINISHED, Job, JobState
+from paimon.jobs.outbox import DELETED as DELETED_EVENT
+from paimon.jobs.outbox import SILENT, Announcer
 from paimon.jobs.store import JobNotFound, JobStore, StateConflict
 from paimon.observability.logs import reference
 from paimon.spool.writer import Spool
@@ -93,10 +95,13 @@ class Deletion:
     """Deleting a finished upload: its stored object (or a failed upload's spool file)
     and its job; and the delete links a browser's page is handed once."""
 
-    def __init__(self, storage: StorageBackend, spool: Spool, jobs: JobStore):
+    def __init__(
+        self, storage: StorageBackend, spool: Spool, jobs: JobStore, announce: Announcer = SILENT
+    ):
         self.storage = storage
         self.spool = spool
         self.jobs = jobs  # as request handlers use it (RefusingStore)
+        self.announce = announce  # upload.deleted, written with the job's removal
 
     def find_by_delete_link(self, job_id: str, token: str) -> Job:
         """The job a delete link names; UploadRefused ``not_found`` for a wrong token,
@@ -140,25 +145,26 @@ class Deletion:
         """What a delete link asks: the stored object (or the failed upload's spool
         file) and the job removed (``find_by_delete_link`` says which);
         ``upload_in_progress`` while the job is not finished."""
-        return self._delete(self.find_by_delete_link(job_id, token))
+        return self._delete(self.find_by_delete_link(job_id, token), "delete_link")
 
     def delete_uploaded_by(self, job_id: str, uploader: str) -> Job:
         """The same, asked by the client that uploaded it (``uploader``: the reference
         its upload was made under, a token's). ``not_found`` for anyone else's upload."""
-        return self._delete(owned(self.jobs, job_id, uploader))
+        return self._delete(owned(self.jobs, job_id, uploader), "token")
 
-    def delete_job(self, job_id: str) -> Job:
-        """The same, asked by the owner (the console): any upload. ``not_found`` when
-        there is no such upload."""
+    def delete_job(self, job_id: str, by: str) -> Job:
+        """The same, asked by the owner: any upload (``by``: ``console`` or ``api``).
+        ``not_found`` when there is no such upload."""
         job = self.jobs.get(job_id)
         if job is None:
             raise UploadRefused("not_found", "No upload with that id.")
-        return self._delete(job)
+        return self._delete(job, by)
 
-    def _delete(self, job: Job) -> Job:
+    def _delete(self, job: Job, by: str) -> Job:
         """Claim the job for deletion first (``removed_at``, set only while unset, by
         one writer: the same claim as the expiry sweep's), so that of several requests
-        deleting it at once exactly one does, and the others hear it is gone."""
+        deleting it at once exactly one does, and the others hear it is gone. ``by``:
+        how it was asked (upload.deleted's ``deleted_by``), written with the job's end."""
         if job.state not in FINISHED:
             raise in_progress(job)
         try:
@@ -179,7 +185,7 @@ class Deletion:
             raise
         if job.spool_path:
             self.spool.delete(job.spool_path)
-        self.jobs.delete(job.id)
+        self.jobs.delete(job.id, announce=self.announce(DELETED_EVENT, by))
         log.info("upload deleted", extra={"job_id": reference(job.id), "backend": job.backend})
         return job
 

@@ -283,7 +283,9 @@ class UploadService:
             return self.wait(self.queue(job.id, size, sha256).id)
         if job.state is not JobState.DONE:  # failed: kept for a retry
             self.spool.make_durable(incoming.writer.path)
-        return self._record_body(job.id, size, sha256)
+        # The transfer ended before the body's size and digest were known: its event
+        # is written now, with them (TransferRunner._change).
+        return self._record_body(job.id, size, sha256, announce=self.transfers.announce_end(job))
 
     def queue(self, job_id: str, size: int, sha256: str) -> Job:
         """Every byte of a receiving job is durable in its spool file: queue the job and

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 
 from paimon.jobs.model import Job, JobState
+from paimon.jobs.outbox import EXPIRED as EXPIRED_EVENT
+from paimon.jobs.outbox import SILENT, Announcer
 from paimon.jobs.store import JobNotFound, JobStore, StateConflict
 from paimon.observability.logs import reference
 from paimon.storage.base import (
@@ -104,9 +106,16 @@ class KeepPolicy:
 class Keeper:
     """Downloads counted against their limit, and the sweep that removes what is due."""
 
-    def __init__(self, store: JobStore, asked: JobStore, storage: StorageBackend):
+    def __init__(
+        self,
+        store: JobStore,
+        asked: JobStore,
+        storage: StorageBackend,
+        announce: Announcer = SILENT,
+    ):
         self.store = store  # the sweep's, on the maintenance thread
         self._asked = asked  # the same, as request handlers use it (RefusingStore)
+        self.announce = announce  # upload.expired, written with the sweep's claim
         self.storage = storage
 
     def download(self, key: str) -> tuple[ServedFile, Job | None]:
@@ -133,7 +142,9 @@ class Keeper:
         """Remove the stored objects due at ``now`` (expired, or downloads used up):
         each claimed by one worker (``unless_set``), then deleted from storage; a
         storage that fails gives the claim back, for the next sweep. The job loses its
-        delete link, so retention forgets it in time. Returns the jobs removed."""
+        delete link, so retention forgets it in time. upload.expired is written with the
+        claim: a storage that fails and a later sweep may announce it twice, never not at
+        all. Returns the jobs removed."""
         removed = []
         for job in self.store.removable(now):
             reason = DOWNLOADS_USED if used_up(job) else EXPIRED
@@ -142,6 +153,7 @@ class Keeper:
                     job.id,
                     expect={JobState.DONE},
                     unless_set="removed_at",
+                    announce=self.announce(EXPIRED_EVENT),
                     removed_at=now,
                     removed_because=reason,
                     delete_digest=None,

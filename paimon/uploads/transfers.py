@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
+from paimon.jobs.outbox import FAILED, SILENT, STORED, Announcement, Announcer
 from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import Fence, JobNotFound, JobStore, LeaseLost, StateConflict
 from paimon.observability.logs import reference
@@ -98,8 +99,10 @@ class TransferRunner:
         lease_seconds: float,
         retry_seconds: float,
         sealer: Sealer | None = None,
+        announce: Announcer = SILENT,
     ):
         self.store = store
+        self.announce = announce  # upload.stored, and upload.failed once retries are over
         self.sealer = sealer  # seals transfer checkpoints; None: transfers do not resume
         self.storage = storage
         self.spool = spool
@@ -269,6 +272,7 @@ class TransferRunner:
             job.id,
             fence,
             seconds=time.monotonic() - started,
+            announce=self.announce(STORED),
             state=JobState.DONE,
             stored_at=time.time(),
             bytes_stored=stored.size,
@@ -290,16 +294,26 @@ class TransferRunner:
         """Record a failure; the spool file stays for a retry until retention, and a
         retryable one gets its automatic retry while PAIMON_RETRY_HOURS allow.
         ``seconds``: how long the failed transfer attempt ran, when there was one."""
+        next_retry_at = self._next_retry_at(job_id) if retryable else None
         self._change(
             job_id,
             fence,
             seconds=seconds,
+            announce=self.announce(FAILED) if next_retry_at is None else None,
             state=JobState.FAILED,
             error=message,
             error_code=code,
             retryable=retryable,
-            next_retry_at=self._next_retry_at(job_id) if retryable else None,
+            next_retry_at=next_retry_at,
         )
+
+    def announce_end(self, job: Job) -> Announcement | None:
+        """The event of a job that just ended: stored, or failed with no retry to come."""
+        if job.state is JobState.DONE:
+            return self.announce(STORED)
+        if job.state is JobState.FAILED and job.next_retry_at is None:
+            return self.announce(FAILED)
+        return None
 
     def _next_retry_at(self, job_id: str) -> float | None:
         """When to try a job again that just failed, or None once retries are over."""
@@ -315,13 +329,23 @@ class TransferRunner:
             self._change(job_id, fence, expect=RESUMABLE, state=JobState.QUEUED)
 
     def _change(
-        self, job_id: str, fence: Fence, *, seconds: float | None = None, **changes: object
+        self,
+        job_id: str,
+        fence: Fence,
+        *,
+        seconds: float | None = None,
+        announce: Announcement | None = None,
+        **changes: object,
     ) -> None:
         """Update a job whose current state this thread does not know, under its lease,
         and record the transition (the extra read is for the log line; these paths are
-        rare)."""
+        rare); ``announce``: the event written with the change (the outbox), unless the
+        body's size and digest are not on the job yet (a pipelined transfer that ended
+        first): the write that records them announces it then (``announce_end``)."""
         before = self.store.get(job_id)
-        job = self.store.update(job_id, fence=fence, **changes)
+        if before is not None and before.sha256 is None:
+            announce = None
+        job = self.store.update(job_id, fence=fence, announce=announce, **changes)
         record_transition(job, before.state if before else None, seconds=seconds)
         running = self._running.get(job_id)
         if running is not None and job.state in FINISHED:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the container names its parts; they import this module's se
     from paimon.web.identity import ClientIdentity
     from paimon.web.ratelimit import UploadLimits
     from paimon.web.tokens import TokenBook
+    from paimon.webhooks.deliveries import Deliveries
+    from paimon.webhooks.sender import WebhookSender
 
 EXTENSION_KEY = "paimon"
 
@@ -57,6 +59,8 @@ class Services:
     max_files_per_request: int
     tus_chunk_bytes: int  # the upload page's tus PATCH size
     metrics_token_digests: list[bytes] = field(default_factory=list)  # empty: /metrics open
+    webhooks: WebhookSender | None = None  # None: no PAIMON_WEBHOOK_URLS
+    deliveries: Deliveries | None = None  # the owner's view of them; None: no webhooks
 
 
 def services() -> Services:

@@ -81,6 +81,7 @@ KINDS: dict[str, Kind] = {
         "URL/upload/ adds it), or POST /upload with a multipart form.",
     ),
     "body_too_slow": Kind(408, "The request body arrived too slowly and was cut off."),
+    "delivery_in_flight": Kind(409, "The webhook delivery is being sent right now."),
     "not_failed": Kind(409, "The upload has not failed."),
     "offset_mismatch": Kind(409, "Upload-Offset is not where the upload stands."),
     "upload_in_progress": Kind(409, "The upload is not finished yet."),

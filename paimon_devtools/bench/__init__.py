@@ -16,6 +16,7 @@ figure.
     .venv/bin/python scripts/bench [--quick] [--json PATH]
     .venv/bin/python scripts/bench --listing [--jobs 100000] [--json PATH]
     .venv/bin/python scripts/bench --recovery RUNS  # instead: a crashed server's recovery
+    .venv/bin/python scripts/bench --only long-paths  # or shaped-paths: those paths alone
 
 (``scripts/bench`` alone re-runs itself with .venv/bin/python.) ``--quick`` uses small
 files so CI can prove the benchmark works in well under a minute; it asserts nothing

@@ -22,9 +22,17 @@ from paimon_devtools.bench.rss import peak_rss, workers_of
 from paimon_devtools.bench.slowclients import slow_clients
 from paimon_devtools.bench.stock import stock
 from paimon_devtools.bench.throughput import concurrency, end_to_end, uploader_alone
+from paimon_devtools.bench.webhooks import webhook_bench, webhook_table
+
+#: ``--only``: the shaped paths alone (the emulator and server started and checked as
+#: for a full run), to measure them without the loopback figures' minutes.
+ONLY = {
+    "long-paths": lambda rig: {"long_paths": long_paths(rig)},
+    "shaped-paths": lambda rig: {"shaped": shaped_path(rig), "long_paths": long_paths(rig)},
+}
 
 
-def run(plan: Plan) -> dict[str, object]:
+def run(plan: Plan, only: str | None = None) -> dict[str, object]:
     with (
         tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch,
         running(plan, Path(scratch)) as rig,
@@ -33,6 +41,12 @@ def run(plan: Plan) -> dict[str, object]:
         results: dict[str, dict] = {
             "machine": machine(),
             "plan": vars(plan) | {"workers": len(workers_of(rig.server.process.pid))},
+        }
+        if only:
+            results |= ONLY[only](rig)
+            results["derived"] = derived(results)
+            return results
+        results |= {
             "crypto_limit": crypto_limit(plan),
             "stock": stock(rig),
             "paimon": end_to_end(rig),
@@ -67,10 +81,22 @@ def main() -> int:
         "--samples", type=int, default=SAMPLES, help="pages read per query for --listing"
     )
     parser.add_argument(
+        "--only",
+        choices=sorted(ONLY),
+        help="only issue 29's two long paths, or those and issue 17's shaped path",
+    )
+    parser.add_argument(
         "--recovery",
         type=int,
         metavar="RUNS",
         help="instead: crash the whole server RUNS times per restart kind, time its recovery",
+    )
+    parser.add_argument(
+        "--webhooks",
+        type=int,
+        metavar="EVENTS",
+        help="instead: webhook delay and rate over EVENTS events, and a 10,000-delivery "
+        "backlog to a dead endpoint",
     )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
@@ -81,14 +107,21 @@ def main() -> int:
         elif args.recovery:
             with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
                 results = crash_recovery(Path(scratch), args.recovery)
+        elif args.webhooks:
+            with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
+                results = webhook_bench(Path(scratch), args.webhooks)
         else:
-            results = run(QUICK if args.quick else FULL)
+            results = run(QUICK if args.quick else FULL, args.only)
     except KeyboardInterrupt:
         return 130
     if args.listing:
         print(listing_table(results))
+    elif args.recovery:
+        print(recovery_table(results))
+    elif args.webhooks:
+        print(webhook_table(results))
     else:
-        print(recovery_table(results) if args.recovery else table(results))
+        print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

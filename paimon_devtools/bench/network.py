@@ -80,7 +80,8 @@ def _through(rig: Rig, door: str, path: Path) -> dict[str, object]:
 
 def last_transfer(rig: Rig) -> dict[str, float]:
     """The server's uploader's own figures for its last transfer (its log line): most
-    POSTs on the wire at once, and its buffers (arena touched and MAC scratches)."""
+    POSTs on the wire at once, its buffers (arena touched and MAC scratches) and the POSTs
+    its window allowed, each time that changed."""
     for line in reversed(rig.server.logs().splitlines()):
         if '"mega_buffer_bytes"' in line:
             entry = json.loads(line)
@@ -88,6 +89,7 @@ def last_transfer(rig: Rig) -> dict[str, float]:
                 "posts_on_the_wire": entry["mega_posts_on_the_wire"],
                 "buffer_mib": entry["mega_buffer_bytes"] / MIB,
                 "seconds": entry["mega_seconds"],
+                "limits": entry["mega_limits"],
             }
     raise RuntimeError("the server logged no MEGA transfer")
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from paimon_devtools.bench.plan import MIB
 
+Row = tuple[str, str]
+
 
 def machine() -> dict[str, object]:
     model = next(
@@ -29,27 +31,35 @@ def machine() -> dict[str, object]:
 
 
 def derived(results: dict[str, dict]) -> dict[str, float]:
-    """The ratios the targets are stated in."""
-    paimon, shaped = results["paimon"], results["shaped"]
-    long_paths = {
+    """The ratios the targets are stated in, of the parts the run measured (``--only``
+    measures the shaped paths alone)."""
+    ratios = {
         f"{path_name(path)}_{door}_over_path": path[door]["mb_per_s"] / path["path_mb_per_s"]
-        for path in results["long_paths"]
+        for path in results.get("long_paths", [])
         for door in ("paimon", "paimon_put")
     }
-    return long_paths | {
-        "paimon_over_stock": paimon["mb_per_s"] / results["stock"]["mb_per_s"],
-        "paimon_over_limit": paimon["mb_per_s"] / results["crypto_limit"]["mb_per_s"],
-        "paimon_put_over_stock": results["paimon_put"]["mb_per_s"] / results["stock"]["mb_per_s"],
-        "paimon_put_over_limit": (
-            results["paimon_put"]["mb_per_s"] / results["crypto_limit"]["mb_per_s"]
-        ),
-        "shaped_paimon_over_path": shaped["paimon"]["mb_per_s"] / shaped["path_mb_per_s"],
-        "shaped_paimon_put_over_path": (shaped["paimon_put"]["mb_per_s"] / shaped["path_mb_per_s"]),
-        "shaped_paimon_over_stock": shaped["paimon"]["mb_per_s"] / shaped["stock"]["mb_per_s"],
-        "shaped_paimon_put_over_stock": (
-            shaped["paimon_put"]["mb_per_s"] / shaped["stock"]["mb_per_s"]
-        ),
-    }
+    if "shaped" in results:
+        shaped = results["shaped"]
+        ratios |= {
+            "shaped_paimon_over_path": shaped["paimon"]["mb_per_s"] / shaped["path_mb_per_s"],
+            "shaped_paimon_put_over_path": (
+                shaped["paimon_put"]["mb_per_s"] / shaped["path_mb_per_s"]
+            ),
+            "shaped_paimon_over_stock": shaped["paimon"]["mb_per_s"] / shaped["stock"]["mb_per_s"],
+            "shaped_paimon_put_over_stock": (
+                shaped["paimon_put"]["mb_per_s"] / shaped["stock"]["mb_per_s"]
+            ),
+        }
+    if "paimon" in results:
+        paimon, put = results["paimon"], results["paimon_put"]
+        stock, limit = results["stock"]["mb_per_s"], results["crypto_limit"]["mb_per_s"]
+        ratios |= {
+            "paimon_over_stock": paimon["mb_per_s"] / stock,
+            "paimon_over_limit": paimon["mb_per_s"] / limit,
+            "paimon_put_over_stock": put["mb_per_s"] / stock,
+            "paimon_put_over_limit": put["mb_per_s"] / limit,
+        }
+    return ratios
 
 
 def path_name(path: dict) -> str:
@@ -84,9 +94,24 @@ def _transfers(path: dict) -> list[tuple[str, str]]:
 
 
 def table(results: dict[str, dict]) -> str:
-    r, d = results, results["derived"]
+    """The run's figures, one row each, in the order measured (what it measured)."""
+    rows = _loopback(results) if "paimon" in results else []
+    if "shaped" in results:
+        rows += _shaped(results)
+    for path in results.get("long_paths", []):
+        rows += _long_path(path, results["derived"])
+    if "concurrency" in results:
+        rows += _concurrency(results)
+    if "slow_clients" in results:
+        rows += _slow_clients(results["slow_clients"])
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _loopback(r: dict[str, dict]) -> list[Row]:
+    d = r["derived"]
     size = f"{r['paimon']['bytes'] // MIB} MiB"
-    rows = [
+    return [
         (f"stock mega.py upload(), {size}", f"{r['stock']['mb_per_s']:8.1f} MB/s"),
         (f"Paimon end to end, POST multipart, {size}", f"{r['paimon']['mb_per_s']:8.1f} MB/s"),
         ("  last byte sent -> link", f"{r['paimon']['last_byte_to_link_s']:8.2f} s"),
@@ -119,9 +144,13 @@ def table(results: dict[str, dict]) -> str:
             f"({r['healthz']['samples']} probes)",
         ),
     ]
-    shaped = r["shaped"]
+
+
+def _shaped(r: dict[str, dict]) -> list[Row]:
+    """Issue 17's shaped path, and the resume after a SIGKILL on it if measured."""
+    d, shaped = r["derived"], r["shaped"]
     shaped_size = f"{shaped['paimon']['bytes'] // MIB} MiB"
-    rows += [
+    rows = [
         (f"shaped path ({_describe(shaped)}), {shaped_size}:", ""),
         ("  stock mega.py upload()", f"{shaped['stock']['mb_per_s']:8.1f} MB/s"),
         ("  Paimon end to end, POST multipart", f"{shaped['paimon']['mb_per_s']:8.1f} MB/s"),
@@ -136,8 +165,11 @@ def table(results: dict[str, dict]) -> str:
         ),
         *_transfers(shaped),
     ]
+    if "resume" not in r:
+        return rows
     resume = r["resume"]
-    rows += [
+    return [
+        *rows,
         (
             f"  {resume['bytes'] // MIB} MiB, worker SIGKILLed at "
             f"{resume['killed_at_bytes'] / resume['bytes']:.0%}: resumed from",
@@ -148,34 +180,41 @@ def table(results: dict[str, dict]) -> str:
             f"{resume['sent_again_fraction']:8.0%} ({resume['seconds_after_kill']:.1f} s to done)",
         ),
     ]
-    for path in r["long_paths"]:
-        name = path_name(path)
-        rows += [
-            (f"shaped path ({_describe(path)}), {path['paimon']['bytes'] // MIB} MiB:", ""),
-            ("  Paimon end to end, POST multipart", f"{path['paimon']['mb_per_s']:8.1f} MB/s"),
-            ("  Paimon end to end, PUT", f"{path['paimon_put']['mb_per_s']:8.1f} MB/s"),
-            (
-                "  Paimon / path: multipart, PUT",
-                f"{d[f'{name}_paimon_over_path']:8.2f}, {d[f'{name}_paimon_put_over_path']:.2f}",
-            ),
-            *_transfers(path),
-        ]
-    for count, figure in r["concurrency"].items():
-        rows.append(
-            (
-                f"{count} concurrent x {r['plan']['concurrent_bytes'] // MIB} MiB",
-                f"{figure['mb_per_s']:8.1f} MB/s",
-            )
+
+
+def _long_path(path: dict, d: dict[str, float]) -> list[Row]:
+    name = path_name(path)
+    return [
+        (f"shaped path ({_describe(path)}), {path['paimon']['bytes'] // MIB} MiB:", ""),
+        ("  Paimon end to end, POST multipart", f"{path['paimon']['mb_per_s']:8.1f} MB/s"),
+        ("  Paimon end to end, PUT", f"{path['paimon_put']['mb_per_s']:8.1f} MB/s"),
+        (
+            "  Paimon / path: multipart, PUT",
+            f"{d[f'{name}_paimon_over_path']:8.2f}, {d[f'{name}_paimon_put_over_path']:.2f}",
+        ),
+        *_transfers(path),
+    ]
+
+
+def _concurrency(r: dict[str, dict]) -> list[Row]:
+    return [
+        (
+            f"{count} concurrent x {r['plan']['concurrent_bytes'] // MIB} MiB",
+            f"{figure['mb_per_s']:8.1f} MB/s",
         )
-    slow = r["slow_clients"]
-    rows.append(
+        for count, figure in r["concurrency"].items()
+    ]
+
+
+def _slow_clients(slow: dict) -> list[Row]:
+    rows = [
         (
             f"slow clients at 2 KiB/s, default local server "
             f"(idle {slow['idle_server_mib']:.0f} MiB, 32 MiB PUT alone "
             f"{slow['unloaded_fast_mb_per_s']:.0f} MB/s):",
             "",
         )
-    )
+    ]
     for crowd in slow["crowds"]:
         rows += [
             (
@@ -197,8 +236,7 @@ def table(results: dict[str, dict]) -> str:
                 f"{crowd['server_mib']:8.0f} MiB, {crowd['kib_per_held_upload']:.0f} KiB",
             ),
         ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    return rows
 
 
 def _refused_first(statuses: list[int]) -> str:

@@ -114,6 +114,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
             transfer = path[door]["transfer"]  # the server's uploader's own log line
             assert transfer["posts_on_the_wire"] >= 1
             assert 0 < transfer["buffer_mib"] <= 64
+            assert transfer["limits"] and all(limit >= 1 for limit in transfer["limits"])
             assert path[door]["mb_per_s"] > 0
     assert "100 MB/s in all" in run.stdout
     assert "50 MB/s in all" in run.stdout
@@ -153,6 +154,22 @@ def test_the_listing_benchmark_reports_every_figure(tmp_path: Path) -> None:
                 assert figure["samples"] == 20
             assert store[where]["newest"]["mean_page"] == PAGE
             assert store[where]["name prefix, common"]["mean_page"] == PAGE
+
+
+def test_only_the_long_paths(tmp_path: Path) -> None:
+    """``--only long-paths`` measures issue 29's two paths alone, with their ratios."""
+    output = tmp_path / "bench.json"
+    run = run_bench(tmp_path, "--quick", "--only", "long-paths", "--json", str(output))
+    assert run.returncode == 0, run.stderr
+    results = json.loads(output.read_text())
+    assert set(results) == {"machine", "plan", "long_paths", "derived"}
+    assert sorted(results["derived"]) == sorted(
+        f"path_{path}_{door}_over_path" for path in (100, 50) for door in ("paimon", "paimon_put")
+    )
+    assert all(ratio > 0 for ratio in results["derived"].values())
+    assert "100 MB/s in all" in run.stdout
+    assert "50 MB/s in all" in run.stdout
+    assert "stock" not in run.stdout
 
 
 def test_the_benchmark_needs_neither_pytest_nor_the_tests(tmp_path: Path) -> None:

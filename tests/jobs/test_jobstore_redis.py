@@ -12,6 +12,7 @@ from paimon.jobs import listing
 from paimon.jobs.listing import JobQuery, Tally
 from paimon.jobs.model import JobState
 from paimon.jobs.redis import RedisJobStore
+from paimon.jobs.store import StoreUnavailable
 from tests.support.jobstores import make_job
 from tests.support.redis import RedisServer
 from tests.support.servers import free_port
@@ -199,3 +200,22 @@ def test_jobs_of_a_version_before_the_console_are_listed_once(
     assert [job.id for job in second.list_jobs(JobQuery(name="OLD 1")).jobs] == [
         job.id for job in reversed(jobs) if job.filename.startswith("old 1")
     ]
+
+
+def test_the_outbox_on_an_unreachable_redis_is_store_unavailable(autoclose) -> None:
+    """As the jobs' calls are: the owner's deliveries view answers 503, not 500."""
+    port = free_port()  # nothing listens there
+    store = autoclose(RedisJobStore(f"redis://default:{PASSWORD}@127.0.0.1:{port}/0"))
+    calls = {
+        "get_delivery": lambda: store.get_delivery("msg_x"),
+        "list_deliveries": lambda: store.list_deliveries(),
+        "delivery_counts": store.delivery_counts,
+        "resend_delivery": lambda: store.resend_delivery("msg_x", 1.0, 2.0),
+        "claim_deliveries": lambda: store.claim_deliveries("https://a/", "o", 1.0, 60, 4),
+        "give_up_deliveries": lambda: store.give_up_deliveries(1.0, "why"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        assert f"127.0.0.1:{port}" in str(caught.value), name
+        assert_secret_free(caught.value, PASSWORD)

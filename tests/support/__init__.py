@@ -14,6 +14,8 @@
 - ``media``: small real images, sound and PDF, and other formats' first bytes.
 - ``logs``, ``doctor``, ``locks``, ``newcomer``: a server's log lines, ``paimon doctor
   --json``, the lock files, the README's commands in a fresh clone.
+- ``webhooks``: the ``receiver`` fixture (paimon_devtools/receiver.py), a server's
+  settings that send to it, events checked with the Standard Webhooks library.
 - ``known_secrets``: the secrets the suite configures, scanned for in every server log.
 - ``crosscheck_driver.py``, ``schemathesis_hooks.py``, ``schemathesis.toml``: run by
   other processes (async-mega-py's venv, schemathesis).

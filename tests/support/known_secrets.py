@@ -9,12 +9,15 @@ a test server wrote is searched for each of them (tests/conftest.py,
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from pathlib import Path
 
 from paimon_devtools.megasim import V2_PASSWORD
 
 TOKEN = "tok-7c1e5a90-secret-never-logged"
+#: The webhook tests' secret, in the whsec_ form (tests/support/webhooks.py).
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"webhook-secret-3e9a71c4-never-logged").decode()
 SECOND_TOKEN = "tok-2b8d44f1-secret-never-logged"
 # Presented by clients but wrong: a server must not log what it refused either.
 WRONG_TOKEN = "tok-guess-0e93aa7d-never-logged"
@@ -39,6 +42,7 @@ ALL = (
     MEGA_PASSWORD,
     METRICS_TOKEN,
     V2_PASSWORD,  # the emulator account's password, which the MEGA tests configure
+    WEBHOOK_SECRET,
 )
 
 

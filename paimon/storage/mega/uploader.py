@@ -619,6 +619,7 @@ class Uploader:
                 "mega_seconds": round(stats.seconds, 3),
                 "mega_posts_on_the_wire": stats.posts_on_the_wire,
                 "mega_buffer_bytes": stats.buffer_bytes,
+                "mega_limits": list(stats.limits),
             },
         )
         key = upload.key

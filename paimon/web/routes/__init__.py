@@ -19,6 +19,7 @@ from paimon.web.routes import (
     upload,
     uploaders,
     uploadlinks,
+    webhooks,
 )
 
 
@@ -37,6 +38,7 @@ def register(app: Flask) -> None:
         admin.bp,
         api.bp,
         uploadlinks.bp,
+        webhooks.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

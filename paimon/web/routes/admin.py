@@ -180,7 +180,7 @@ def upload(job_id: str) -> str:
 @owner_page
 def delete(job_id: str) -> Response:
     form = posted_form()
-    services().console.delete(job_id)
+    services().console.delete(job_id, "console")
     if form.get("next", "").startswith(url_for("admin.upload", job_id=job_id)):
         form["next"] = ""  # its own page is gone: back to the list
     return back_to(form)

@@ -50,7 +50,7 @@ def upload(job_id: str):
 
 @bp.delete("/uploads/<job_id>")
 def delete(job_id: str):
-    return deleted(services().console.delete(job_id))
+    return deleted(services().console.delete(job_id, "api"))
 
 
 @bp.post("/uploads/<job_id>/retry")

@@ -16,4 +16,8 @@ bp = Blueprint("metrics", __name__)
 @bp.get("/metrics")
 def metrics() -> Response:
     check_token(digests=services().metrics_token_digests, messages=METRICS_TOKEN)
-    return Response(exposition(services().overview.job_counts), content_type=CONTENT_TYPE_LATEST)
+    deliveries = services().deliveries
+    counts = deliveries.counts if deliveries is not None else None
+    return Response(
+        exposition(services().overview.job_counts, counts), content_type=CONTENT_TYPE_LATEST
+    )
