@@ -301,7 +301,20 @@ class Settings(BaseSettings):
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("PAIMON_AUTH_TOKENS", "AUTH_TOKEN"),
-        description="Comma-separated upload tokens (secret); empty: uploads are open.",
+        description="Comma-separated upload tokens (secret), each optionally "
+        "'label=token'; empty: uploads are open.",
+    )
+    admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated tokens of the owners (secret), each optionally "
+        "'label=token': they sign in to the console (/admin) and use the API (/api/); "
+        "empty: no console, its routes answer 404.",
+    )
+    admin_session_hours: float = Field(
+        12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long an owner's sign-in to the console lasts, from signing in.",
     )
     metrics_token: SecretStr | None = Field(
         None,
@@ -369,7 +382,14 @@ class Settings(BaseSettings):
         "json", description="Log lines as JSON objects, or 'text' for reading by eye."
     )
 
-    @field_validator("auth_tokens", "allowed_hosts", "cors_origins", "webhook_urls", mode="before")
+    @field_validator(
+        "auth_tokens",
+        "admin_tokens",
+        "allowed_hosts",
+        "cors_origins",
+        "webhook_urls",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -32,6 +32,7 @@ from paimon.storage.base import StorageAuthError, StorageBackend
 from paimon.storage.local import LocalStorage
 from paimon.uploads.admission import UploadSlots
 from paimon.uploads.checkpoints import Sealer
+from paimon.uploads.console import Console
 from paimon.uploads.deletion import Deletion
 from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import Keeper, KeepPolicy
@@ -43,11 +44,13 @@ from paimon.uploads.reservations import Reservations
 from paimon.uploads.resumable import TusService
 from paimon.uploads.retries import Retries
 from paimon.uploads.transfers import TransferRunner
+from paimon.uploads.uploadlinks import UploadLinks
 from paimon.web.app import create_app as wrap
-from paimon.web.auth import token_digests
 from paimon.web.context import Services, services_of
 from paimon.web.identity import ClientIdentity, TrustedProxies
+from paimon.web.owners import session_key
 from paimon.web.ratelimit import IN_MEMORY, UploadLimits
+from paimon.web.tokens import TokenBook, token_digest
 from paimon.webhooks.deliveries import Deliveries
 from paimon.webhooks.events import LinkOf
 from paimon.webhooks.sender import WebhookSender
@@ -155,22 +158,25 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         sealer=Sealer(parts.secret),
         announce=announcer,
     )
+    reservations = Reservations(
+        spool, settings.min_free_bytes, settings.max_pending_uploads, settings.max_pending_share
+    )
+    keeping = KeepPolicy(storage, settings.max_days, settings.default_max_days)
     uploads = UploadService(
         storage=storage,
         spool=spool,
         jobs=asked,  # type: ignore[arg-type]
         transfers=transfers,
-        reservations=Reservations(
-            spool,
-            settings.min_free_bytes,
-            settings.max_pending_uploads,
-            settings.max_pending_share,
-        ),
+        reservations=reservations,
         progress=ProgressWriter(jobs),
-        keeping=KeepPolicy(storage, settings.max_days, settings.default_max_days),
+        keeping=keeping,
     )
-    digests = token_digests(settings.auth_tokens)
+    upload_tokens = TokenBook(settings.auth_tokens, "token")  # labelled: label=token
+    digests = upload_tokens.digests
     identity = ClientIdentity(digests, TrustedProxies(settings.forwarded_allow_ips))
+    deletion = Deletion(storage, spool, asked, announcer)  # type: ignore[arg-type]
+    retries = Retries(asked, transfers)  # type: ignore[arg-type]
+    overview = Overview(storage, asked, spool, settings.min_free_bytes)  # type: ignore[arg-type]
     plan = process.worker_plan(settings)
     return Services(
         uploads=uploads,
@@ -180,9 +186,9 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
             lease_seconds=settings.job_lease_seconds,
             expiry_seconds=settings.tus_idle_hours * SECONDS_PER_HOUR,
         ),
-        deletion=Deletion(storage, spool, asked, announcer),  # type: ignore[arg-type]
-        retries=Retries(asked, transfers),  # type: ignore[arg-type]
-        overview=Overview(storage, asked, spool, settings.min_free_bytes),  # type: ignore[arg-type]
+        deletion=deletion,
+        retries=retries,
+        overview=overview,
         keeper=keeper,
         transfers=transfers,
         maintenance=Maintenance(
@@ -202,14 +208,30 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
             secret_value(settings.redis_url) or IN_MEMORY,
         ),
         token_digests=digests,
+        upload_tokens=upload_tokens,
+        owners=TokenBook(settings.admin_tokens, "admin"),
+        console=Console(
+            jobs,  # type: ignore[arg-type]
+            spool=spool,
+            reservations=reservations,
+            deletion=deletion,
+            retries=retries,
+            overview=overview,
+            min_free_bytes=settings.min_free_bytes,
+        ),
+        upload_links=UploadLinks(jobs, parts.secret, storage, keeping),  # type: ignore[arg-type]
+        session_key=session_key(parts.secret),
+        admin_session_seconds=settings.admin_session_hours * SECONDS_PER_HOUR,
         public_url=settings.public_url,
         allowed_hosts=settings.allowed_hosts,
         cors_origins=settings.cors_origins,
         max_upload_bytes=settings.max_upload_bytes,
         max_files_per_request=settings.max_files_per_request,
         tus_chunk_bytes=settings.tus_chunk_bytes,
-        metrics_token_digests=token_digests(
-            [settings.metrics_token] if settings.metrics_token else []
+        metrics_token_digests=(
+            [token_digest(settings.metrics_token.get_secret_value())]
+            if settings.metrics_token
+            else []
         ),
         webhooks=webhook_sender(settings, jobs, owners, announcer),
         deliveries=Deliveries(asked, announcer) if announcer.endpoints else None,  # type: ignore[arg-type]

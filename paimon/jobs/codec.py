@@ -12,6 +12,7 @@ import typing
 from collections.abc import Mapping
 from enum import StrEnum
 
+from paimon.jobs.links import UploadLink
 from paimon.jobs.model import Job
 from paimon.jobs.outbox import SNAPSHOT_FIELDS, Delivery
 
@@ -41,6 +42,8 @@ def _field_specs(record: type = Job) -> dict[str, FieldSpec]:
 
 
 JOB_FIELDS: dict[str, FieldSpec] = _field_specs()
+#: An upload link's fields (paimon/jobs/links.py), stored the same way.
+LINK_FIELDS: dict[str, FieldSpec] = _field_specs(UploadLink)
 #: A webhook delivery's fields (paimon/jobs/outbox.py), stored the same way.
 DELIVERY_FIELDS: dict[str, FieldSpec] = _field_specs(Delivery)
 
@@ -86,12 +89,29 @@ def job_from_stored(values: Mapping[str, object]) -> Job:
     return Job(**{name: from_stored(name, values.get(name)) for name in JOB_FIELDS})
 
 
+#: Fields fixed when a job is created: the stores' listing indexes are keyed by them.
+FIXED_FIELDS = frozenset(
+    {"id", "filename", "backend", "created_at", "uploader_label", "upload_link"}
+)
+
+
 def changes_to_stored(changes: Mapping[str, object]) -> dict[str, Stored]:
     """The stored form of an update: ``updated_at`` is now unless given explicitly."""
-    if "id" in changes:
-        raise TypeError("a job's id cannot change")
+    if fixed := FIXED_FIELDS & changes.keys():
+        raise TypeError(f"a job's {', '.join(sorted(fixed))} cannot change")
     stamped = {"updated_at": time.time(), **changes}
     return {name: to_stored(name, value) for name, value in stamped.items()}
+
+
+def link_to_stored(link: UploadLink) -> dict[str, Stored]:
+    return {name: to_stored(name, getattr(link, name), LINK_FIELDS) for name in LINK_FIELDS}
+
+
+def link_from_stored(values: Mapping[str, object]) -> UploadLink:
+    """An UploadLink from stored primitives; a missing name means None."""
+    return UploadLink(
+        **{name: from_stored(name, values.get(name), LINK_FIELDS) for name in LINK_FIELDS}
+    )
 
 
 def delivery_to_stored(delivery: Delivery) -> dict[str, Stored]:

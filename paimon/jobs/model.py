@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 
@@ -55,6 +55,10 @@ class Job:
     delete_handoff: str | None = None  # internal: the token sealed for a browser's one look
     handoff_taken_at: float | None = None  # internal: when that look was taken (once)
     uploader: str | None = None  # internal: the client reference it was uploaded under
+    uploader_label: str | None = None  # owner-only: the label of the token it came with
+    upload_link: str | None = None  # owner-only: the id of the upload link it came through
+    folder: str | None = None  # owner-only: the MEGA folder its upload link named
+    stored_at: float | None = None  # when the backend confirmed the object (state done)
     lease_owner: str | None = None  # internal: the worker running it
     lease_expires: float = 0.0  # internal: wall-clock seconds
     lease_token: int = 0  # internal: the fencing token, one more at every acquisition
@@ -68,13 +72,21 @@ class Job:
         "delete_handoff",
         "handoff_taken_at",
         "uploader",
+        "uploader_label",
+        "upload_link",
+        "folder",
         "lease_owner",
         "lease_expires",
         "lease_token",
     )
 
+    #: Private fields the owner's console shows: who sent the upload, and through what.
+    OWNER_ONLY = ("uploader_label", "upload_link", "folder")
+
     def public_view(self) -> dict[str, object]:
-        """The job as /status/<id> shows it: no paths, no worker identities."""
-        view = {k: v for k, v in asdict(self).items() if k not in self.PRIVATE}
+        """The job as /status/<id> shows it: no paths, no worker identities. (Every
+        field is a plain value: no deep copy, as ``asdict`` would make, is needed; the
+        console shows a page of 50 at once.)"""
+        view = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.PRIVATE}
         view["state"] = str(self.state)
         return view

@@ -39,6 +39,8 @@ from paimon.jobs.codec import (
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.outbox import Announcement
 from paimon.jobs.redis_errors import location, reachable
+from paimon.jobs.redis_links import RedisUploadLinks
+from paimon.jobs.redis_listing import FIXED, LISTING_LUA, RedisListing
 from paimon.jobs.redis_outbox import ANNOUNCE, RedisOutbox
 from paimon.jobs.store import Fence, JobNotFound, LeaseLost, StateConflict
 
@@ -50,7 +52,9 @@ HEALTH_CHECK_SECONDS = 30
 
 # KEYS of the scripts that keep the indexes: the job, the finished set, the removable
 # set, one set per state in this order, then the job's stored: key when it has a
-# storage key, so the scripts declare every key they touch.
+# storage key (at args.stored), the listing's keys (args.list) and, when the write
+# announces an event, the webhook outbox's (args.announce.first), so the scripts
+# declare every key they touch.
 _STATES = [state.value for state in JobState]
 _FINISHED = {state.value: True for state in FINISHED}  # a Lua table to look states up in
 _INDEX_PRELUDE = """
@@ -58,7 +62,7 @@ local job_key, finished_key, removable_key = KEYS[1], KEYS[2], KEYS[3]
 local args = cjson.decode(ARGV[1])
 local state_key = {}
 for i, state in ipairs(args.states) do state_key[state] = KEYS[3 + i] end
-local stored_key = KEYS[4 + #args.states]
+local stored_key = args.stored and KEYS[args.stored]
 """
 # A job's stored object is there (done, not removed), its downloads are used up, and
 # when the expiry sweep is to remove it (false: never), that score kept in the
@@ -89,6 +93,7 @@ _WRITE = (
     _INDEX_PRELUDE
     + ANNOUNCE
     + _REMOVAL_DUE
+    + LISTING_LUA
     + """
 local old_state = redis.call('HGET', job_key, 'state')
 if args.create then
@@ -111,6 +116,7 @@ if args.expect then
   end
   if not allowed then return 'conflict:' .. old_state end
 end
+local listed_before = listed_as(job_key)
 for name, value in pairs(args.set) do redis.call('HSET', job_key, name, value) end
 for _, name in ipairs(args.unset) do redis.call('HDEL', job_key, name) end
 local new_state = redis.call('HGET', job_key, 'state')
@@ -126,18 +132,26 @@ else
 end
 index_removal(job_key, removable_key, args.id)
 if stored_key then redis.call('SET', stored_key, args.id) end
+if args.create or listed_before then relist(job_key, args.id, listed_before) end
+if args.create and redis.call('EXISTS', KEYS[L.version]) == 0 then
+  local jobs = 0  -- the store's first job: no job of an older version to list later
+  for _, key in pairs(state_key) do jobs = jobs + redis.call('SCARD', key) end
+  if jobs == 1 then redis.call('SET', KEYS[L.version], L.current) end
+end
 if args.announce then announce(job_key) end
 return redis.call('HGETALL', job_key)
 """
 )
 _DELETE = (
     _INDEX_PRELUDE
+    + LISTING_LUA
     + ANNOUNCE
     + """
 local state = redis.call('HGET', job_key, 'state')
 if not state then return 0 end
 if args.announce then announce(job_key) end
 local job = redis.call('HGETALL', job_key)
+unlist(job_key, args.id)
 if state then redis.call('SREM', state_key[state], args.id) end
 redis.call('ZREM', finished_key, args.id)
 redis.call('ZREM', removable_key, args.id)
@@ -205,11 +219,24 @@ class _Connection:
     renew: Script
     release: Script
     count_download: Script
+    more: dict[str, Script]  # the listing's and the upload links' scripts, by source
 
 
-class RedisJobStore(RedisOutbox):
+class RedisJobStore(RedisListing, RedisUploadLinks, RedisOutbox):
     """Jobs in Redis, shared by every worker of every instance pointed at it, with the
-    outbox of webhook deliveries (redis_outbox.py)."""
+    listing the owner's console reads (redis_listing.py), the upload links
+    (redis_links.py) and the outbox of webhook deliveries (redis_outbox.py)."""
+
+    # The mixins' reads and writes, with Redis's connection errors as StoreUnavailable.
+    list_jobs = reachable(RedisListing.list_jobs)
+    totals = reachable(RedisListing.totals)
+    create_link = reachable(RedisUploadLinks.create_link)
+    get_link = reachable(RedisUploadLinks.get_link)
+    find_link = reachable(RedisUploadLinks.find_link)
+    list_links = reachable(RedisUploadLinks.list_links)
+    claim_link = reachable(RedisUploadLinks.claim_link)
+    release_link = reachable(RedisUploadLinks.release_link)
+    revoke_link = reachable(RedisUploadLinks.revoke_link)
 
     name = "redis"
 
@@ -245,8 +272,17 @@ class RedisJobStore(RedisOutbox):
                 renew=client.register_script(_RENEW),
                 release=client.register_script(_RELEASE),
                 count_download=client.register_script(_COUNT_DOWNLOAD),
+                more={},
             )
         return connection
+
+    def _script(self, source: str) -> Script:
+        """A script of the listing or the upload links, registered on first use."""
+        connection = self._redis()
+        script = connection.more.get(source)
+        if script is None:
+            script = connection.more[source] = connection.client.register_script(source)
+        return script
 
     def _job_key(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
@@ -254,14 +290,27 @@ class RedisJobStore(RedisOutbox):
     def _stored_key(self, storage_key: str) -> str:
         return f"{self.prefix}stored:{storage_key}"
 
-    def _index_keys(self, job_id: str, storage_key: str | None = None) -> list[str]:
+    def _index_keys(
+        self,
+        job_id: str,
+        storage_key: str | None = None,
+        fixed: dict[str, object] | None = None,
+    ) -> tuple[list[str], dict[str, object]]:
+        """The KEYS of a script that writes a job, and what ``args`` says of them: where
+        its stored: key is (when it has a storage key) and the listing's keys are
+        (``fixed``: the job's FIXED fields, when it is created or deleted)."""
         keys = [
             self._job_key(job_id),
             self._finished_key,
             self._removable_key,
             *self._state_keys.values(),
         ]
-        return keys if storage_key is None else [*keys, self._stored_key(storage_key)]
+        places: dict[str, object] = {}
+        if storage_key is not None:
+            keys.append(self._stored_key(storage_key))
+            places["stored"] = len(keys)
+        listing, places["list"] = self._listing_keys(len(keys) + 1, job_id, fixed)
+        return keys + listing, places
 
     def _index_args(self, job_id: str, **extra: object) -> list[str]:
         return [json.dumps({"id": job_id, "states": _STATES, "finished": _FINISHED, **extra})]
@@ -274,7 +323,12 @@ class RedisJobStore(RedisOutbox):
         **mode: object,
     ) -> Job:
         storage_key = values.get("storage_key")
-        keys = self._index_keys(job_id, None if storage_key is None else str(storage_key))
+        fixed: dict[str, object] | None = None
+        if mode.get("create"):
+            fixed = {name: values[name] for name in FIXED}
+        keys, places = self._index_keys(
+            job_id, None if storage_key is None else str(storage_key), fixed
+        )
         if announce is not None:
             announce_keys, mode["announce"] = self.announce_args(announce, job_id, len(keys) + 1)
             keys += announce_keys
@@ -284,6 +338,7 @@ class RedisJobStore(RedisOutbox):
                 job_id,
                 set={name: _encode(v) for name, v in values.items() if v is not None},
                 unset=[name for name, value in values.items() if value is None],
+                **places,
                 **mode,
             ),
         )
@@ -454,15 +509,17 @@ class RedisJobStore(RedisOutbox):
 
     @reachable
     def delete(self, job_id: str, *, announce: Announcement | None = None) -> Job | None:
-        storage_key = self._redis().client.hget(self._job_key(job_id), "storage_key")
-        keys = self._index_keys(job_id, storage_key)
+        names = ("storage_key", *FIXED)
+        values = dict(zip(names, self._fields_of([job_id], *names)[0], strict=True))
+        fixed: dict[str, object] | None = None if values["filename"] is None else dict(values)
+        keys, places = self._index_keys(job_id, values["storage_key"], fixed)
         mode: dict[str, object] = {}
         if announce is not None:
             announce_keys, mode["announce"] = self.announce_args(
                 announce, job_id, len(keys) + 1, occurred_at=time.time()
             )
             keys += announce_keys
-        deleted = self._redis().delete(keys=keys, args=self._index_args(job_id, **mode))
+        deleted = self._redis().delete(keys=keys, args=self._index_args(job_id, **places, **mode))
         return self._job(deleted) if deleted else None
 
     def close(self) -> None:

@@ -78,12 +78,9 @@ end
 # args.announce's deliveries, their fields from Python but the job's snapshot and,
 # unless args.announce.occurred, the time from the job as this script left it. KEYS from
 # args.announce.first: the deadline set, the all-deliveries set, the state sets (in
-# args.announce.states' order), then each delivery's hash and due set in turn. A job
-# script's optional stored: key sits where the announcement's keys start when it is
-# absent, so it is dropped then.
+# args.announce.states' order), then each delivery's hash and due set in turn.
 ANNOUNCE = (
     "local ARGS = args.announce or {states = {}}\n"
-    "if args.announce and args.announce.first == 4 + #args.states then stored_key = nil end\n"
     + _INDEX
     + """
 local function announce(job_key)

@@ -21,10 +21,13 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
-from paimon.jobs import sqlite_outbox
+from paimon.jobs import sqlite_links, sqlite_listing, sqlite_outbox
 from paimon.jobs.codec import JOB_FIELDS, Stored, changes_to_stored, job_from_stored, job_to_stored
+from paimon.jobs.listing import name_key
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.outbox import Announcement, snapshot
+from paimon.jobs.sqlite_links import SqliteUploadLinks
+from paimon.jobs.sqlite_listing import NAME_KEY_COLUMN, SqliteListing
 from paimon.jobs.sqlite_outbox import SqliteOutbox
 from paimon.jobs.store import (
     Fence,
@@ -41,14 +44,17 @@ _COLUMNS = ", ".join(JOB_FIELDS)
 
 
 def _column(name: str) -> str:
+    if name == NAME_KEY_COLUMN:
+        return f"{name} TEXT"
     spec = JOB_FIELDS[name]
     key = " PRIMARY KEY" if name == "id" else ""
     return f"{name} {_SQL_TYPES[spec.kind]}{key}{'' if spec.nullable else ' NOT NULL'}"
 
 
 def _added_column(name: str) -> str:
-    """A column added to a file an older version made: its rows get the field's default."""
-    default = job_to_stored(Job(id="", filename="", backend=""))[name]
+    """A column added to a file an older version made: its rows get the field's default
+    (a name key is filled in afterwards: sqlite_listing.fill_name_keys)."""
+    default = job_to_stored(Job(id="", filename="", backend="")).get(name)
     return f"{_column(name)} DEFAULT {'NULL' if default is None else repr(default)}"
 
 
@@ -69,23 +75,40 @@ _LATER_INDEXES = {
     "jobs_by_storage_key": "(storage_key)",
     "jobs_removable": f"(expires_at) WHERE {_REMOVABLE}",
 }
-# One column per Job field, typed after it; BEGIN IMMEDIATE: workers starting at once
-# create it one after the other.
+# One column per Job field, typed after it, and the name key the listing searches;
+# BEGIN IMMEDIATE: workers starting at once create it one after the other.
+_TABLE_COLUMNS = [*JOB_FIELDS, NAME_KEY_COLUMN]
 _SCHEMA = f"""
 BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, JOB_FIELDS))});
+CREATE TABLE IF NOT EXISTS jobs ({", ".join(map(_column, _TABLE_COLUMNS))});
 {_creating(_TABLE_INDEXES)}COMMIT;
 """
-_INDEXES = f"BEGIN IMMEDIATE;\n{_creating(_LATER_INDEXES)}{sqlite_outbox.STATEMENTS}COMMIT;\n"
-_INDEX_NAMES = _TABLE_INDEXES.keys() | _LATER_INDEXES.keys() | sqlite_outbox.INDEXES.keys()
+# Indexes, tables and triggers made once the columns they name exist (after
+# _add_new_columns, in a file an older version made), in the same transaction.
+_LATER_STATEMENTS = [
+    *(f"CREATE INDEX IF NOT EXISTS {name} ON jobs {on}" for name, on in _LATER_INDEXES.items()),
+    *sqlite_listing.STATEMENTS,
+    *sqlite_links.STATEMENTS,
+    *sqlite_outbox.STATEMENTS,
+]
+_INDEX_NAMES = (
+    _TABLE_INDEXES.keys()
+    | _LATER_INDEXES.keys()
+    | sqlite_listing.LISTING_INDEXES.keys()
+    | sqlite_links.INDEX_NAMES
+    | sqlite_outbox.INDEXES.keys()
+)
 # Column names below come from JOB_FIELDS, never from callers; values are always bound.
-_INSERT = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})"  # noqa: S608
+_INSERT = (
+    f"INSERT INTO jobs ({', '.join(_TABLE_COLUMNS)})"  # noqa: S608
+    f" VALUES ({', '.join('?' * len(_TABLE_COLUMNS))})"
+)
 
 
 def _missing_columns(connection: sqlite3.Connection) -> set[str]:
-    """The Job fields the jobs table has no column for (all of them: no table yet)."""
+    """The columns the jobs table lacks (all of them: no table yet)."""
     present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
-    return JOB_FIELDS.keys() - present
+    return set(_TABLE_COLUMNS) - present
 
 
 def _in(states: Iterable[JobState]) -> tuple[str, list[str]]:
@@ -138,9 +161,10 @@ class ConnectionPool:
                 return
 
 
-class SqliteJobStore(SqliteOutbox):
+class SqliteJobStore(SqliteListing, SqliteUploadLinks, SqliteOutbox):
     """Jobs in one SQLite file, shared by every worker process of a machine, with the
-    outbox of webhook deliveries (sqlite_outbox.py)."""
+    listing the owner's console reads (sqlite_listing.py), the upload links
+    (sqlite_links.py) and the outbox of webhook deliveries (sqlite_outbox.py)."""
 
     name = "sqlite"
 
@@ -184,7 +208,6 @@ class SqliteJobStore(SqliteOutbox):
             if not self._is_current(connection):
                 connection.executescript(_SCHEMA)
                 self._add_new_columns(connection)
-                connection.executescript(_INDEXES)
         except BaseException:
             connection.close()
             raise
@@ -222,12 +245,16 @@ class SqliteJobStore(SqliteOutbox):
 
     @staticmethod
     def _add_new_columns(connection: sqlite3.Connection) -> None:
-        """Give a jobs table made by an older version the fields added since (workers
-        starting at once: the first adds a column, the others find it there)."""
+        """Give a jobs table made by an older version the fields, indexes and tables
+        added since, and its jobs their name keys (workers starting at once: the first
+        adds them, the others find them there)."""
         connection.execute("BEGIN IMMEDIATE")
         try:
             for name in _missing_columns(connection):
                 connection.execute(f"ALTER TABLE jobs ADD COLUMN {_added_column(name)}")
+            for statement in _LATER_STATEMENTS:
+                connection.execute(statement)
+            sqlite_listing.fill_name_keys(connection)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -287,7 +314,7 @@ class SqliteJobStore(SqliteOutbox):
 
     def create(self, job: Job) -> None:
         try:
-            self._rows(_INSERT, job_to_stored(job).values())
+            self._rows(_INSERT, [*job_to_stored(job).values(), name_key(job.filename)])
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"a job with id {job.id!r} exists already") from exc
 

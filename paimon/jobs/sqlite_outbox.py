@@ -39,10 +39,10 @@ INDEXES = {
     "deliveries_deadline": f"(give_up_at) WHERE state = '{_PENDING}'",
 }
 #: Run in the store's schema transaction, after the jobs table's own.
-STATEMENTS = (
-    f"CREATE TABLE IF NOT EXISTS deliveries ({', '.join(map(_column, DELIVERY_FIELDS))});\n"
-    + "".join(f"CREATE INDEX IF NOT EXISTS {n} ON deliveries {on};\n" for n, on in INDEXES.items())
-)
+STATEMENTS = [
+    f"CREATE TABLE IF NOT EXISTS deliveries ({', '.join(map(_column, DELIVERY_FIELDS))})",
+    *(f"CREATE INDEX IF NOT EXISTS {n} ON deliveries {on}" for n, on in INDEXES.items()),
+]
 _INSERT = (
     f"INSERT INTO deliveries ({_COLUMNS})"  # noqa: S608 (names from DELIVERY_FIELDS)
     f" VALUES ({', '.join('?' * len(DELIVERY_FIELDS))})"

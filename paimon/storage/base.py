@@ -192,3 +192,14 @@ class StoresWhileReceiving(Protocol):
         """Like store(), reading ``source`` only as ``wait_for_bytes`` allows (a first
         attempt: nothing to adopt or resume, but its checkpoints count for a later one)."""
         ...
+
+
+@runtime_checkable
+class StoresInFolders(Protocol):
+    """Optional capability: backends that can keep an upload in a folder of its own (an
+    upload link's ``folder``), given to ``store`` and ``store_growing`` as the keyword
+    ``folder`` (a single name: no slashes)."""
+
+    def folder_path(self, folder: str) -> str:
+        """Where uploads given ``folder`` land, as a person finds it in the backend."""
+        ...

@@ -29,10 +29,11 @@ CHECKPOINT_SECONDS = 0.5
 
 
 class Sealer:
-    """Seals checkpoints under a key of their own, derived from the install secret."""
+    """Seals checkpoints (or, with another ``purpose``, other secrets the job store
+    keeps) under a key of their own, derived from the install secret."""
 
-    def __init__(self, install_secret: bytes):
-        derived = hmac.new(install_secret, b"paimon transfer checkpoints", hashlib.sha256)
+    def __init__(self, install_secret: bytes, purpose: bytes = b"paimon transfer checkpoints"):
+        derived = hmac.new(install_secret, purpose, hashlib.sha256)
         self._fernet = Fernet(base64.urlsafe_b64encode(derived.digest()))
 
     def seal(self, text: str) -> str:

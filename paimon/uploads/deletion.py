@@ -152,6 +152,14 @@ class Deletion:
         its upload was made under, a token's). ``not_found`` for anyone else's upload."""
         return self._delete(owned(self.jobs, job_id, uploader), "token")
 
+    def delete_job(self, job_id: str, by: str) -> Job:
+        """The same, asked by the owner: any upload (``by``: ``console`` or ``api``).
+        ``not_found`` when there is no such upload."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UploadRefused("not_found", "No upload with that id.")
+        return self._delete(job, by)
+
     def _delete(self, job: Job, by: str) -> Job:
         """Claim the job for deletion first (``removed_at``, set only while unset, by
         one writer: the same claim as the expiry sweep's), so that of several requests

@@ -31,6 +31,7 @@ from paimon.uploads.job_events import (
 )
 from paimon.uploads.keeping import NO_WISHES, Keep, KeepPolicy
 from paimon.uploads.names import clean_display_name
+from paimon.uploads.origins import ANONYMOUS, Origin
 from paimon.uploads.progress import ProgressWriter
 from paimon.uploads.refusals import UnknownService, UploadRefused
 from paimon.uploads.reservations import ReservationRefused, Reservations
@@ -136,11 +137,13 @@ class UploadService:
         reserve: int | None = None,
         owner: str = "",
         keep: Keep = NO_WISHES,
+        origin: Origin = ANONYMOUS,
     ) -> IncomingUpload:
         """Open a spool file and a job in state `receiving` for an arriving body, after
         reserving ``reserve`` bytes of disk for it (its declared size, when known) in
         ``owner``'s name (a client reference, for PAIMON_MAX_PENDING_UPLOADS); the job
-        is kept as ``keep`` asks (checked by ``check_can_accept``).
+        is kept as ``keep`` asks (checked by ``check_can_accept``) and records its
+        ``origin`` for the owner's console.
 
         With the body's ``expected_size`` (known, or guessed) and a backend that can
         store a growing file, the transfer starts at once and runs alongside the body
@@ -156,6 +159,9 @@ class UploadService:
             backend=self.storage.name,
             delete_digest=delete_digest,
             uploader=owner or None,
+            uploader_label=origin.label,
+            upload_link=origin.link,
+            folder=origin.folder,
             created_at=started,
             updated_at=started,
             **self.keeping.limits(keep, started),  # type: ignore[arg-type]
@@ -193,11 +199,14 @@ class UploadService:
         expected: int | None,
         owner: str = "",
         keep: Keep = NO_WISHES,
+        origin: Origin = ANONYMOUS,
     ) -> IncomingUpload:
         """A raw body (PUT) streamed into the spool, for ``complete``; a body that ends
         before its ``expected`` length (the client went away) or is refused midway is
         abandoned. An ``expected`` length is reserved first."""
-        incoming = self.begin(raw_filename, expected, reserve=expected, owner=owner, keep=keep)
+        incoming = self.begin(
+            raw_filename, expected, reserve=expected, owner=owner, keep=keep, origin=origin
+        )
         sink = (
             incoming.writer if expected is not None else FloorChecked(incoming.writer, self._floor)
         )

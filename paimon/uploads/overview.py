@@ -48,16 +48,16 @@ class _LastAnswer(Generic[T]):
         self._idle.set()
         self._lock = threading.Lock()
 
-    def get(self) -> T | None:
-        """A fresh answer if it comes within ``wait``, else the last one (None before
-        the first)."""
+    def get(self, wait: float | None = None) -> T | None:
+        """A fresh answer if it comes within ``wait`` (default: the one it was made
+        with), else the last one (None before the first)."""
         with self._lock:
             stale = time.monotonic() - self._answered_at >= self._max_age
             if stale and self._idle.is_set():
                 self._idle.clear()
                 threading.Thread(target=self._refresh, name=self._name, daemon=True).start()
         if stale:
-            self._idle.wait(self._wait)
+            self._idle.wait(self._wait if wait is None else wait)
         return self._answer
 
     def _refresh(self) -> None:
@@ -99,10 +99,11 @@ class Overview:
     def job_counts(self) -> dict[JobState, int]:
         return self._jobs.counts()
 
-    def storage_usage(self) -> StorageUsage | None:
-        """None when the backend does not track it, or has not answered (lately): /readyz
-        names the problem; status stays answerable at once."""
-        return self._usage.get()
+    def storage_usage(self, wait: float | None = None) -> StorageUsage | None:
+        """None when the backend does not track it, or has not answered (lately, or
+        within ``wait`` seconds): /readyz names the problem; status stays answerable at
+        once."""
+        return self._usage.get(wait)
 
     def _ask_usage(self) -> StorageUsage | None:
         try:

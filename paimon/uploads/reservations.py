@@ -94,6 +94,12 @@ class Reservations:
             self._check_share(promised.get(owner, 0), total, size)
             ledger[str(path)] = [size, owner]
 
+    def outstanding(self) -> tuple[int, int]:
+        """How many uploads hold a reservation, and the bytes they may still write."""
+        with self._ledger() as ledger:
+            promised = sum(_promised(ledger).values())
+            return len(ledger), promised
+
     def _check_share(self, held: int, total: int, size: int) -> None:
         """A client that holds ``held`` bytes already may hold ``size`` more only within
         its share of the room the others leave (free above the floor, less what they

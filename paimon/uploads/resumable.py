@@ -28,6 +28,7 @@ from paimon.spool.bodies import BodyTooLong, copy_body
 from paimon.spool.writer import AppendWriter, SpoolFull, file_sha256
 from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import NO_WISHES, Keep
+from paimon.uploads.origins import ANONYMOUS, Origin
 from paimon.uploads.ownership import made_by
 from paimon.uploads.refusals import UploadRefused
 
@@ -103,12 +104,15 @@ class TusService:
         declared: int | None = None,
         owner: str = "",
         keep: Keep = NO_WISHES,
+        origin: Origin = ANONYMOUS,
     ) -> TusUpload:
         """A new upload of ``length`` bytes, reserved on disk in ``owner``'s name, with
         the first of them if the request had any (creation-with-upload). Nothing is kept
         if this request fails: the client never learnt the upload's URL."""
         self.remove_idle()  # before reserving: what they held is free again
-        incoming = self.uploads.begin(filename, reserve=length, owner=owner, keep=keep)
+        incoming = self.uploads.begin(
+            filename, reserve=length, owner=owner, keep=keep, origin=origin
+        )
         incoming.writer.close()  # PATCHes append to the file through AppendWriter
         job = self.jobs.update(incoming.job.id, size=length)
         try:

@@ -60,6 +60,12 @@ def retry_delay(attempts: int) -> float:
     return wait(state)
 
 
+def in_folder(job: Job) -> dict[str, str]:
+    """The ``folder`` a backend is asked to store the job in: its upload link's, if
+    any (only backends that StoresInFolders are ever given one)."""
+    return {"folder": job.folder} if job.folder else {}
+
+
 @dataclass(frozen=True)
 class Growing:
     """A spool file whose body is still arriving: a pipelined transfer reads it as it
@@ -238,6 +244,7 @@ class TransferRunner:
                     job_id=job.id,
                     resumed=job.attempts > 1,
                     checkpoint=checkpoint,
+                    **in_folder(job),
                 )
             else:
                 assert isinstance(self.storage, StoresWhileReceiving)
@@ -249,6 +256,7 @@ class TransferRunner:
                     progress,
                     job_id=job.id,
                     checkpoint=checkpoint,
+                    **in_folder(job),
                 )
         except BaseException as exc:
             if checkpoint:  # handed back, failed, or lost: the next attempt goes on from it
@@ -266,6 +274,7 @@ class TransferRunner:
             seconds=time.monotonic() - started,
             announce=self.announce(STORED),
             state=JobState.DONE,
+            stored_at=time.time(),
             bytes_stored=stored.size,
             link=stored.link,
             storage_key=stored.key,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from paimon.web import requestlog, routes, security
+from paimon.web import owners, requestlog, routes, security
 from paimon.web.context import EXTENSION_KEY, Services
 from paimon.web.forms import max_form_parts
 from paimon.web.multipart import FORM_MEMORY_BYTES
@@ -25,6 +25,7 @@ def create_app(services: Services) -> Flask:
     app.json.sort_keys = False
     requestlog.install(app)  # request ids, the request log, HTTP metrics
     app.extensions[EXTENSION_KEY] = services
+    owners.register(app, services.session_key, services.admin_session_seconds)
     routes.register(app)
     security.register(app, services)
     return app

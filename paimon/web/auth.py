@@ -6,24 +6,19 @@ compared with every digest, and it is never echoed in a reply or written to a lo
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
-from flask import request
-from pydantic import SecretStr
+from flask import g, request
 
+from paimon.uploads.origins import Origin
 from paimon.web.context import services
 from paimon.web.errors import ApiError
+from paimon.web.tokens import presented_digest
 
 F = TypeVar("F", bound=Callable[..., object])
-
-
-def token_digests(tokens: list[SecretStr]) -> list[bytes]:
-    """Only digests are kept for comparison, never the tokens themselves."""
-    return [hashlib.sha256(t.get_secret_value().encode()).digest() for t in tokens]
 
 
 def presented_token() -> str | None:
@@ -33,19 +28,6 @@ def presented_token() -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return request.headers.get("X-Auth-Token") or None
-
-
-def presented_digest(token: str) -> bytes | None:
-    """The digest of the bytes the client sent.
-
-    WSGI decodes headers as latin-1, so encoding back to latin-1 recovers the raw bytes
-    (a UTF-8 token then matches its configured value). A character latin-1 cannot hold
-    never came from the wire and matches nothing.
-    """
-    try:
-        return hashlib.sha256(token.encode("latin-1")).digest()
-    except UnicodeEncodeError:
-        return None
 
 
 def is_authorized(token: str, digests: list[bytes]) -> bool:
@@ -81,6 +63,7 @@ def check_token(
     Every wrong token counts against the client address's budget, and an address past
     it gets 429 before its token is even compared, so guessing is bounded on every
     route that looks at a token."""
+    upload = digests is None  # the upload tokens: their holder's label is noted
     if digests is None:
         digests = services().token_digests
     if not digests:
@@ -92,9 +75,17 @@ def check_token(
         return
     limits = services().limits
     limits.check()
-    if not is_authorized(token, digests):
+    holder = services().upload_tokens.holder(token) if upload else None
+    if holder is None and (upload or not is_authorized(token, digests)):
         limits.spend()
         raise ApiError("token_rejected", messages[1])
+    if holder is not None:
+        g.who = holder.label  # for the request log and the upload's origin
+
+
+def token_origin() -> Origin:
+    """An upload's origin as this request's token says (its label), for the console."""
+    return Origin(label=g.get("who"))
 
 
 def acting_client() -> str | None:

@@ -11,6 +11,7 @@ from flask import Flask, current_app
 
 if TYPE_CHECKING:  # the container names its parts; they import this module's services()
     from paimon.uploads.admission import UploadSlots
+    from paimon.uploads.console import Console
     from paimon.uploads.deletion import Deletion
     from paimon.uploads.intake import UploadService
     from paimon.uploads.keeping import Keeper
@@ -19,8 +20,10 @@ if TYPE_CHECKING:  # the container names its parts; they import this module's se
     from paimon.uploads.resumable import TusService
     from paimon.uploads.retries import Retries
     from paimon.uploads.transfers import TransferRunner
+    from paimon.uploads.uploadlinks import UploadLinks
     from paimon.web.identity import ClientIdentity
     from paimon.web.ratelimit import UploadLimits
+    from paimon.web.tokens import TokenBook
     from paimon.webhooks.deliveries import Deliveries
     from paimon.webhooks.sender import WebhookSender
 
@@ -43,6 +46,12 @@ class Services:
     identity: ClientIdentity  # who the client is: its token's reference, else its address
     limits: UploadLimits  # uploads started, and wrong tokens, per client
     token_digests: list[bytes]  # empty: uploads are open
+    upload_tokens: TokenBook  # the same tokens, with their holders' labels
+    owners: TokenBook  # PAIMON_ADMIN_TOKENS; empty: no console, no API
+    console: Console
+    upload_links: UploadLinks
+    session_key: bytes  # signs the owners' session cookies (from the install's secret)
+    admin_session_seconds: float  # how long an owner's sign-in lasts
     public_url: str | None  # base of links; None: the request's own host
     allowed_hosts: list[str]  # Host names answered when links come from Host; empty: any
     cors_origins: list[str]  # origins whose pages may upload with fetch; empty: no CORS

@@ -35,6 +35,8 @@ def max_form_parts(max_files: int) -> int:
 
 def check_file_part(filename: str | None, parts_so_far: int, max_files: int) -> None:
     """Refuse a file part before it is spooled: it has no name, or is one too many."""
+    if not max_files:
+        raise ApiError("too_many_files", "This form takes no files.")
     if parts_so_far >= max_files:
         files = "one file" if max_files == 1 else f"at most {max_files} files"
         raise ApiError(

@@ -3,7 +3,8 @@ wrong tokens, per client address, on every route that checks one.
 
 Every POST and PUT starts (or retries) an upload, so they share one budget,
 ``PAIMON_RATE_LIMIT_UPLOADS``; GET, HEAD, PATCH (tus chunks of an upload already
-counted) and the health and status reads are never limited. The check runs before
+counted), the health and status reads and the owner's console and API are never
+limited. The check runs before
 the token check and before the body is read, so refusing costs nothing.
 
 The budget is keyed by the client's identity: its valid token, else its address, so a
@@ -42,6 +43,15 @@ GUESSES = "token-guesses"
 #: Where the limiter counts when no shared storage (Redis) is configured.
 IN_MEMORY = "memory://"
 
+#: The owner's console and API: their posts start no upload (their wrong tokens are
+#: still counted as guesses).
+OWNER_BLUEPRINTS = frozenset({"admin", "api"})
+
+
+def _not_an_upload() -> bool:
+    return request.method not in LIMITED_METHODS or request.blueprint in OWNER_BLUEPRINTS
+
+
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
@@ -64,7 +74,7 @@ class UploadLimits:
         return Limiter(
             self.identity.key,
             application_limits=[self.rate],
-            application_limits_exempt_when=lambda: request.method not in LIMITED_METHODS,
+            application_limits_exempt_when=_not_an_upload,
             storage_uri=self.storage_uri,
             key_prefix="paimon-rate",
             headers_enabled=True,

@@ -15,6 +15,8 @@ from flask import Request
 
 from paimon.spool.writer import SpoolWriter
 from paimon.uploads.intake import IncomingUpload
+from paimon.uploads.origins import Origin
+from paimon.web.auth import token_origin
 from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.forms import StrictFormDataParser, check_file_part
@@ -25,6 +27,11 @@ class SpoolingRequest(Request):
     _incoming: list[IncomingUpload]
     _head: HeadRecorder | None = None
     form_data_parser_class = StrictFormDataParser
+    #: Set by a view before the body is read: the most file parts it takes (default:
+    #: PAIMON_MAX_FILES_PER_REQUEST), and where its uploads come from (default: the
+    #: token's label).
+    file_limit: int | None = None
+    origin: Origin | None = None
 
     def _get_stream_for_parsing(self) -> IO[bytes]:
         self._head = HeadRecorder(super()._get_stream_for_parsing())
@@ -39,7 +46,8 @@ class SpoolingRequest(Request):
     ) -> SpoolWriter:
         incoming_uploads = self.__dict__.setdefault("_incoming", [])
         wired = services()
-        check_file_part(filename, len(incoming_uploads), wired.max_files_per_request)
+        limit = wired.max_files_per_request if self.file_limit is None else self.file_limit
+        check_file_part(filename, len(incoming_uploads), limit)
         first = not incoming_uploads
         incoming = wired.uploads.begin(
             filename,
@@ -48,6 +56,7 @@ class SpoolingRequest(Request):
             self._guess_file_size(total_content_length) if first else None,
             reserve=total_content_length if first else None,
             owner=wired.identity.key(),
+            origin=token_origin() if self.origin is None else self.origin,
         )
         incoming_uploads.append(incoming)
         return incoming.writer

@@ -74,6 +74,8 @@ def _finish(response: Response) -> Response:
         "bytes_in": request.content_length,
         "remote_addr": request.remote_addr,
     }
+    if "who" in g:  # the label of the token it was sent with (paimon/web/tokens.py)
+        entry["who"] = g.who
 
     def record() -> None:
         seconds = time.perf_counter() - started

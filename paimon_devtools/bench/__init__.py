@@ -14,15 +14,19 @@ slow clients held by a default server. Prints a table; ``--json PATH`` writes ev
 figure.
 
     .venv/bin/python scripts/bench [--quick] [--json PATH]
+    .venv/bin/python scripts/bench --listing [--jobs 100000] [--json PATH]
     .venv/bin/python scripts/bench --recovery RUNS  # instead: a crashed server's recovery
     .venv/bin/python scripts/bench --only long-paths  # or shaped-paths: those paths alone
 
 (``scripts/bench`` alone re-runs itself with .venv/bin/python.) ``--quick`` uses small
 files so CI can prove the benchmark works in well under a minute; it asserts nothing
-about speed. MB is 10^6 bytes, MiB 2^20. See docs/benchmarks.md.
+about speed. MB is 10^6 bytes, MiB 2^20. ``--listing`` measures only the owner's
+listing (``listing``): pages of 50 from each job store filled with ``--jobs`` jobs. See
+docs/benchmarks.md.
 
 The parts: ``plan`` (file sizes and units), ``client`` (uploads as curl sends them),
 ``rig`` (the running emulator and server), one module per measurement (``crypto``,
-``stock``, ``throughput``, ``rss``, ``healthz``, ``network``, ``recovery``), ``report``
+``stock``, ``throughput``, ``rss``, ``healthz``, ``network``, ``recovery``,
+``listing``), ``report``
 (the table and the ratios) and ``cli`` (the command line, the order of the run).
 """

@@ -12,6 +12,7 @@ from pathlib import Path
 import paimon_devtools.bench
 from paimon_devtools.bench.crypto import crypto_limit
 from paimon_devtools.bench.healthz import healthz
+from paimon_devtools.bench.listing import SAMPLES, listing, listing_table
 from paimon_devtools.bench.network import long_paths, resume_after_kill, shaped_path
 from paimon_devtools.bench.plan import FULL, QUICK, Plan
 from paimon_devtools.bench.recovery import crash_recovery, recovery_table
@@ -69,6 +70,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small files: proves it works")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     parser.add_argument(
+        "--listing",
+        action="store_true",
+        help="only the owner's listing: pages of 50 from each job store (listing.py)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=100_000, help="jobs in each store for --listing"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=SAMPLES, help="pages read per query for --listing"
+    )
+    parser.add_argument(
         "--only",
         choices=sorted(ONLY),
         help="only issue 29's two long paths, or those and issue 17's shaped path",
@@ -90,7 +102,9 @@ def main() -> int:
     # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        if args.recovery:
+        if args.listing:
+            results = listing(args.jobs, args.samples)
+        elif args.recovery:
             with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
                 results = crash_recovery(Path(scratch), args.recovery)
         elif args.webhooks:
@@ -100,7 +114,9 @@ def main() -> int:
             results = run(QUICK if args.quick else FULL, args.only)
     except KeyboardInterrupt:
         return 130
-    if args.recovery:
+    if args.listing:
+        print(listing_table(results))
+    elif args.recovery:
         print(recovery_table(results))
     elif args.webhooks:
         print(webhook_table(results))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from paimon_devtools.bench.client import Refused, send_file
+from paimon_devtools.bench.listing import PAGE, QUERIES
 from paimon_devtools.bench.plan import MIB
 from paimon_devtools.slowclients import SlowUploads, slots_in_use
 from tests.support.servers import REPO_ROOT, clean_environ, eventually
@@ -130,6 +131,29 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     figures = list(numbers(results))
     assert figures
     assert all(math.isfinite(figure) and figure > 0 for figure in figures)
+
+
+def test_the_listing_benchmark_reports_every_figure(tmp_path: Path) -> None:
+    """scripts/bench --listing with a few jobs and samples: each store, each query, read
+    from the store and through GET /api/uploads, has its p50 and p99 and full pages."""
+    output = tmp_path / "listing.json"
+    run = run_bench(
+        tmp_path, "--listing", "--jobs", "600", "--samples", "20", "--json", str(output)
+    )
+    assert run.returncode == 0, run.stderr
+    assert "target: p99 at most 50 ms" in run.stdout
+    results = json.loads(output.read_text())
+    assert sorted(results) == ["machine", "redis", "sqlite"]
+    assert len(results["machine"]["load_average"]) == 3
+    for store in (results["sqlite"], results["redis"]):
+        assert store["jobs"] == 600 and store["fill_seconds"] > 0
+        for where in ("store", "api"):
+            assert sorted(store[where]) == sorted(query.name for query in QUERIES)
+            for name, figure in store[where].items():
+                assert 0 < figure["p50_ms"] <= figure["p99_ms"], name
+                assert figure["samples"] == 20
+            assert store[where]["newest"]["mean_page"] == PAGE
+            assert store[where]["name prefix, common"]["mean_page"] == PAGE
 
 
 def test_only_the_long_paths(tmp_path: Path) -> None:

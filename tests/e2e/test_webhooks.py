@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import requests
 
 from paimon_devtools.megasim import V2_EMAIL, MegaSim
 from paimon_devtools.receiver import Receiver
-from tests.support.known_secrets import METRICS_TOKEN
+from tests.support.known_secrets import ADMIN_TOKEN, METRICS_TOKEN
 from tests.support.redis import RedisServer
 from tests.support.servers import (
     ServerProcess,
@@ -100,6 +101,48 @@ def test_each_event_on_mega(receiver: Receiver, megasim: MegaSim, tmp_path: Path
         assert failed["data"]["error_code"] == "storage_full"
         assert failed["data"]["error"] == refused["message"]
         assert failed["data"]["attempts"] == 1
+    finally:
+        server.stop()
+
+
+def test_the_owner_deletes_from_the_console_and_the_api(receiver: Receiver, tmp_path: Path) -> None:
+    """upload.deleted says where the owner asked: ``console`` (the console's form) or
+    ``api`` (DELETE /api/uploads/<id>)."""
+    server = start_server(tmp_path, admin_tokens=f"owner={ADMIN_TOKEN}", **hooked(receiver))
+    try:
+        by_api, by_console = upload(server, b"by the API"), upload(server, b"by the console")
+        reply = requests.delete(
+            f"{server.url}/api/uploads/{by_api['id']}",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        assert reply.status_code == 200, reply.text
+        session = requests.Session()
+        form = session.get(f"{server.url}/admin/sign-in", timeout=10).text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+        signed = session.post(
+            f"{server.url}/admin/sign-in",
+            files={"csrf_token": (None, csrf), "token": (None, ADMIN_TOKEN)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert signed.status_code == 303
+        page = session.get(f"{server.url}/admin/uploads/{by_console['id']}", timeout=10).text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+        reply = session.post(
+            f"{server.url}/admin/uploads/{by_console['id']}/delete",
+            files={"csrf_token": (None, csrf)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert reply.status_code == 303, reply.text
+        two = eventually(lambda: len(receiver.of_type("upload.deleted")) == 2, timeout=15)
+        assert two, receiver.received
+        deleted = {
+            event["data"]["job_id"]: event["data"]["deleted_by"]
+            for event in map(verified, receiver.of_type("upload.deleted"))
+        }
+        assert deleted == {by_api["id"]: "api", by_console["id"]: "console"}
     finally:
         server.stop()
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from paimon.jobs import listing
+from paimon.jobs.listing import JobQuery, Tally
 from paimon.jobs.model import JobState
 from paimon.jobs.redis import RedisJobStore
 from paimon.jobs.store import StoreUnavailable
@@ -95,18 +98,31 @@ def test_prefixes_keep_stores_apart(redis_db: RedisServer, autoclose) -> None:
 
 
 def test_key_layout(redis_db: RedisServer, autoclose) -> None:
-    """One hash per job, a set per state in use, a sorted set of finished jobs."""
+    """One hash per job, a set per state in use, a sorted set of finished jobs, and the
+    listing's sorted sets and totals."""
     store = autoclose(RedisJobStore(redis_db.url))
     queued, done = make_job(state=JobState.QUEUED), make_job(state=JobState.DONE, updated_at=7.5)
     store.create(queued)
     store.create(done)
     with redis_db.client() as client:
+        listing = {  # paimon/jobs/redis_listing.py
+            "paimon:list:all",
+            "paimon:list:state:queued",
+            "paimon:list:state:done",
+            "paimon:list:backend:local",
+            "paimon:list:names",
+            *(f"paimon:list:prefix:{p}" for p in ("r", "re", "rep")),  # report.pdf
+            "paimon:list:version",
+            "paimon:totals",
+            "paimon:totals:days",
+        }
         assert set(client.keys("*")) == {
             f"paimon:job:{queued.id}",
             f"paimon:job:{done.id}",
             "paimon:state:queued",
             "paimon:state:done",
             "paimon:finished",
+            *listing,
         }
         assert client.zrange("paimon:finished", 0, -1, withscores=True) == [(done.id, 7.5)]
         assert client.hget(f"paimon:job:{queued.id}", "state") == "queued"
@@ -114,7 +130,29 @@ def test_key_layout(redis_db: RedisServer, autoclose) -> None:
     store.delete(queued.id)
     store.delete(done.id)
     with redis_db.client() as client:
-        assert client.keys("*") == []  # nothing left behind
+        assert client.keys("*") == ["paimon:list:version"]  # nothing else left behind
+
+
+def test_a_short_name_prefix_is_read_from_its_own_index(
+    redis_db: RedisServer, autoclose, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name's first characters have a time-ordered index of their own: a page of a
+    short prefix is full however many newer jobs have other names (the walk looks at
+    SCAN_BUDGET entries at most), and a longer common prefix walks it."""
+    monkeypatch.setattr(listing, "SCAN_BUDGET", 10)
+    monkeypatch.setattr(listing, "NAME_MATCHES_SORTED", 2)
+    store = autoclose(RedisJobStore(redis_db.url))
+    photos = [make_job(filename=f"IMG_{n}.jpg", created_at=float(n)) for n in range(6)]
+    others = [make_job(filename=f"report {n}.pdf", created_at=100.0 + n) for n in range(40)]
+    for job in photos + others:
+        store.create(job)
+    for name in ("i", "Im", "img", "img_"):
+        page = store.list_jobs(JobQuery(name=name, limit=6))
+        assert [job.id for job in page.jobs] == [job.id for job in reversed(photos)], name
+        assert page.next is None
+    assert [job.id for job in store.list_jobs(JobQuery(name="rep", limit=10)).jobs] == [
+        job.id for job in reversed(others[-10:])
+    ]
 
 
 def test_index_reads_never_scan_the_keyspace(redis_db: RedisServer, autoclose) -> None:
@@ -138,6 +176,30 @@ def test_a_lost_redis_is_reported_by_check(tmp_path: Path, autoclose) -> None:
         store.check()
     error = check_error(store)
     assert "unreachable" in str(error)
+
+
+def test_jobs_of_a_version_before_the_console_are_listed_once(
+    redis_db: RedisServer, autoclose
+) -> None:
+    """A store an older version filled (no listing keys, no ``listed`` marks) is listed
+    on first use, by two processes' stores at once, each job counted once."""
+    writer = autoclose(RedisJobStore(redis_db.url))
+    jobs = [make_job(filename=f"old {n}.txt", size=n, created_at=float(n)) for n in range(30)]
+    for job in jobs:
+        writer.create(job)
+    with redis_db.client() as client:
+        client.delete(*client.keys("paimon:list:*"), "paimon:totals", "paimon:totals:days")
+        for job in jobs:
+            client.hdel(f"paimon:job:{job.id}", "listed")
+    first, second = autoclose(RedisJobStore(redis_db.url)), autoclose(RedisJobStore(redis_db.url))
+    with ThreadPoolExecutor(2) as pool:
+        pages = list(pool.map(lambda store: store.list_jobs(JobQuery(limit=100)), [first, second]))
+    expected = [job.id for job in reversed(jobs)]
+    assert [[job.id for job in page.jobs] for page in pages] == [expected, expected]
+    assert first.totals().all[JobState.RECEIVING] == Tally(30, sum(range(30)))
+    assert [job.id for job in second.list_jobs(JobQuery(name="OLD 1")).jobs] == [
+        job.id for job in reversed(jobs) if job.filename.startswith("old 1")
+    ]
 
 
 def test_the_outbox_on_an_unreachable_redis_is_store_unavailable(autoclose) -> None:

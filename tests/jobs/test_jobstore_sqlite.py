@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from paimon.jobs import sqlite_listing
+from paimon.jobs.listing import JobQuery
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.sqlite import SqliteJobStore
 from tests.support.jobstores import StoreSpec, create_jobs, in_processes, make_job
@@ -36,7 +38,7 @@ def test_schema_has_one_typed_column_per_job_field_and_indexes(tmp_path: Path, a
             connection.execute(f"PRAGMA index_info({name})").fetchone()[2]
             for _, name, *_ in connection.execute("PRAGMA index_list(jobs)")
         }
-    assert list(columns) == [field.name for field in dataclasses.fields(Job)]
+    assert list(columns) == [field.name for field in dataclasses.fields(Job)] + ["name_key"]
     assert columns["state"] == ("TEXT", True)
     assert columns["size"] == ("INTEGER", False)
     assert columns["retryable"] == ("INTEGER", False)
@@ -53,22 +55,57 @@ def test_a_file_from_before_retries_and_fencing_gets_their_columns(
     autoclose(SqliteJobStore(path)).check()
     job = make_job(state=JobState.QUEUED)
     with closing(sqlite3.connect(path)) as connection:
+        undo_listing(connection)
         connection.execute("ALTER TABLE jobs DROP COLUMN next_retry_at")
         connection.execute("ALTER TABLE jobs DROP COLUMN lease_token")
-        old_columns = [row[1] for row in connection.execute("PRAGMA table_info(jobs)")]
-        connection.execute(
-            f"INSERT INTO jobs ({', '.join(old_columns)})"
-            f" VALUES ({', '.join('?' * len(old_columns))})",
-            [
-                getattr(job, name).value if name == "state" else getattr(job, name)
-                for name in old_columns
-            ],
-        )
+        insert_as_older(connection, job)
         connection.commit()
     store = autoclose(SqliteJobStore(path))
     loaded = store.get(job.id)
     assert (loaded.next_retry_at, loaded.lease_token) == (None, 0)
     assert store.acquire_lease(job.id, "worker-a", 60) == 1
+
+
+def insert_as_older(connection: sqlite3.Connection, job: Job) -> None:
+    """Insert ``job`` as a version with the table's present columns would have (a
+    JobState is a str: sqlite3 stores its value)."""
+    old_columns = [row[1] for row in connection.execute("PRAGMA table_info(jobs)")]
+    connection.execute(
+        f"INSERT INTO jobs ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})",
+        [
+            getattr(job, name).value if name == "state" else getattr(job, name)
+            for name in old_columns
+        ],
+    )
+
+
+def undo_listing(connection: sqlite3.Connection) -> None:
+    """Make a file as a version without the owner's console left it: no name keys, no
+    listing indexes, no upload links."""
+    for name in sqlite_listing.LISTING_INDEXES:
+        connection.execute(f"DROP INDEX {name}")
+    connection.execute("DROP TABLE upload_links")
+    for name in ("name_key", "uploader_label", "upload_link", "folder", "stored_at"):
+        connection.execute(f"ALTER TABLE jobs DROP COLUMN {name}")
+
+
+def test_a_file_from_before_the_console_gets_its_jobs_listed(tmp_path: Path, autoclose) -> None:
+    """Jobs an older version stored are listed and found by name once the file is
+    opened by this one: the migration fills in their name keys."""
+    path = tmp_path / "jobs.sqlite3"
+    autoclose(SqliteJobStore(path)).check()
+    jobs = [make_job(filename=f"Été {n}.jpg", created_at=float(n)) for n in range(3)]
+    with closing(sqlite3.connect(path)) as connection:
+        undo_listing(connection)
+        for job in jobs:
+            insert_as_older(connection, job)
+        connection.commit()
+    store = autoclose(SqliteJobStore(path))
+    page = store.list_jobs(JobQuery(name="été"))
+    assert [job.id for job in page.jobs] == [job.id for job in reversed(jobs)]
+    assert store.totals().all[JobState.RECEIVING].uploads == 3
+    store.delete(jobs[0].id)
+    assert len(store.list_jobs(JobQuery(name="ÉTÉ 0")).jobs) == 0
 
 
 def test_a_new_connection_reads_while_another_holds_the_write_lock(

@@ -26,6 +26,8 @@ MALFORMED_LINE_TOKEN = "tok-3f6c0b2e-in-a-broken-header"
 # Sent as raw UTF-8 bytes: the comparison must see the bytes, not latin-1 mojibake.
 UNICODE_TOKEN = "jeton-sécurisé-東京-never-logged"
 REDIS_PASSWORD = "redispw-91d04c7e-never-logged"
+# An owner's token (PAIMON_ADMIN_TOKENS), configured as "owner=<it>".
+ADMIN_TOKEN = "adm-5e0b7c3d-secret-never-logged"
 MEGA_PASSWORD = "megapw-5d2a7e13-never-logged"
 METRICS_TOKEN = "metrics-4a1f93c2-never-logged"
 
@@ -36,6 +38,7 @@ ALL = (
     MALFORMED_LINE_TOKEN,
     UNICODE_TOKEN,
     REDIS_PASSWORD,
+    ADMIN_TOKEN,
     MEGA_PASSWORD,
     METRICS_TOKEN,
     V2_PASSWORD,  # the emulator account's password, which the MEGA tests configure

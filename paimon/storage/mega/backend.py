@@ -85,36 +85,57 @@ class MegaStorage:
         )
         self._folder_name = account.folder
         self._folder: str | None = None
+        self._subfolders: dict[str, str] = {}  # upload links' folders, inside it
         self._folder_lock = threading.Lock()
 
-    def _folder_handle(self, stale: str | None = None) -> str:
-        """The upload folder, found or created on first use, then cached.
+    def _folder_handle(self, stale: str | None = None, folder: str | None = None) -> str:
+        """The upload folder, or the ``folder`` of that name inside it (an upload
+        link's), found or created on first use, then cached.
 
-        ``stale`` is a handle MEGA no longer knows (the folder was deleted): look again.
+        ``stale`` is a handle MEGA no longer knows (the folder was deleted): look again,
+        for it and for the folders inside it.
         """
         with self._folder_lock:
-            if self._folder is None or self._folder == stale:
+            if stale is not None and stale in (self._folder, *self._subfolders.values()):
+                self._folder = None
+                self._subfolders.clear()
+            if self._folder is None:
                 self._folder = self._client.find_or_create_folder(self._folder_name)
-            return self._folder
+            if folder is None:
+                return self._folder
+            if folder not in self._subfolders:
+                self._subfolders[folder] = self._client.find_or_create_folder(
+                    folder, parent=self._folder
+                )
+            return self._subfolders[folder]
+
+    def folder_path(self, folder: str) -> str:
+        """StoresInFolders: an upload link's folder is inside the upload folder."""
+        return f"{self._folder_name}/{folder}"
 
     def _create_file(
-        self, completion_handle: str, filename: str, key: NodeKey, job_id: str | None
+        self,
+        completion_handle: str,
+        filename: str,
+        key: NodeKey,
+        job_id: str | None,
+        folder: str | None,
     ) -> str:
-        folder = self._folder_handle()
+        parent = self._folder_handle(folder=folder)
         try:
-            return self._client.create_file_node(folder, completion_handle, filename, key, job_id)
+            return self._client.create_file_node(parent, completion_handle, filename, key, job_id)
         except MegaApiError as exc:
             if exc.code != ENOENT:
                 raise
-        folder = self._folder_handle(stale=folder)
-        return self._client.create_file_node(folder, completion_handle, filename, key, job_id)
+        parent = self._folder_handle(stale=parent, folder=folder)
+        return self._client.create_file_node(parent, completion_handle, filename, key, job_id)
 
-    def _adopt(self, job_id: str) -> StoredFile | None:
+    def _adopt(self, job_id: str, folder: str | None) -> StoredFile | None:
         """The file node an earlier attempt of this job created in the upload folder
         (its encrypted attributes carry the job id), as a StoredFile; None if there is
         none. A node exists only once MEGA had the whole file (``p`` comes after the
         upload), so adopting it never adopts a partial object."""
-        node = self._client.find_job_node(self._folder_handle(), job_id)
+        node = self._client.find_job_node(self._folder_handle(folder=folder), job_id)
         if node is None:
             return None
         handle, filename, size, key = node
@@ -131,18 +152,22 @@ class MegaStorage:
         job_id: str | None = None,
         resumed: bool = False,
         checkpoint: Checkpoint | None = None,
+        folder: str | None = None,
     ) -> StoredFile:
-        """Upload ``source`` as ``filename``; ``source`` is left for the caller to delete.
-        A resumed job adopts the node an earlier attempt created (see ``_adopt``), or
-        else continues the earlier attempt's upload from its ``checkpoint``."""
+        """Upload ``source`` as ``filename`` (into ``folder``, inside the upload folder,
+        when given); ``source`` is left for the caller to delete. A resumed job adopts
+        the node an earlier attempt created (see ``_adopt``), or else continues the
+        earlier attempt's upload from its ``checkpoint``."""
         if resumed and job_id is not None:
             with _storage_errors():
-                adopted = self._adopt(job_id)
+                adopted = self._adopt(job_id, folder)
             if adopted is not None:
                 if on_progress:
                     on_progress(adopted.size)
                 return adopted
-        return self._store(source, filename, on_progress, job_id, checkpoint=checkpoint)
+        return self._store(
+            source, filename, on_progress, job_id, checkpoint=checkpoint, folder=folder
+        )
 
     def store_growing(
         self,
@@ -154,10 +179,18 @@ class MegaStorage:
         *,
         job_id: str | None = None,
         checkpoint: Checkpoint | None = None,
+        folder: str | None = None,
     ) -> StoredFile:
         """Upload ``source`` while it is still being received (pipelining)."""
         return self._store(
-            source, filename, on_progress, job_id, size, wait_for_bytes, checkpoint=checkpoint
+            source,
+            filename,
+            on_progress,
+            job_id,
+            size,
+            wait_for_bytes,
+            checkpoint=checkpoint,
+            folder=folder,
         )
 
     def _store(
@@ -170,9 +203,10 @@ class MegaStorage:
         wait_for_bytes: WaitForBytes | None = None,
         *,
         checkpoint: Checkpoint | None = None,
+        folder: str | None = None,
     ) -> StoredFile:
         with _storage_errors():
-            self._folder_handle()  # before the upload: a bad login or folder costs no bytes
+            self._folder_handle(folder=folder)  # first: a bad login or folder costs no bytes
             upload = self._uploader.upload(
                 source,
                 on_progress,
@@ -180,7 +214,9 @@ class MegaStorage:
                 wait_for_bytes=wait_for_bytes,
                 checkpoint=checkpoint,
             )
-            handle = self._create_file(upload.completion_handle, filename, upload.node_key, job_id)
+            handle = self._create_file(
+                upload.completion_handle, filename, upload.node_key, job_id, folder
+            )
             link = make_link(self._client.public_handle(handle), upload.node_key)
         log.info("Stored %d bytes in MEGA as node %s", upload.size, handle)
         return StoredFile(key=handle, filename=filename, size=upload.size, link=link)

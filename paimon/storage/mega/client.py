@@ -260,13 +260,15 @@ class MegaClient(Mega):
 
     # Commands ------------------------------------------------------------------------
 
-    def find_or_create_folder(self, name: str) -> str:
-        """Handle of the folder ``name`` directly under the Cloud Drive root."""
+    def find_or_create_folder(self, name: str, parent: str | None = None) -> str:
+        """Handle of the folder ``name`` directly under ``parent`` (default: the Cloud
+        Drive root)."""
         nodes = self.with_session(self.get_files)  # decrypts names; sets self.root_id
+        parent = parent or self.root_id
         for handle, node in nodes.items():
-            if node["t"] == FOLDER and node["p"] == self.root_id and node["a"]["n"] == name:
+            if node["t"] == FOLDER and node["p"] == parent and node["a"]["n"] == name:
                 return handle
-        return self.create_folder_node(name, self.root_id)
+        return self.create_folder_node(name, parent)
 
     def create_folder_node(self, name: str, parent: str) -> str:
         """Create a folder keyed from ``secrets`` (mega.py's ``_mkdir`` uses ``random``)."""

@@ -6,6 +6,8 @@ from flask import Flask
 
 from paimon.web import handlers
 from paimon.web.routes import (
+    admin,
+    api,
     delete,
     files,
     health,
@@ -16,6 +18,7 @@ from paimon.web.routes import (
     tus,
     upload,
     uploaders,
+    uploadlinks,
     webhooks,
 )
 
@@ -32,6 +35,9 @@ def register(app: Flask) -> None:
         metrics.bp,
         uploaders.bp,
         delete.bp,
+        admin.bp,
+        api.bp,
+        uploadlinks.bp,
         webhooks.bp,
     )
     for blueprint in blueprints:

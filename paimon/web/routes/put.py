@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from paimon.web.auth import require_token
+from paimon.web.auth import require_token, token_origin
 from paimon.web.context import services
 from paimon.web.headers import requested_keep
 from paimon.web.replies import as_text, prefers_async, upload_reply, wants_text
@@ -21,7 +21,12 @@ def put(filename: str) -> Response:
     keep = requested_keep()
     uploads.check_can_accept(request.args.get("service"), request.content_length, keep)
     incoming = uploads.receive(
-        request.stream, filename, request.content_length, services().identity.key(), keep
+        request.stream,
+        filename,
+        request.content_length,
+        services().identity.key(),
+        keep,
+        token_origin(),
     )
     job = uploads.complete(incoming, wait=not prefers_async())
     reply = upload_reply(job, incoming.delete_token)

@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from paimon.uploads.resumable import TusService, TusUpload
-from paimon.web.auth import acting_client, check_token, require_token
+from paimon.web.auth import acting_client, check_token, require_token, token_origin
 from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.handlers import error_response
@@ -108,7 +108,9 @@ def create() -> Response:
     declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
     name = names.get("filename") or names.get("name")
     owner = services().identity.key()
-    upload = tus().create(length, name, body(), declared, owner=owner, keep=keep)
+    upload = tus().create(
+        length, name, body(), declared, owner=owner, keep=keep, origin=token_origin()
+    )
     response = reply(upload, 201)
     response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))
     return response

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.known_secrets import TOKEN
+from tests.support.known_secrets import ADMIN_TOKEN, TOKEN
 from tests.support.megasim import V2_EMAIL, V2_PASSWORD, MegaSim
 from tests.support.newcomer import ServerFor, clone_repository, serve
 from tests.support.servers import ServerProcess, start_server
@@ -58,7 +58,8 @@ def server_for(
 
         def get(tokens: bool, mega: bool) -> ServerProcess:
             if (tokens, mega) not in started:
-                settings = {"auth_tokens": TOKEN} if tokens else {}
+                # With tokens, an owner's too: the console's examples (ADMIN_TOKEN).
+                settings = {"auth_tokens": TOKEN, "admin_tokens": ADMIN_TOKEN} if tokens else {}
                 if mega:
                     sim = MegaSim.start(tmp_path_factory.mktemp("newcomer-megasim"))
                     stack.callback(sim.stop)

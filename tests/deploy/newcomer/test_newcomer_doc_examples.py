@@ -4,8 +4,9 @@ time and run by bash exactly as written, but for its placeholders.
 The test fills those in: input files (holiday.jpg, x, big.iso, the docs folder tar
 reads) are created in the example's own empty directory; ``<id>`` and ``q3V...`` are
 a real job's id (``/tus/q3V...`` a fresh tus upload's); ``3q2-...`` is the key of a
-real local upload; TOKEN is a configured token; 127.0.0.1:8000 is the test server.
-An example with TOKEN runs against a server with PAIMON_AUTH_TOKENS, one with
+real local upload; TOKEN is a configured token, ADMIN_TOKEN an owner's; 127.0.0.1:8000
+is the test server. An example with TOKEN (or ADMIN_TOKEN) runs against a server with
+PAIMON_AUTH_TOKENS and PAIMON_ADMIN_TOKENS, one with
 ``?service=mega`` against a server on the MEGA emulator (those two run this working
 tree, tests/support/servers.start_server); every other one against the README's serve
 command in a fresh clone of the committed HEAD (tests/deploy/newcomer/conftest.py).
@@ -26,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.known_secrets import TOKEN
+from tests.support.known_secrets import ADMIN_TOKEN, TOKEN
 from tests.support.newcomer import (
     DOCS,
     Example,
@@ -89,7 +90,7 @@ class Scene:
         command = LOCAL_KEY.sub(lambda _: self.local_key(), command)
         command = TUS_ID.sub(lambda _: f"/tus/{self.tus_upload()}", command)
         command = JOB_ID.sub(lambda _: self.job_id(), command)
-        return self.host(command).replace("TOKEN", TOKEN)
+        return self.host(command).replace("ADMIN_TOKEN", ADMIN_TOKEN).replace("TOKEN", TOKEN)
 
     def local_key(self) -> str:
         """The key of a file uploaded now (4 KiB, so ranges of the docs fit in it)."""
