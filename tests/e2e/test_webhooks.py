@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import requests
 
 from paimon_devtools.megasim import V2_EMAIL, MegaSim
 from paimon_devtools.receiver import Receiver
+from tests.support.console import csrf_of, sign_in
 from tests.support.known_secrets import ADMIN_TOKEN, METRICS_TOKEN
 from tests.support.redis import RedisServer
 from tests.support.servers import (
@@ -118,17 +118,9 @@ def test_the_owner_deletes_from_the_console_and_the_api(receiver: Receiver, tmp_
         )
         assert reply.status_code == 200, reply.text
         session = requests.Session()
-        form = session.get(f"{server.url}/admin/sign-in", timeout=10).text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
-        signed = session.post(
-            f"{server.url}/admin/sign-in",
-            files={"csrf_token": (None, csrf), "token": (None, ADMIN_TOKEN)},
-            allow_redirects=False,
-            timeout=10,
-        )
-        assert signed.status_code == 303
+        assert sign_in(session, server.url, ADMIN_TOKEN).status_code == 303
         page = session.get(f"{server.url}/admin/uploads/{by_console['id']}", timeout=10).text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+        csrf = csrf_of(page)
         reply = session.post(
             f"{server.url}/admin/uploads/{by_console['id']}/delete",
             files={"csrf_token": (None, csrf)},

@@ -19,6 +19,7 @@ import requests
 from paimon.bootstrap.wiring import build_app
 from paimon.config import Settings
 from paimon.web.tokens import TokenBook, split_entry
+from tests.support.console import csrf_of, sign_in
 from tests.support.known_secrets import ADMIN_TOKEN, CREATED, SECOND_TOKEN, TOKEN
 from tests.support.servers import ServerProcess, start_server
 
@@ -268,14 +269,7 @@ def test_the_session_cookie(server: ServerProcess) -> None:
     assert "; Secure" in behind_https.headers["Set-Cookie"]
     assert behind_https.headers["Strict-Transport-Security"]
     session = requests.Session()
-    form = session.get(f"{server.url}/admin/sign-in", timeout=10).text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
-    signed = session.post(
-        f"{server.url}/admin/sign-in",
-        files={"csrf_token": (None, csrf), "token": (None, ADMIN_TOKEN)},
-        allow_redirects=False,
-        timeout=10,
-    )
+    signed = sign_in(session, server.url, ADMIN_TOKEN)
     assert signed.status_code == 303
     expires = re.search(r"Expires=([^;]+)", signed.headers["Set-Cookie"])[1]
     lifetime = datetime.strptime(expires, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
@@ -288,10 +282,9 @@ def test_the_session_cookie(server: ServerProcess) -> None:
 
 def sign_in_in_process(client, token: str):
     form = client.get("/admin/sign-in").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
     return client.post(
         "/admin/sign-in",
-        data={"csrf_token": csrf, "token": token},
+        data={"csrf_token": csrf_of(form), "token": token},
         content_type="multipart/form-data",
     )
 
@@ -334,14 +327,7 @@ def test_wrong_admin_tokens_count_against_the_guessing_limit(server_factory) -> 
         )
     session = requests.Session()
     for _ in range(2):  # the sign-in form's wrong tokens count the same
-        form = session.get(f"{server.url}/admin/sign-in", timeout=10).text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
-        refused = session.post(
-            f"{server.url}/admin/sign-in",
-            files={"csrf_token": (None, csrf), "token": (None, "guess")},
-            timeout=10,
-        )
-        assert refused.status_code == 403
+        assert sign_in(session, server.url, "guess").status_code == 403
     limited = requests.get(url, headers=ADMIN, timeout=10)  # even the right one, now
     assert (limited.status_code, limited.json()["error"]) == (429, "rate_limited")
     assert int(limited.headers["Retry-After"]) > 0
