@@ -219,7 +219,7 @@ class _Connection:
     renew: Script
     release: Script
     count_download: Script
-    more: dict[str, Script]  # the listing's and the upload links' scripts, by source
+    more: dict[str, Script]  # the listing's, upload links' and outbox's scripts, by source
 
 
 class RedisJobStore(RedisListing, RedisUploadLinks, RedisOutbox):
@@ -277,7 +277,8 @@ class RedisJobStore(RedisListing, RedisUploadLinks, RedisOutbox):
         return connection
 
     def _script(self, source: str) -> Script:
-        """A script of the listing or the upload links, registered on first use."""
+        """A script of the listing, the upload links or the outbox, registered on first use
+        on this process's connection."""
         connection = self._redis()
         script = connection.more.get(source)
         if script is None:

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-import redis
 from redis.commands.core import Script
 
 from paimon.jobs.codec import (
@@ -197,42 +194,15 @@ def _encode(value: object) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class _Scripts:
-    pid: int
-    client: redis.Redis
-    claim: Script
-    settle: Script
-    resend: Script
-    give_up: Script
-    release: Script
-    purge: Script
-
-
 class RedisOutbox:
     """DeliveryStore for RedisJobStore (a mixin, on its client and prefix)."""
 
     prefix: str
     _url: str  # for the message when Redis is unreachable (redis_errors.py)
-    _outbox_scripts: _Scripts | None = None
 
     def _redis(self) -> Any: ...  # RedisJobStore's: this process's connection
 
-    def _scripts(self) -> _Scripts:
-        client = self._redis().client
-        scripts = self._outbox_scripts
-        if scripts is None or scripts.pid != os.getpid() or scripts.client is not client:
-            scripts = self._outbox_scripts = _Scripts(
-                pid=os.getpid(),
-                client=client,
-                claim=client.register_script(_CLAIM),
-                settle=client.register_script(_SETTLE),
-                resend=client.register_script(_RESEND),
-                give_up=client.register_script(_GIVE_UP),
-                release=client.register_script(_RELEASE),
-                purge=client.register_script(_PURGE),
-            )
-        return scripts
+    def _script(self, source: str) -> Script: ...  # RedisJobStore's, registered once per connection
 
     # Keys ----------------------------------------------------------------------------
 
@@ -370,7 +340,7 @@ class RedisOutbox:
         )
         claimed = []
         for delivery_id in due:
-            fields = self._scripts().claim(
+            fields = self._script(_CLAIM)(
                 keys=self._keys_of(delivery_id, endpoint),
                 args=self._args(
                     id=delivery_id, owner=owner, now=_encode(now), expires=_encode(now + ttl)
@@ -383,7 +353,7 @@ class RedisOutbox:
     @reachable
     def settle_delivery(self, delivery_id: str, owner: str, **changes: object) -> Delivery:
         values = delivery_changes_to_stored(changes)
-        result = self._scripts().settle(
+        result = self._script(_SETTLE)(
             keys=self._keys_of(delivery_id, self._endpoint_of(delivery_id)),
             args=self._args(
                 id=delivery_id,
@@ -400,7 +370,7 @@ class RedisOutbox:
 
     @reachable
     def resend_delivery(self, delivery_id: str, now: float, give_up_at: float) -> Delivery:
-        result = self._scripts().resend(
+        result = self._script(_RESEND)(
             keys=self._keys_of(delivery_id, self._endpoint_of(delivery_id)),
             args=self._args(id=delivery_id, now=_encode(now), give_up_at=_encode(give_up_at)),
         )
@@ -422,7 +392,7 @@ class RedisOutbox:
         expired = self._redis().client.zrangebyscore(self._deadline_key, "-inf", _encode(now))
         given_up = 0
         for delivery_id, endpoint in self._each_with_endpoint(expired):
-            given_up += self._scripts().give_up(
+            given_up += self._script(_GIVE_UP)(
                 keys=self._keys_of(delivery_id, endpoint),
                 args=self._args(id=delivery_id, now=_encode(now), reason=reason),
             )
@@ -431,7 +401,7 @@ class RedisOutbox:
     @reachable
     def release_delivery_lease(self, delivery_id: str, owner: str) -> None:
         for _, endpoint in self._each_with_endpoint([delivery_id]):
-            self._scripts().release(
+            self._script(_RELEASE)(
                 keys=self._keys_of(delivery_id, endpoint),
                 args=self._args(id=delivery_id, owner=owner),
             )
@@ -443,7 +413,7 @@ class RedisOutbox:
         for state in (DeliveryState.SENT, DeliveryState.FAILED):
             old = client.zrangebyscore(self._state_key(state.value), "-inf", f"({cutoff!r}")
             for delivery_id in old:
-                purged += self._scripts().purge(
+                purged += self._script(_PURGE)(
                     keys=[
                         self._delivery_key(delivery_id),
                         self._all_key,
