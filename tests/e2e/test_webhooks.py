@@ -53,6 +53,8 @@ def check_stored_deleted_expired(server: ServerProcess, receiver: Receiver, back
         "backend": backend,
         "size": len(content),
         "sha256": hashlib.sha256(content).hexdigest(),
+        "uploader_label": None,
+        "upload_link": None,
         "link": stored["data"]["link"],
         "expires_at": None,
         "max_downloads": None,
