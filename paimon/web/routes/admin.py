@@ -233,9 +233,10 @@ def revoke_link(link_id: str) -> Response:
 
 
 @bp.get("/webhooks")
-@owner_page
-def webhooks() -> str:
-    state = deliveryviews.wanted_state(request.args)
+def webhooks() -> object:
+    state = deliveryviews.wanted_state(request.args)  # a bad query is refused whoever asks
+    if owners.signed_in() is None:
+        return redirect(url_for("admin.sign_in"), 303)
     deliveries = services().deliveries
     return render_template(
         "admin/webhooks.html",
