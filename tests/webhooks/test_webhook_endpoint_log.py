@@ -1,0 +1,88 @@
+"""What the sender logs of an endpoint that fails (paimon/webhooks/sender.py,
+EndpointLog): a line when it starts failing, a summary now and then, a line when it
+answers again; never one per attempt of each delivery. A real sender over a SQLite
+store posts to a real receiver on 127.0.0.1 that answers 503 for a while."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from paimon.jobs.model import JobState
+from paimon.jobs.outbox import Announcer, DeliveryState
+from paimon.jobs.owners import LeaseOwners
+from paimon.jobs.sqlite import SqliteJobStore
+from paimon.webhooks.sender import EndpointLog, WebhookSender
+from paimon_devtools.receiver import Receiver
+from paimon_devtools.servers import eventually
+from tests.support.jobstores import make_job
+from tests.support.webhooks import WEBHOOK_SECRET
+
+DELIVERIES = 8
+FAILURES = 12  # 503s before the first 200: each of the 8 deliveries fails once or twice
+
+
+def endpoint_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "paimon.webhooks"]
+
+
+def test_a_failing_endpoint_is_one_line_and_one_when_it_answers_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver(statuses=[503] * FAILURES)
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    announcer = Announcer((receiver.url,), 3600)
+    sender = WebhookSender(
+        store,
+        announcer,
+        WEBHOOK_SECRET,
+        LeaseOwners(tmp_path / "owners"),
+        lambda job: None,
+        allow_private=True,
+        retention_seconds=3600,
+    )
+    caplog.set_level(logging.INFO, logger="paimon.webhooks")
+    try:
+        for _ in range(DELIVERIES):
+            job = make_job(state=JobState.TRANSFERRING, size=3, sha256="ab" * 32)
+            store.create(job)
+            store.update(job.id, announce=announcer("upload.stored"), state=JobState.DONE)
+        sender.start()
+        sent = eventually(
+            lambda: store.delivery_counts()[DeliveryState.SENT] == DELIVERIES, timeout=25
+        )
+        assert sent, store.delivery_counts()
+        assert len(receiver.received) == FAILURES + DELIVERIES
+    finally:
+        sender.stop()
+        store.close()
+        receiver.close()
+    failing, again = endpoint_lines(caplog)
+    assert failing.startswith("webhook endpoint 127.0.0.1 is failing: ")
+    assert "503" in failing
+    assert again.startswith(f"webhook endpoint 127.0.0.1 answers again, after {FAILURES} failed")
+
+
+def test_a_long_failure_is_summed_up_every_few_minutes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The clock is the caller's (monotonic seconds): three minutes of attempts every
+    second, then ten more minutes, with a summary every five."""
+    endpoint_log = EndpointLog(summary_seconds=300)
+    caplog.set_level(logging.INFO, logger="paimon.webhooks")
+    for second in range(780):
+        endpoint_log.failed("https://hooks.example.com/t/SECRET-PATH", "HTTP 502", 1000 + second)
+    endpoint_log.sent("https://hooks.example.com/t/SECRET-PATH", 1780)
+    lines = endpoint_lines(caplog)
+    assert len(lines) == 4, lines
+    assert lines[1] == (
+        "webhook endpoint hooks.example.com still failing: 301 attempts failed in 300 s; "
+        "last: HTTP 502"
+    )
+    assert lines[2].startswith("webhook endpoint hooks.example.com still failing: 601 attempts")
+    assert lines[3] == (
+        "webhook endpoint hooks.example.com answers again, after 780 failed attempts in 780 s"
+    )
+    assert not any("SECRET-PATH" in line for line in lines)  # a path may hold a token
