@@ -55,6 +55,18 @@ def stored_event(receiver: Receiver, job_id: str) -> tuple[str, dict]:
     return found
 
 
+def put_with_token(server: ServerProcess, name: str, content: bytes) -> str:
+    """PUT a file with the upload token labelled ci; its job id."""
+    reply = requests.put(
+        f"{server.url}/upload/{name}",
+        data=content,
+        headers={**JSON, "Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()["id"]
+
+
 def sends_of(receiver: Receiver, delivery_id: str) -> int:
     return sum(1 for r in receiver.received if r.id == delivery_id)
 
@@ -62,14 +74,7 @@ def sends_of(receiver: Receiver, delivery_id: str) -> int:
 def test_stored_names_the_uploaders_label_and_the_upload_link(
     server: ServerProcess, receiver: Receiver
 ) -> None:
-    by_token = requests.put(
-        f"{server.url}/upload/a.txt",
-        data=b"with the ci token",
-        headers={**JSON, "Authorization": f"Bearer {TOKEN}"},
-        timeout=10,
-    )
-    assert by_token.status_code == 200, by_token.text
-    _, event = stored_event(receiver, by_token.json()["id"])
+    _, event = stored_event(receiver, put_with_token(server, "a.txt", b"with the ci token"))
     assert (event["data"]["uploader_label"], event["data"]["upload_link"]) == ("ci", None)
 
     made = requests.post(
@@ -87,13 +92,7 @@ def test_stored_names_the_uploaders_label_and_the_upload_link(
 def test_the_api_lists_deliveries_and_sends_one_again(
     server: ServerProcess, receiver: Receiver
 ) -> None:
-    stored = requests.put(
-        f"{server.url}/upload/c.txt",
-        data=b"c",
-        headers={**JSON, "Authorization": f"Bearer {TOKEN}"},
-        timeout=10,
-    )
-    job_id = stored.json()["id"]
+    job_id = put_with_token(server, "c.txt", b"c")
     delivery_id, _ = stored_event(receiver, job_id)
     listing = f"{server.url}/api/webhooks/deliveries"
     assert requests.get(listing, timeout=10).status_code == 401
@@ -131,13 +130,7 @@ def test_the_api_lists_deliveries_and_sends_one_again(
 def test_the_console_shows_deliveries_and_sends_one_again(
     server: ServerProcess, receiver: Receiver
 ) -> None:
-    stored = requests.put(
-        f"{server.url}/upload/d.txt",
-        data=b"d",
-        headers={**JSON, "Authorization": f"Bearer {TOKEN}"},
-        timeout=10,
-    )
-    delivery_id, _ = stored_event(receiver, stored.json()["id"])
+    delivery_id, _ = stored_event(receiver, put_with_token(server, "d.txt", b"d"))
     page_url = f"{server.url}/admin/webhooks"
     stranger = requests.get(page_url, allow_redirects=False, timeout=10)
     assert (stranger.status_code, stranger.headers["Location"]) == (303, "/admin/sign-in")

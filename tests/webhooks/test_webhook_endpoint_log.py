@@ -12,13 +12,12 @@ import pytest
 
 from paimon.jobs.model import JobState
 from paimon.jobs.outbox import Announcer, DeliveryState
-from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.sqlite import SqliteJobStore
-from paimon.webhooks.sender import EndpointLog, WebhookSender
+from paimon.webhooks.sender import EndpointLog
 from paimon_devtools.receiver import Receiver
 from paimon_devtools.servers import eventually
 from tests.support.jobstores import make_job
-from tests.support.webhooks import WEBHOOK_SECRET
+from tests.support.webhooks import sender_for
 
 DELIVERIES = 8
 FAILURES = 12  # 503s before the first 200: each of the 8 deliveries fails once or twice
@@ -34,15 +33,7 @@ def test_a_failing_endpoint_is_one_line_and_one_when_it_answers_again(
     receiver = Receiver(statuses=[503] * FAILURES)
     store = SqliteJobStore(tmp_path / "jobs.sqlite3")
     announcer = Announcer((receiver.url,), 3600)
-    sender = WebhookSender(
-        store,
-        announcer,
-        WEBHOOK_SECRET,
-        LeaseOwners(tmp_path / "owners"),
-        lambda job: None,
-        allow_private=True,
-        retention_seconds=3600,
-    )
+    sender = sender_for(store, announcer, tmp_path, allow_private=True)
     caplog.set_level(logging.INFO, logger="paimon.webhooks")
     try:
         for _ in range(DELIVERIES):
