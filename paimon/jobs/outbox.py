@@ -54,6 +54,8 @@ SNAPSHOT_FIELDS = (
     "removed_because",
     "created_at",
     "updated_at",
+    "uploader_label",
+    "upload_link",
 )
 
 

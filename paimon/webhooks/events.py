@@ -30,6 +30,8 @@ def body(delivery: Delivery, link_of: LinkOf) -> bytes:
         "backend": job["backend"],
         "size": job["size"],
         "sha256": job["sha256"],
+        "uploader_label": job["uploader_label"],
+        "upload_link": job["upload_link"],
     }
     if delivery.event == STORED:
         data |= {

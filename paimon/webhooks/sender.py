@@ -13,6 +13,7 @@ tried again (timeouts, connection errors, 5xx, 408, 409, 429, after a pause that
 doubles from about a second to at most 10 minutes, or Retry-After), or failed (any
 other answer, or PAIMON_WEBHOOK_RETRY_HOURS are over). The sender wakes when this
 process writes an event, and looks every POLL_SECONDS for the others' events.
+Its log speaks of endpoints, not of each attempt (EndpointLog).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ RETRY_JITTER_SECONDS = 1.0
 RETRYABLE_4XX = frozenset({408, 409, 429})
 RESPONSE_BYTES_READ = 4096  # of a receiver's answer: only its status matters
 USER_AGENT = "Paimon-Webhooks/1"
+FAILING_SUMMARY_SECONDS = 300.0  # while an endpoint keeps failing: one line this often
 
 
 def retry_delay(attempts: int) -> float:
@@ -78,6 +80,62 @@ def retry_after(value: str | None, now: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - now, 0.0)
+
+
+@dataclass
+class _Failing:
+    since: float  # monotonic: the first failed attempt of this run of failures
+    failed: int = 0  # attempts failed since then
+    told: float = 0.0  # monotonic: when the log last said so
+
+
+class EndpointLog:
+    """What the log says of failed attempts, per endpoint (one process's sender): a
+    WARNING when it starts failing, one line every FAILING_SUMMARY_SECONDS while it
+    goes on (how many attempts failed, the last error), and one when it answers again;
+    never a line per attempt, which a dead endpoint with a backlog of 10,000 would make
+    tens of thousands of a minute. It names an endpoint by its host only (_host)."""
+
+    def __init__(self, summary_seconds: float = FAILING_SUMMARY_SECONDS):
+        self.summary_seconds = summary_seconds
+        self._failing: dict[str, _Failing] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, endpoint: str, error: str | None, now: float) -> None:
+        where = _host(endpoint)
+        with self._lock:
+            failing = self._failing.get(endpoint)
+            if failing is None:
+                self._failing[endpoint] = _Failing(since=now, failed=1, told=now)
+                log.warning(
+                    "webhook endpoint %s is failing: %s; its deliveries are tried again "
+                    "with growing pauses",
+                    where,
+                    error,
+                )
+                return
+            failing.failed += 1
+            if now - failing.told < self.summary_seconds:
+                return
+            failing.told = now
+            log.warning(
+                "webhook endpoint %s still failing: %d attempts failed in %.0f s; last: %s",
+                where,
+                failing.failed,
+                now - failing.since,
+                error,
+            )
+
+    def sent(self, endpoint: str, now: float) -> None:
+        with self._lock:
+            failing = self._failing.pop(endpoint, None)
+        if failing is not None:
+            log.info(
+                "webhook endpoint %s answers again, after %d failed attempts in %.0f s",
+                _host(endpoint),
+                failing.failed,
+                now - failing.since,
+            )
 
 
 @dataclass(frozen=True)
@@ -205,6 +263,7 @@ class WebhookSender:
         self.retention_seconds = retention_seconds
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.endpoint_log = EndpointLog()
         self._pool = ThreadPoolExecutor(
             max(PER_ENDPOINT_IN_FLIGHT * len(self.endpoints), 1), thread_name_prefix="webhook"
         )
@@ -307,14 +366,16 @@ class WebhookSender:
             self.store.settle_delivery(delivery.id, self.owner, **changes)
         except (LeaseLost, DeliveryNotFound):
             return  # taken over (this attempt ran past its lease), or purged
-        where = _host(delivery.endpoint)
         if outcome.sent:
             metrics.WEBHOOKS.labels("sent").inc()
-        elif changes.get("state") is DeliveryState.FAILED:
+            self.endpoint_log.sent(delivery.endpoint, time.monotonic())
+            return
+        if outcome.retryable:  # the endpoint's trouble (no answer, 5xx...), not this event's
+            self.endpoint_log.failed(delivery.endpoint, outcome.error, time.monotonic())
+        if changes.get("state") is DeliveryState.FAILED:
             metrics.WEBHOOKS.labels("failed").inc()
+            where = _host(delivery.endpoint)
             log.warning("webhook %s to %s failed for good: %s", delivery.id, where, outcome.error)
-        else:
-            log.info("webhook %s to %s: %s; trying again", delivery.id, where, outcome.error)
 
 
 def _host(url: str) -> str:

@@ -182,6 +182,7 @@ def dead_endpoint_backlog(workdir: Path) -> dict[str, object]:
             store.close()
         with sqlite3.connect(server.data_dir / "jobs.sqlite3") as connection:
             (attempts,) = connection.execute("SELECT SUM(attempts) FROM deliveries").fetchone()
+        log_lines = sum("paimon.webhooks" in line for line in server.logs().splitlines())
     finally:
         server.stop()
     return {
@@ -192,6 +193,7 @@ def dead_endpoint_backlog(workdir: Path) -> dict[str, object]:
         "with_backlog": busy | {"healthz_ms": statistics.median(health) if health else None},
         "attempts": attempts,
         "pending_at_end": counts[DeliveryState.PENDING],
+        "log_lines": log_lines,
     }
 
 
@@ -224,6 +226,7 @@ def webhook_table(results: dict[str, object]) -> str:
             f"{idle['cpu_per_s']:.3f} / {busy['cpu_per_s']:.3f}",
         ),
         ("    attempts made, still pending", f"{dead['attempts']}, {dead['pending_at_end']}"),
+        ("    the sender's log lines", f"{dead['log_lines']}"),
         (
             "    /healthz median: idle / backlog",
             f"{idle['healthz_ms']:.1f} / {busy['healthz_ms'] or float('nan'):.1f} ms",

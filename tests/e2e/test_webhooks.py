@@ -53,6 +53,8 @@ def check_stored_deleted_expired(server: ServerProcess, receiver: Receiver, back
         "backend": backend,
         "size": len(content),
         "sha256": hashlib.sha256(content).hexdigest(),
+        "uploader_label": None,
+        "upload_link": None,
         "link": stored["data"]["link"],
         "expires_at": None,
         "max_downloads": None,
@@ -79,12 +81,30 @@ def public(port: int) -> dict[str, str]:
 
 
 def test_each_event_on_local_storage(receiver: Receiver, tmp_path: Path) -> None:
-    server = start_server(tmp_path, **public(free_port()), **hooked(receiver), **QUICK)
+    """The three events of check_stored_deleted_expired, then upload.failed: the files
+    folder replaced by a plain file, so storing fails, and with PAIMON_RETRY_HOURS=0 no
+    automatic retry is to come."""
+    settings = {**public(free_port()), **hooked(receiver), **QUICK, "retry_hours": "0"}
+    server = start_server(tmp_path, **settings)
     try:
         check_stored_deleted_expired(server, receiver, "local")
+        files = server.data_dir / "files"
+        files.rename(server.data_dir / "files-gone")
+        files.write_bytes(b"not a folder")
+        refused = post_file(server, b"nowhere to go", "f.bin", headers=JSON)
+        assert refused.status_code >= 500, refused.text
+        failed = one(receiver, "upload.failed")
+        assert failed["data"]["job_id"] == refused.json()["id"]
+        assert failed["data"]["backend"] == "local"
+        assert failed["data"]["error"] == refused.json()["message"]
+        assert failed["data"]["error_code"] == refused.json()["error"] == "internal_error"
+        assert failed["data"]["attempts"] == 1
+        assert len(receiver.received) == 5  # one more: no retry announced it again
+        files.unlink()
+        (server.data_dir / "files-gone").rename(files)
         metrics = requests.get(f"{server.url}/metrics", timeout=10).text
-        assert 'paimon_webhooks_total{outcome="sent"} 4.0' in metrics
-        assert 'paimon_webhook_deliveries{state="sent"} 4.0' in metrics
+        assert 'paimon_webhooks_total{outcome="sent"} 5.0' in metrics
+        assert 'paimon_webhook_deliveries{state="sent"} 5.0' in metrics
         assert 'paimon_webhook_deliveries{state="pending"} 0.0' in metrics
     finally:
         server.stop()

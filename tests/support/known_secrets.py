@@ -17,7 +17,8 @@ from paimon_devtools.megasim import V2_PASSWORD
 
 TOKEN = "tok-7c1e5a90-secret-never-logged"
 #: The webhook tests' secret, in the whsec_ form (tests/support/webhooks.py).
-WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"webhook-secret-3e9a71c4-never-logged").decode()
+WEBHOOK_KEY = "webhook-secret-3e9a71c4-never-logged"  # the bytes the whsec_ form stands for
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(WEBHOOK_KEY.encode()).decode()
 SECOND_TOKEN = "tok-2b8d44f1-secret-never-logged"
 # Presented by clients but wrong: a server must not log what it refused either.
 WRONG_TOKEN = "tok-guess-0e93aa7d-never-logged"
@@ -43,6 +44,7 @@ ALL = (
     METRICS_TOKEN,
     V2_PASSWORD,  # the emulator account's password, which the MEGA tests configure
     WEBHOOK_SECRET,
+    WEBHOOK_KEY,
 )
 
 

@@ -11,13 +11,11 @@ import pytest
 from paimon.config import SettingsError, load_settings
 from paimon.jobs.model import JobState
 from paimon.jobs.outbox import Announcer, DeliveryState
-from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.sqlite import SqliteJobStore
-from paimon.webhooks.sender import WebhookSender
 from paimon_devtools.receiver import Receiver
 from paimon_devtools.servers import eventually
 from tests.support.jobstores import make_job
-from tests.support.webhooks import WEBHOOK_SECRET
+from tests.support.webhooks import WEBHOOK_SECRET, sender_for
 
 
 @pytest.mark.parametrize(
@@ -58,15 +56,7 @@ def test_a_name_resolving_to_a_private_address_at_delivery_is_refused_then(
     endpoint = f"https://localhost:{port}/hook"
     store = SqliteJobStore(tmp_path / "jobs.sqlite3")
     announcer = Announcer((endpoint,), 3600)
-    sender = WebhookSender(
-        store,
-        announcer,
-        WEBHOOK_SECRET,
-        LeaseOwners(tmp_path / "owners"),
-        lambda job: None,
-        allow_private=False,
-        retention_seconds=3600,
-    )
+    sender = sender_for(store, announcer, tmp_path, allow_private=False)
     try:
         job = make_job(state=JobState.TRANSFERRING, size=3, sha256="ab" * 32)
         store.create(job)

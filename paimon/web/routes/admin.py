@@ -1,7 +1,8 @@
 """The owner's console, ``/admin``: server-rendered pages that work without JavaScript
 (admin.js only asks before a delete). Every upload, newest first, paged, filtered and
 searched, with its actions (open, copy link, delete, retry), the totals and where the
-bytes are; the upload links, made and revoked here too. Sign-in, sessions and CSRF are
+bytes are; the upload links, made and revoked here too; the webhook deliveries, each
+sent again here too. Sign-in, sessions and CSRF are
 paimon/web/owners.py's; what is shown is consoleviews.py's, as the API shows it."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from werkzeug.wrappers import Response
 from paimon.jobs.links import UploadLink
 from paimon.jobs.model import JobState
 from paimon.uploads.refusals import UploadRefused
-from paimon.web import owners
+from paimon.web import deliveryviews, owners
 from paimon.web.consoleviews import (
     FILTERS,
     LinkForm,
@@ -35,6 +36,7 @@ from paimon.web.errors import ApiError, status_of
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(owners.require_console)
 bp.add_app_template_filter(size_text, "size")
+bp.add_app_template_filter(deliveryviews.when_text, "utc_seconds")
 F = TypeVar("F", bound=Callable[..., object])
 
 #: The backends a job may name (one made before the storage was switched, too).
@@ -225,3 +227,30 @@ def revoke_link(link_id: str) -> Response:
     posted_form()
     services().upload_links.revoke(link_id)
     return redirect(url_for("admin.links"), 303)
+
+
+# Webhook deliveries ------------------------------------------------------------------
+
+
+@bp.get("/webhooks")
+def webhooks() -> object:
+    state = deliveryviews.wanted_state(request.args)  # a bad query is refused whoever asks
+    if owners.signed_in() is None:
+        return redirect(url_for("admin.sign_in"), 303)
+    deliveries = services().deliveries
+    return render_template(
+        "admin/webhooks.html",
+        owner=owners.signed_in(),
+        csrf=owners.csrf_token(),
+        listing=deliveryviews.listing(deliveries, state) if deliveries else None,
+        state=str(state) if state else "",
+        resent=request.args.get("resent", ""),
+    )
+
+
+@bp.post("/webhooks/<delivery_id>/resend")
+@owner_page
+def resend_delivery(delivery_id: str) -> Response:
+    posted_form()
+    deliveryviews.resend(deliveryviews.configured(), delivery_id)
+    return redirect(url_for("admin.webhooks", resent=delivery_id), 303)

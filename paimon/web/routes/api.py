@@ -1,13 +1,14 @@
 """The owner's JSON API under /api/, with an admin token as a bearer header
 (paimon/web/owners.py): every upload, newest first, filtered and searched, in pages
 read with a cursor; one upload, its deletion and retry; totals and storage; upload
-links made, listed and revoked. docs/api.md describes each."""
+links made, listed and revoked; webhook deliveries listed and sent again. docs/api.md
+describes each."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from paimon.web import owners
+from paimon.web import deliveryviews, owners
 from paimon.web.admission import sends_body
 from paimon.web.consoleviews import (
     job_query,
@@ -93,3 +94,14 @@ def create_upload_link():
 def revoke_upload_link(link_id: str):
     link = services().upload_links.revoke(link_id)
     return {"status": "revoked", **link_view(link)}
+
+
+@bp.get("/webhooks/deliveries")
+def webhook_deliveries():
+    deliveries = deliveryviews.configured()
+    return deliveryviews.listing(deliveries, deliveryviews.wanted_state(request.args))
+
+
+@bp.post("/webhooks/deliveries/<delivery_id>/resend")
+def resend_webhook_delivery(delivery_id: str):
+    return deliveryviews.resend(deliveryviews.configured(), delivery_id).public_view(), 202
