@@ -153,6 +153,8 @@ def check_data(settings: Settings) -> list[CheckResult]:
     results = []
     if settings.storage_backend == "mega":
         results.append(check_mega_login(settings))
+    if settings.storage_backend == "s3":
+        results.append(check_s3(settings))
     results.append(spool := check_spool(Spool(settings.spool_dir), settings.min_free_bytes))
     results.append(jobs := check_job_store(settings))
     if settings.storage_backend == "local" and spool.ok and jobs.ok:
@@ -209,6 +211,22 @@ def check_downloads(settings: Settings) -> CheckResult:
             f"{len(reply.data)} bytes instead of {len(payload)}",
         )
     return CheckResult("downloads", True, f"a stored file downloads back from {storage.root}")
+
+
+def check_s3(settings: Settings) -> CheckResult:
+    """The bucket answers the credentials in the AWS variables (the check /readyz
+    makes); a refusal in one line that names the variables, never their values."""
+    from paimon.bootstrap.wiring import s3_storage
+    from paimon.storage.base import StorageError
+
+    try:
+        storage = s3_storage(settings)
+        storage.check()
+    except StorageError as exc:
+        return CheckResult("s3", False, exc.message)
+    except Exception as exc:  # e.g. no region or credentials configured at all
+        return CheckResult("s3", False, f"{type(exc).__name__}: {exc}")
+    return CheckResult("s3", True, f"the bucket answers at {settings.s3_storage_url}")
 
 
 def check_mega_login(settings: Settings) -> CheckResult:

@@ -111,7 +111,18 @@ def build_storage(settings: Settings, **mega_options: object) -> StorageBackend:
         from paimon.storage.mega import MegaStorage
 
         return MegaStorage(mega_account(settings), **mega_options)  # type: ignore[arg-type]
+    if settings.storage_backend == "s3":
+        return s3_storage(settings)
     return LocalStorage(settings.data_dir / "files")
+
+
+def s3_storage(settings: Settings) -> StorageBackend:
+    """Stored files in S3-compatible object storage; boto3 is imported only when chosen."""
+    from paimon.storage.s3 import S3Location, S3Storage
+
+    assert settings.s3_storage_url  # load_settings requires it for s3
+    presign = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else 0
+    return S3Storage(S3Location.parse(settings.s3_storage_url), presign_seconds=presign)
 
 
 @dataclass(frozen=True)
