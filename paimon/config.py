@@ -221,9 +221,16 @@ class Settings(BaseSettings):
     # S3-compatible object storage: endpoint, region and credentials come from the
     # standard AWS variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     # AWS_SECRET_ACCESS_KEY), which boto3 reads as they are.
+    spool_url: str | None = Field(
+        None,
+        description="s3://bucket/prefix: the spool in S3-compatible object storage, so any "
+        "instance carries on any upload or job (with PAIMON_STORAGE s3 or mega); empty: "
+        "the spool on local disk.",
+    )
     s3_storage_url: str | None = Field(
         None,
-        description="s3://bucket/prefix where PAIMON_STORAGE=s3 keeps stored files.",
+        description="s3://bucket/prefix where PAIMON_STORAGE=s3 keeps stored files; "
+        "default: files/ under PAIMON_SPOOL_URL.",
     )
     s3_downloads: Literal["proxy", "redirect"] = Field(
         "proxy",
@@ -481,7 +488,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a URL starting with http:// or https://, with a host")
         return value.rstrip("/")
 
-    @field_validator("s3_storage_url", mode="before")
+    @field_validator("s3_storage_url", "spool_url", mode="before")
     @classmethod
     def _s3_url(cls, value: object) -> object:
         """s3://bucket/prefix, checked at start; empty is unset."""
@@ -530,6 +537,13 @@ class Settings(BaseSettings):
         if self.storage:
             return self.storage
         return "mega" if self.mega_email and self.mega_password else "local"
+
+    @property
+    def stored_files_url(self) -> str | None:
+        """Where PAIMON_STORAGE=s3 keeps files: its own URL, else files/ in the spool's."""
+        if self.s3_storage_url:
+            return self.s3_storage_url
+        return f"{self.spool_url.rstrip('/')}/files" if self.spool_url else None
 
     @property
     def spool_dir(self) -> Path:
@@ -606,8 +620,17 @@ def load_settings(**overrides: object) -> Settings:
                 for err in exc.errors()
             ]
         ) from None
-    if settings.storage_backend == "s3" and not settings.s3_storage_url:
-        raise SettingsError(["PAIMON_S3_STORAGE_URL: required when PAIMON_STORAGE is s3"])
+    if settings.storage_backend == "s3" and not settings.stored_files_url:
+        raise SettingsError(
+            ["PAIMON_S3_STORAGE_URL: required when PAIMON_STORAGE is s3 (or PAIMON_SPOOL_URL)"]
+        )
+    if settings.spool_url and settings.storage_backend == "local":
+        raise SettingsError(
+            [
+                "PAIMON_SPOOL_URL: an object-storage spool needs PAIMON_STORAGE s3 or mega "
+                "(local storage keeps files on one disk, beside a local spool)"
+            ]
+        )
     missing = settings.missing_for_mega()
     if settings.storage_backend == "mega" and missing:
         raise SettingsError([f"{name}: required when PAIMON_STORAGE is mega" for name in missing])

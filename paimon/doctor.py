@@ -226,7 +226,7 @@ def check_s3(settings: Settings) -> CheckResult:
         return CheckResult("s3", False, exc.message)
     except Exception as exc:  # e.g. no region or credentials configured at all
         return CheckResult("s3", False, f"{type(exc).__name__}: {exc}")
-    return CheckResult("s3", True, f"the bucket answers at {settings.s3_storage_url}")
+    return CheckResult("s3", True, f"the bucket answers at {settings.stored_files_url}")
 
 
 def check_mega_login(settings: Settings) -> CheckResult:

@@ -141,7 +141,8 @@ class S3Storage:
         resumed: bool = False,
         checkpoint: Checkpoint | None = None,
     ) -> StoredFile:
-        """Upload the spool file (multipart above PART_BYTES). The key is chosen once
+        """Upload the spool file (multipart above PART_BYTES), or copy a spool object
+        within the server (PAIMON_SPOOL_URL, same endpoint). The key is chosen once
         per job and kept in its checkpoint: an attempt after a crash writes the same key
         again, so a job never leaves two objects (an S3 upload is all or nothing)."""
         key = (checkpoint.load() if checkpoint and resumed else None) or secrets.token_urlsafe(16)
@@ -158,15 +159,24 @@ class S3Storage:
         metadata = {"filename": quote(filename), "size": str(size)}
         if job_id:
             metadata["job"] = job_id
+        target = (self.location.bucket, self.location.key(key))
         with self._errors():
-            self.client.upload_file(
-                str(source),
-                self.location.bucket,
-                self.location.key(key),
-                ExtraArgs={"Metadata": metadata},
-                Callback=progress,
-                Config=self._transfer,
-            )
+            if isinstance(source, Path):
+                self.client.upload_file(
+                    str(source),
+                    *target,
+                    ExtraArgs={"Metadata": metadata},
+                    Callback=progress,
+                    Config=self._transfer,
+                )
+            else:  # a spool object (PAIMON_SPOOL_URL): copied by the server, no bytes here
+                self.client.copy(
+                    {"Bucket": source.bucket, "Key": source.key},  # type: ignore[attr-defined]
+                    *target,
+                    ExtraArgs={"Metadata": metadata, "MetadataDirective": "REPLACE"},
+                    Callback=progress,
+                    Config=self._transfer,
+                )
         if on_progress:
             on_progress(size)
         return StoredFile(key=key, filename=filename, size=size, link=None)

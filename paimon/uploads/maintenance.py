@@ -14,7 +14,6 @@ import contextlib
 import logging
 import threading
 import time
-from pathlib import Path
 
 from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import JobStore, StateConflict
@@ -95,7 +94,7 @@ class Maintenance:
             if self.runner.busy() >= self.runner.concurrency:
                 return
             job = self.store.get(job_id)
-            here = job and job.spool_path and Path(job.spool_path).exists()
+            here = job and job.spool_path and self.spool.source(job.spool_path).exists()
             if here and self.runner.submit(job_id):
                 log.info("took over job %s", reference(job_id))
 
@@ -109,7 +108,7 @@ class Maintenance:
             if at > now:
                 break
             job = self.store.get(job_id)
-            if job and job.spool_path and Path(job.spool_path).exists():
+            if job and job.spool_path and self.spool.source(job.spool_path).exists():
                 with contextlib.suppress(StateConflict):  # another worker was first
                     self.runner.requeue_failed(job_id)
                     log.info("retrying job %s automatically", reference(job_id))
