@@ -163,6 +163,7 @@ class WeedServer(StopsOnExit):
             f"-s3.config={self.data_dir / 's3.json'}",
             "-master.volumeSizeLimitMB=64",
             "-volume.max=0",
+            "-volume.preStopSeconds=0",
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
         ]
         with (self.data_dir / LOG_NAME).open("ab") as log:

@@ -15,16 +15,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from paimon.spool.bodies import READ_SIZE
-from paimon.storage.base import BodySizeChanged
+from paimon.storage.base import BodySizeChanged, StorageUnavailable
 
 
 class ReceiveAborted(Exception):
     """The body being received will never be complete (the client went away)."""
 
 
-class SpoolUnavailable(Exception):
-    """The spool's bucket (PAIMON_SPOOL_URL) cannot be reached or refuses us: the upload
-    cannot be taken now, and nothing of it was acknowledged (503, Retry-After)."""
+class SpoolUnavailable(StorageUnavailable):
+    """The spool's bucket (PAIMON_SPOOL_URL) cannot be reached or refuses us: an upload
+    cannot be taken now, and nothing of it was acknowledged (503, Retry-After); a
+    transfer reading its spool object fails as a retryable storage failure does, and its
+    automatic retry finishes it once the bucket is back."""
+
+    code = "spool_unavailable"
 
 
 class SpoolFull(Exception):
