@@ -54,6 +54,38 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+class PartBuffer:
+    """The one buffer of a body on its way to a multipart upload: filled in place, and
+    handed whole to ``send`` each time it is full (boto3 reads it before returning, so
+    it is reused at once); a body never costs more than PART_BYTES here, and a small
+    one only the pages it touched."""
+
+    def __init__(self, send: Callable[[bytearray], None], initial: bytes = b""):
+        self._send = send
+        self._data = bytearray(PART_BYTES)
+        self.size = 0
+        self.add(initial)
+
+    def add(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), PART_BYTES - self.size)
+            self._data[self.size : self.size + take] = view[:take]
+            self.size += take
+            view = view[take:]
+            if self.size == PART_BYTES:
+                self._send(self._data)
+                self.size = 0
+
+    def rest(self) -> bytes:
+        """What is left, shorter than a part."""
+        return bytes(self._data[: self.size])
+
+    def drop(self) -> None:
+        self._data = bytearray()
+        self.size = 0
+
+
 @dataclass(frozen=True)
 class SpoolStat:
     st_size: int
@@ -163,7 +195,7 @@ class ObjectSpoolWriter:
         self.expected_size = expected_size
         self._on_progress = on_progress
         self._sha256 = hashlib.sha256()
-        self._buffer = bytearray()
+        self._buffer = PartBuffer(self._send_part)
         self._upload_id: str | None = None
         self._parts: list[dict] = []
         self.bytes_written = 0
@@ -173,18 +205,15 @@ class ObjectSpoolWriter:
         self._lock = threading.Lock()
 
     def write(self, data: bytes | memoryview) -> int:
-        self._buffer += data
+        self._buffer.add(data)
         self._sha256.update(data)
         self.bytes_written += len(data)
-        if len(self._buffer) >= PART_BYTES:
-            self._send_part(bytes(self._buffer[:PART_BYTES]))
-            del self._buffer[:PART_BYTES]
         if self._on_progress and self.bytes_written - self._reported >= PART_BYTES:
             self._reported = self.bytes_written
             self._on_progress(self.bytes_written)
         return len(data)
 
-    def _send_part(self, data: bytes) -> None:
+    def _send_part(self, data: bytes | bytearray) -> None:
         bucket, client = self._spool.location.bucket, self._spool.client
         with bucket_errors(self._spool.location):
             if self._upload_id is None:
@@ -213,17 +242,17 @@ class ObjectSpoolWriter:
         bucket, client = self._spool.location.bucket, self._spool.client
         with bucket_errors(self._spool.location):
             if self._upload_id is None:
-                client.put_object(Bucket=bucket, Key=self._key, Body=bytes(self._buffer))
+                client.put_object(Bucket=bucket, Key=self._key, Body=self._buffer.rest())
             else:
-                if self._buffer or not self._parts:
-                    self._send_part(bytes(self._buffer))
+                if self._buffer.size or not self._parts:
+                    self._send_part(self._buffer.rest())
                 client.complete_multipart_upload(
                     Bucket=bucket,
                     Key=self._key,
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": self._parts},
                 )
-        self._buffer = bytearray()
+        self._buffer.drop()
         self._ended = self.closed = True
         return self.bytes_written, self._sha256.hexdigest()
 
@@ -232,7 +261,7 @@ class ObjectSpoolWriter:
         if self._ended:
             return
         self._ended = self.closed = True
-        self._buffer = bytearray()
+        self._buffer.drop()
         if self._upload_id is not None:
             self._spool.abort(self._key, self._upload_id)
 
@@ -263,23 +292,20 @@ class ObjectAppender:
         self._length = length
         self._info = spool.tus_info(url)
         self._committed = sum(part["Size"] for part in self._info["parts"])
-        self._buffer = bytearray(spool.tail(self._key))
         self._parts = list(self._info["parts"])
+        self._buffer = PartBuffer(self._send_part, spool.tail(self._key))
         self._discarded = False
         self._closed = False
 
     def write(self, data: bytes | memoryview) -> int:
         self._before_write(self.written)
-        self._buffer += data
+        self._buffer.add(data)
         if self.sha256 is not None:
             self.sha256.update(data)
         self.written += len(data)
-        if len(self._buffer) >= PART_BYTES:
-            self._send_part(bytes(self._buffer[:PART_BYTES]))
-            del self._buffer[:PART_BYTES]
         return len(data)
 
-    def _send_part(self, data: bytes) -> None:
+    def _send_part(self, data: bytes | bytearray) -> None:
         client, bucket = self._spool.client, self._spool.location.bucket
         with bucket_errors(self._spool.location):
             if not self._info.get("upload"):
@@ -306,15 +332,15 @@ class ObjectAppender:
         self._closed = True
         if self._discarded:
             return
-        total = sum(part["Size"] for part in self._parts) + len(self._buffer)
+        total = sum(part["Size"] for part in self._parts) + self._buffer.size
         spool, client, bucket = self._spool, self._spool.client, self._spool.location.bucket
         with bucket_errors(spool.location):
             if total >= self._length:
                 if not self._info.get("upload"):  # all of it fits one PUT
-                    client.put_object(Bucket=bucket, Key=self._key, Body=bytes(self._buffer))
+                    client.put_object(Bucket=bucket, Key=self._key, Body=self._buffer.rest())
                 else:
-                    if self._buffer or not self._parts:
-                        self._send_part(bytes(self._buffer))
+                    if self._buffer.size or not self._parts:
+                        self._send_part(self._buffer.rest())
                     client.complete_multipart_upload(
                         Bucket=bucket,
                         Key=self._key,
@@ -328,7 +354,7 @@ class ObjectAppender:
                     )
                 spool.forget_tus_state(self._key)
                 return
-            client.put_object(Bucket=bucket, Key=self._key + TAIL_SUFFIX, Body=bytes(self._buffer))
+            client.put_object(Bucket=bucket, Key=self._key + TAIL_SUFFIX, Body=self._buffer.rest())
             self._info["parts"] = self._parts
             spool.save_tus_info(self._key, self._info)
 
