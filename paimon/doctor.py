@@ -155,11 +155,18 @@ def check_data(settings: Settings) -> list[CheckResult]:
         results.append(check_mega_login(settings))
     if settings.storage_backend == "s3":
         results.append(check_s3(settings))
-    results.append(spool := check_spool(Spool(settings.spool_dir), settings.min_free_bytes))
+    results.append(spool := check_spool(spool_of(settings), settings.min_free_bytes))
     results.append(jobs := check_job_store(settings))
     if settings.storage_backend == "local" and spool.ok and jobs.ok:
         results.append(check_downloads(settings))
     return results
+
+
+def spool_of(settings: Settings) -> Spool:
+    """The spool the settings name (a bucket's with PAIMON_SPOOL_URL)."""
+    from paimon.bootstrap.wiring import build_spool
+
+    return build_spool(settings)
 
 
 def check_job_store(settings: Settings) -> CheckResult:

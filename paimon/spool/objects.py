@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from paimon.spool.bodies import READ_SIZE
 from paimon.spool.writer import ReceiveAborted, SpoolUnavailable
-from paimon.storage.s3 import S3Location, s3_client
+from paimon.storage.s3 import S3Location, s3_client, storage_error
 
 #: The part size of a spool object's multipart upload: the buffer each arriving body
 #: holds (S3 wants parts of 5 MiB at least, but the last).
@@ -372,6 +372,15 @@ class ObjectSpool:
         self.location = location
         self.directory = directory
         self.client = client if client is not None else s3_client()
+
+    def reach(self) -> str:
+        """The bucket answers these credentials (readiness, doctor): what to say, or a
+        StorageError in one line that names the variables, never their values."""
+        try:
+            self.client.head_bucket(Bucket=self.location.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error(exc, self.location) from None
+        return f"{self.location} answers (object storage)"
 
     def url_of(self, name: str) -> str:
         return f"s3://{self.location.bucket}/{self.location.key(name)}"

@@ -240,6 +240,11 @@ class Spool:
         self.directory = directory
 
     @staticmethod
+    def reach() -> str | None:
+        """Nothing to reach: a local directory is checked by writing to it (readiness)."""
+        return None
+
+    @staticmethod
     def source(spool_path: str) -> Path:
         """What a transfer reads: the spool file itself."""
         return Path(spool_path)

@@ -93,19 +93,24 @@ def test_wrong_credentials_are_one_line_without_the_secret(
     s3_bucket: S3Bucket, server_factory, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", WRONG_S3_SECRET_KEY)
-    server = server_factory(storage="s3", s3_storage_url=s3_bucket.url(PREFIX))
+    server = server_factory(storage="s3", spool_url=s3_bucket.url("spool"))
     ready = requests.get(f"{server.url}/readyz", timeout=30)
     assert ready.status_code == 503
-    detail = ready.json()["checks"]["storage"]["detail"]
-    assert "refused the credentials" in detail
-    assert "\n" not in detail
+    assert set(ready.json()["failed"]) == {"spool", "storage"}
+    for check in ("spool", "storage"):
+        detail = ready.json()["checks"][check]["detail"]
+        assert "refused the credentials" in detail
+        assert "\n" not in detail
     assert WRONG_S3_SECRET_KEY not in ready.text and S3_SECRET_KEY not in ready.text
+    refused = requests.put(f"{server.url}/upload/a.txt", data=b"kept nowhere", timeout=30)
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"]
 
     code, report = run_doctor(
         sys.executable,
         tmp_path,
         PAIMON_STORAGE="s3",
-        PAIMON_S3_STORAGE_URL=s3_bucket.url(PREFIX),
+        PAIMON_SPOOL_URL=s3_bucket.url("spool"),
         PAIMON_DATA_DIR=str(tmp_path / "data"),
     )
     assert code != 0
@@ -113,4 +118,5 @@ def test_wrong_credentials_are_one_line_without_the_secret(
     assert not s3["ok"]
     assert "refused the credentials" in s3["detail"]
     assert "AWS_SECRET_ACCESS_KEY" in s3["detail"]
+    assert "refused the credentials" in by_name(report)["spool"]["detail"]
     assert WRONG_S3_SECRET_KEY not in str(report)
