@@ -172,7 +172,7 @@ class SpoolObject:
     def open(self, mode: str = "rb", buffering: int = -1) -> io.RawIOBase:
         assert mode == "rb"
         reader = ObjectReader(self.spool, self.key, self.stat().st_size)
-        return reader if buffering == 0 else io.BufferedReader(reader, READ_SIZE)  # type: ignore[return-value]
+        return reader if buffering == 0 else io.BufferedReader(reader, PART_BYTES)  # type: ignore[return-value]
 
 
 class ObjectSpoolWriter:
@@ -239,19 +239,10 @@ class ObjectSpoolWriter:
 
     def finish(self, fsync: bool = True) -> tuple[int, str]:
         """Send the last part and complete the object (S3 makes it durable)."""
-        bucket, client = self._spool.location.bucket, self._spool.client
         with bucket_errors(self._spool.location):
-            if self._upload_id is None:
-                client.put_object(Bucket=bucket, Key=self._key, Body=self._buffer.rest())
-            else:
-                if self._buffer.size or not self._parts:
-                    self._send_part(self._buffer.rest())
-                client.complete_multipart_upload(
-                    Bucket=bucket,
-                    Key=self._key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                )
+            self._spool.complete(
+                self._key, self._upload_id, self._parts, self._buffer.rest(), self._send_part
+            )
         self._buffer.drop()
         self._ended = self.closed = True
         return self.bytes_written, self._sha256.hexdigest()
@@ -336,22 +327,8 @@ class ObjectAppender:
         spool, client, bucket = self._spool, self._spool.client, self._spool.location.bucket
         with bucket_errors(spool.location):
             if total >= self._length:
-                if not self._info.get("upload"):  # all of it fits one PUT
-                    client.put_object(Bucket=bucket, Key=self._key, Body=self._buffer.rest())
-                else:
-                    if self._buffer.size or not self._parts:
-                        self._send_part(self._buffer.rest())
-                    client.complete_multipart_upload(
-                        Bucket=bucket,
-                        Key=self._key,
-                        UploadId=self._info["upload"],
-                        MultipartUpload={
-                            "Parts": [
-                                {"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
-                                for p in self._parts
-                            ]
-                        },
-                    )
+                upload = self._info.get("upload")
+                spool.complete(self._key, upload, self._parts, self._buffer.rest(), self._send_part)
                 spool.forget_tus_state(self._key)
                 return
             client.put_object(Bucket=bucket, Key=self._key + TAIL_SUFFIX, Body=self._buffer.rest())
@@ -372,6 +349,31 @@ class ObjectSpool:
         self.location = location
         self.directory = directory
         self.client = client if client is not None else s3_client()
+
+    def complete(
+        self,
+        key: str,
+        upload_id: str | None,
+        parts: list[dict],
+        rest: bytes,
+        send_part: Callable[[bytes], None],
+    ) -> None:
+        """Make a body's object whole: one PUT when no part went up (``upload_id``
+        None), else ``rest`` sent as the last part (``send_part`` adds it to ``parts``)
+        and the multipart upload completed."""
+        if upload_id is None:
+            self.client.put_object(Bucket=self.location.bucket, Key=key, Body=rest)
+            return
+        if rest or not parts:
+            send_part(rest)
+        self.client.complete_multipart_upload(
+            Bucket=self.location.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+            },
+        )
 
     def reach(self) -> str:
         """The bucket answers these credentials (readiness, doctor): what to say, or a
