@@ -10,7 +10,7 @@ import sys
 import requests
 
 from tests.support.doctor import by_name, run_doctor
-from tests.support.known_secrets import S3_SECRET_KEY, WRONG_S3_SECRET_KEY
+from tests.support.known_secrets import ADMIN_TOKEN, S3_SECRET_KEY, WRONG_S3_SECRET_KEY
 from tests.support.s3 import S3Bucket
 from tests.support.uploads import post_file, put_file, tus_create, tus_patch, wait_for_job
 
@@ -51,7 +51,9 @@ def test_every_door_stores_in_the_bucket_and_downloads_back(
 def test_downloads_answer_ranges_conditions_limits_and_deletes(
     s3_bucket: S3Bucket, server_factory
 ) -> None:
-    server = server_factory(storage="s3", s3_storage_url=s3_bucket.url(PREFIX))
+    server = server_factory(
+        storage="s3", s3_storage_url=s3_bucket.url(PREFIX), admin_tokens=f"owner={ADMIN_TOKEN}"
+    )
     content = os.urandom(100_000)
     body = put_file(server, "r.bin", content)
     link = body["link"]
@@ -71,6 +73,14 @@ def test_downloads_answer_ranges_conditions_limits_and_deletes(
 
     assert requests.delete(body["delete_url"], timeout=30).status_code in (200, 204)
     assert requests.get(link, timeout=10).status_code in (404, 410)
+    by_owner = put_file(server, "owner.txt", b"the console deletes this")
+    deleted = requests.delete(
+        f"{server.url}/api/uploads/{by_owner['id']}",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=30,
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert requests.get(by_owner["link"], timeout=10).status_code in (404, 410)
     assert len(s3_bucket.keys(PREFIX + "/")) == 1  # only the used-up one, until the sweep
 
 
