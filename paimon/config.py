@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,7 +37,9 @@ from paimon.webhooks.signing import webhook_secret_ok
 from paimon.webhooks.targets import check_at_start
 
 MEGA_API_URL = "https://g.api.mega.co.nz"
-StorageName = Literal["local", "mega"]
+StorageName = Literal["local", "mega", "s3"]
+#: s3://bucket/prefix, with a bucket name as S3 allows it.
+S3_URL = re.compile(r"s3://[a-z0-9][a-z0-9.\-]{1,62}(/.*)?")
 ENV_FILE = ".env"
 # PAIMON_* names read by the build, test and benchmark scripts, not by the server.
 SCRIPT_VARIABLES = frozenset(
@@ -171,8 +174,8 @@ class Settings(BaseSettings):
     # Storage.
     storage: StorageName | None = Field(
         None,
-        description="Where uploads go: 'local' or 'mega'; default: mega when MEGA "
-        "credentials are set, else local.",
+        description="Where uploads go: 'local', 'mega' or 's3' (S3-compatible object "
+        "storage); default: mega when MEGA credentials are set, else local.",
     )
     data_dir: Path = Field(
         Path("data"),
@@ -213,6 +216,33 @@ class Settings(BaseSettings):
         ge=0,
         description="Free space the spool must keep (bytes, or e.g. '256MiB'); below it "
         "readiness and doctor fail.",
+    )
+
+    # S3-compatible object storage: endpoint, region and credentials come from the
+    # standard AWS variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    # AWS_SECRET_ACCESS_KEY), which boto3 reads as they are.
+    spool_url: str | None = Field(
+        None,
+        description="s3://bucket/prefix: the spool in S3-compatible object storage, so any "
+        "instance carries on any upload or job (with PAIMON_STORAGE s3 or mega); empty: "
+        "the spool on local disk.",
+    )
+    s3_storage_url: str | None = Field(
+        None,
+        description="s3://bucket/prefix where PAIMON_STORAGE=s3 keeps stored files; "
+        "default: files/ under PAIMON_SPOOL_URL.",
+    )
+    s3_downloads: Literal["proxy", "redirect"] = Field(
+        "proxy",
+        description="How PAIMON_STORAGE=s3 serves a download: 'proxy' (through Paimon, "
+        "as local files: Range, conditional requests, Max-Downloads, the bucket private) "
+        "or 'redirect' (302 to a presigned URL; files with Max-Downloads still proxied).",
+    )
+    s3_presign_seconds: int = Field(
+        300,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="How long a presigned download URL stays valid (PAIMON_S3_DOWNLOADS=redirect).",
     )
 
     # MEGA.
@@ -458,6 +488,16 @@ class Settings(BaseSettings):
             raise ValueError("expected a URL starting with http:// or https://, with a host")
         return value.rstrip("/")
 
+    @field_validator("s3_storage_url", "spool_url", mode="before")
+    @classmethod
+    def _s3_url(cls, value: object) -> object:
+        """s3://bucket/prefix, checked at start; empty is unset."""
+        if isinstance(value, str):
+            value = value.strip() or None
+        if isinstance(value, str) and not S3_URL.fullmatch(value):
+            raise ValueError("expected s3://bucket or s3://bucket/prefix (a lower-case bucket)")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -497,6 +537,13 @@ class Settings(BaseSettings):
         if self.storage:
             return self.storage
         return "mega" if self.mega_email and self.mega_password else "local"
+
+    @property
+    def stored_files_url(self) -> str | None:
+        """Where PAIMON_STORAGE=s3 keeps files: its own URL, else files/ in the spool's."""
+        if self.s3_storage_url:
+            return self.s3_storage_url
+        return f"{self.spool_url.rstrip('/')}/files" if self.spool_url else None
 
     @property
     def spool_dir(self) -> Path:
@@ -573,6 +620,17 @@ def load_settings(**overrides: object) -> Settings:
                 for err in exc.errors()
             ]
         ) from None
+    if settings.storage_backend == "s3" and not settings.stored_files_url:
+        raise SettingsError(
+            ["PAIMON_S3_STORAGE_URL: required when PAIMON_STORAGE is s3 (or PAIMON_SPOOL_URL)"]
+        )
+    if settings.spool_url and settings.storage_backend == "local":
+        raise SettingsError(
+            [
+                "PAIMON_SPOOL_URL: an object-storage spool needs PAIMON_STORAGE s3 or mega "
+                "(local storage keeps files on one disk, beside a local spool)"
+            ]
+        )
     missing = settings.missing_for_mega()
     if settings.storage_backend == "mega" and missing:
         raise SettingsError([f"{name}: required when PAIMON_STORAGE is mega" for name in missing])

@@ -153,11 +153,20 @@ def check_data(settings: Settings) -> list[CheckResult]:
     results = []
     if settings.storage_backend == "mega":
         results.append(check_mega_login(settings))
-    results.append(spool := check_spool(Spool(settings.spool_dir), settings.min_free_bytes))
+    if settings.storage_backend == "s3":
+        results.append(check_s3(settings))
+    results.append(spool := check_spool(spool_of(settings), settings.min_free_bytes))
     results.append(jobs := check_job_store(settings))
     if settings.storage_backend == "local" and spool.ok and jobs.ok:
         results.append(check_downloads(settings))
     return results
+
+
+def spool_of(settings: Settings) -> Spool:
+    """The spool the settings name (a bucket's with PAIMON_SPOOL_URL)."""
+    from paimon.bootstrap.wiring import build_spool
+
+    return build_spool(settings)
 
 
 def check_job_store(settings: Settings) -> CheckResult:
@@ -209,6 +218,22 @@ def check_downloads(settings: Settings) -> CheckResult:
             f"{len(reply.data)} bytes instead of {len(payload)}",
         )
     return CheckResult("downloads", True, f"a stored file downloads back from {storage.root}")
+
+
+def check_s3(settings: Settings) -> CheckResult:
+    """The bucket answers the credentials in the AWS variables (the check /readyz
+    makes); a refusal in one line that names the variables, never their values."""
+    from paimon.bootstrap.wiring import s3_storage
+    from paimon.storage.base import StorageError
+
+    try:
+        storage = s3_storage(settings)
+        storage.check()
+    except StorageError as exc:
+        return CheckResult("s3", False, exc.message)
+    except Exception as exc:  # e.g. no region or credentials configured at all
+        return CheckResult("s3", False, f"{type(exc).__name__}: {exc}")
+    return CheckResult("s3", True, f"the bucket answers at {settings.stored_files_url}")
 
 
 def check_mega_login(settings: Settings) -> CheckResult:

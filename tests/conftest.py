@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.support.mega",
     "tests.support.browser",
     "tests.support.webhooks",
+    "tests.support.s3",
 ]
 
 

@@ -111,7 +111,29 @@ def build_storage(settings: Settings, **mega_options: object) -> StorageBackend:
         from paimon.storage.mega import MegaStorage
 
         return MegaStorage(mega_account(settings), **mega_options)  # type: ignore[arg-type]
+    if settings.storage_backend == "s3":
+        return s3_storage(settings)
     return LocalStorage(settings.data_dir / "files")
+
+
+def s3_storage(settings: Settings) -> StorageBackend:
+    """Stored files in S3-compatible object storage; boto3 is imported only when chosen."""
+    from paimon.storage.s3 import S3Location, S3Storage
+
+    assert settings.stored_files_url  # load_settings requires it for s3
+    presign = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else 0
+    return S3Storage(S3Location.parse(settings.stored_files_url), presign_seconds=presign)
+
+
+def build_spool(settings: Settings) -> Spool:
+    """The spool in object storage (PAIMON_SPOOL_URL), else a directory of the data dir."""
+    if not settings.spool_url:
+        return Spool(settings.spool_dir)
+    from paimon.spool.objects import ObjectSpool
+    from paimon.storage.s3 import S3Location
+
+    location = S3Location.parse(settings.spool_url)
+    return ObjectSpool(location, settings.spool_dir)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -129,7 +151,7 @@ def build_adapters(settings: Settings) -> Adapters:
     secret = install_secret(settings.data_dir)
     set_reference_key(secret)  # log lines name bearer secrets by their HMAC under it
     return Adapters(
-        spool=Spool(settings.spool_dir),
+        spool=build_spool(settings),
         storage=build_storage(settings),
         jobs=build_job_store(settings),
         owners=build_lease_owners(settings),

@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from paimon.spool.bodies import READ_SIZE
-from paimon.storage.base import BodySizeChanged
+from paimon.storage.base import BodySizeChanged, StorageUnavailable
 
 
 class ReceiveAborted(Exception):
     """The body being received will never be complete (the client went away)."""
+
+
+class SpoolUnavailable(StorageUnavailable):
+    """The spool's bucket (PAIMON_SPOOL_URL) cannot be reached or refuses us: an upload
+    cannot be taken now, and nothing of it was acknowledged (503, Retry-After); a
+    transfer reading its spool object fails as a retryable storage failure does, and its
+    automatic retry finishes it once the bucket is back."""
+
+    code = "spool_unavailable"
 
 
 class SpoolFull(Exception):
@@ -217,12 +226,49 @@ def file_sha256(path: Path) -> str:
 
 
 class Spool:
-    """Spool files live in one directory, on the same filesystem as local storage."""
+    """Spool files live in one directory, on the same filesystem as local storage.
+
+    Jobs name their spool file by path; the methods that take one (``source``,
+    ``offset``, ``appender``, ...) are what an object spool (paimon/spool/objects.py)
+    implements as well."""
 
     PREFIX = "up-"
+    #: A transfer may read a spool file while its body still arrives (pipelining).
+    readable_while_growing = True
 
     def __init__(self, directory: Path):
         self.directory = directory
+
+    @staticmethod
+    def reach() -> str | None:
+        """Nothing to reach: a local directory is checked by writing to it (readiness)."""
+        return None
+
+    @staticmethod
+    def source(spool_path: str) -> Path:
+        """What a transfer reads: the spool file itself."""
+        return Path(spool_path)
+
+    @staticmethod
+    def begin_append(spool_path: str) -> None:
+        """A new tus upload: its file exists already (the writer created it)."""
+
+    @staticmethod
+    def appender(
+        spool_path: str, before_write: Callable[[int], None], hashed: bool, length: int
+    ) -> AppendWriter:
+        """A tus PATCH appending to the upload's file (``length``: the upload's)."""
+        return AppendWriter(Path(spool_path), before_write, hashed)
+
+    @staticmethod
+    def offset(spool_path: str) -> int | None:
+        """The bytes a tus upload holds: its file's size; None when it is gone."""
+        path = Path(spool_path)
+        return path.stat().st_size if path.is_file() else None
+
+    @staticmethod
+    def sha256(spool_path: str) -> str:
+        return file_sha256(Path(spool_path))
 
     def new_writer(
         self,

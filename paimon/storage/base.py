@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 #: Called with the number of bytes the backend has acknowledged so far; raises
 #: StoreCancelled when the caller gives the transfer up.
@@ -148,11 +148,27 @@ class StorageBackend(Protocol):
 
 @dataclass(frozen=True)
 class ServedFile:
-    """A stored object the server itself can send back."""
+    """A stored object the server itself can send back: a local file (``path``), or an
+    object read through ``reader`` (a seekable file, for Range requests), with its
+    ``etag`` and ``modified`` time for conditional requests, and, when the backend hands
+    out short-lived URLs of its own, ``redirect`` (PAIMON_S3_DOWNLOADS=redirect)."""
 
-    path: Path
+    path: Path | None
     filename: str
     size: int
+    reader: Callable[[], BinaryIO] | None = None
+    etag: str | None = None
+    modified: float | None = None
+    redirect: str | None = None
+
+    def head(self, count: int) -> bytes:
+        """The object's first ``count`` bytes (its type is guessed from them)."""
+        if self.path is not None:
+            with self.path.open("rb") as file:
+                return file.read(count)
+        assert self.reader is not None
+        with self.reader() as file:
+            return file.read(count)
 
 
 @runtime_checkable

@@ -188,7 +188,11 @@ class UploadService:
             raise
         record_transition(job, None)
         pipelined = False
-        if expected_size and isinstance(self.storage, StoresWhileReceiving):
+        if (
+            expected_size
+            and isinstance(self.storage, StoresWhileReceiving)
+            and self.spool.readable_while_growing
+        ):
             pipelined = self.transfers.submit(job.id, Growing(expected_size, writer.wait_for_bytes))
         return IncomingUpload(job, writer, pipelined, delete_token)
 

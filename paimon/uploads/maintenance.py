@@ -14,12 +14,13 @@ import contextlib
 import logging
 import threading
 import time
-from pathlib import Path
 
+from paimon.jobs.model import Job
 from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import JobStore, StateConflict
 from paimon.observability.logs import reference
 from paimon.spool.writer import Spool
+from paimon.storage.base import StorageError
 from paimon.uploads.keeping import Keeper
 from paimon.uploads.transfers import TransferRunner
 
@@ -95,7 +96,7 @@ class Maintenance:
             if self.runner.busy() >= self.runner.concurrency:
                 return
             job = self.store.get(job_id)
-            here = job and job.spool_path and Path(job.spool_path).exists()
+            here = job and self._spool_here(job)
             if here and self.runner.submit(job_id):
                 log.info("took over job %s", reference(job_id))
 
@@ -109,10 +110,18 @@ class Maintenance:
             if at > now:
                 break
             job = self.store.get(job_id)
-            if job and job.spool_path and Path(job.spool_path).exists():
+            if job and self._spool_here(job):
                 with contextlib.suppress(StateConflict):  # another worker was first
                     self.runner.requeue_failed(job_id)
                     log.info("retrying job %s automatically", reference(job_id))
+
+    def _spool_here(self, job: Job) -> bool:
+        """The job's spool file is on this machine, or its spool object in a bucket
+        that answers now (one that does not: not now, and no traceback every pass)."""
+        try:
+            return bool(job.spool_path) and self.spool.source(job.spool_path).exists()
+        except StorageError:
+            return False
 
     def purge_expired(self) -> None:
         """Forget finished jobs, receives that stalled (their worker died mid-body, or

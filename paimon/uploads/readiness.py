@@ -33,6 +33,12 @@ def check_spool(spool: Spool, min_free_bytes: int, *, shown: str | None = None) 
     name = "spool"
     where = shown or spool.directory
     try:
+        reached = spool.reach()  # a bucket (PAIMON_SPOOL_URL) has no disk to look at
+    except StorageError as exc:
+        return CheckResult(name, False, exc.message)
+    if reached:
+        return CheckResult(name, True, reached if shown is None else f"{shown} answers")
+    try:
         spool.directory.mkdir(parents=True, exist_ok=True)
         probe = spool.directory / f".probe-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"ok")

@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.owners import LeaseOwners
 from paimon.jobs.store import StateConflict
 from paimon.spool.bodies import BodyTooLong, copy_body
-from paimon.spool.writer import AppendWriter, SpoolFull, file_sha256
+from paimon.spool.writer import SpoolFull
 from paimon.uploads.intake import UploadService
 from paimon.uploads.keeping import NO_WISHES, Keep
 from paimon.uploads.origins import ANONYMOUS, Origin
@@ -113,8 +112,9 @@ class TusService:
         incoming = self.uploads.begin(
             filename, reserve=length, owner=owner, keep=keep, origin=origin
         )
-        incoming.writer.close()  # PATCHes append to the file through AppendWriter
+        incoming.writer.close()  # PATCHes append to the file through the spool's appender
         job = self.jobs.update(incoming.job.id, size=length)
+        self.uploads.spool.begin_append(job.spool_path or "")
         try:
             upload = self.append(job.id, 0, body, declared)
         except BaseException:
@@ -146,12 +146,12 @@ class TusService:
         if expires <= time.time():
             self.uploads.delete_unqueued(job)
             raise UploadRefused("expired", "The upload expired; start it again.")
-        path = Path(job.spool_path or "")
-        if not path.is_file():
+        offset = self.uploads.spool.offset(job.spool_path or "")
+        if offset is None:
             raise UploadRefused(
                 "spool_gone", "The upload's bytes are not on this server; start it again."
             )
-        return TusUpload(job, path.stat().st_size, expires)
+        return TusUpload(job, offset, expires)
 
     def head(self, job_id: str) -> TusUpload:
         """HEAD. Also completes an upload whose last byte arrived just before a crash:
@@ -187,7 +187,7 @@ class TusService:
             upload = self.find(job_id)  # again, now that no one else can write
             if upload.job.state is not JobState.RECEIVING or upload.offset != offset:
                 raise UploadRefused("offset_mismatch", "The upload moved on meanwhile.")
-            job, path = upload.job, Path(upload.job.spool_path or "")
+            job, spool, path = upload.job, self.uploads.spool, upload.job.spool_path or ""
             assert job.size is not None
 
             def renew(written: int) -> bool:
@@ -195,7 +195,7 @@ class TusService:
                 return self.jobs.renew_lease(job.id, owner, self.lease_seconds)
 
             interval = min(1.0, self.lease_seconds / 3)
-            sink = AppendWriter(path, LeaseKeeper(renew, interval), hashed=offset == 0)
+            sink = spool.appender(path, LeaseKeeper(renew, interval), offset == 0, job.size)
             try:
                 copy_body(body, sink, limit=job.size - offset, expected=declared)
             except BodyTooLong:
@@ -206,11 +206,11 @@ class TusService:
                 raise
             finally:  # a body cut short keeps what arrived, for the client to resume
                 sink.close()
-                job = self.jobs.update(job.id, bytes_received=path.stat().st_size)
+                job = self.jobs.update(job.id, bytes_received=spool.offset(path) or 0)
             received = offset + sink.written
             if received < job.size:
                 return TusUpload(job, received, job.updated_at + self.expiry_seconds)
-            digest = sink.sha256.hexdigest() if sink.sha256 else file_sha256(path)
+            digest = sink.sha256.hexdigest() if sink.sha256 else spool.sha256(path)
             self.jobs.release_lease(job.id, owner)  # the transfer takes it next
             try:
                 job = self.uploads.queue(job.id, job.size, digest)

@@ -3,8 +3,6 @@ retries of temporary failures are the maintenance loop's (maintenance.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from paimon.jobs.model import Job, JobState
 from paimon.jobs.store import JobStore, StateConflict
 from paimon.uploads.ownership import owned
@@ -23,7 +21,7 @@ class Retries:
         job = owned(self.jobs, job_id, client)
         if job.state is not JobState.FAILED:
             raise UploadRefused("not_failed", f"The upload is {job.state}, not failed.")
-        if not job.spool_path or not Path(job.spool_path).exists():
+        if not job.spool_path or not self.transfers.spool.source(job.spool_path).exists():
             raise UploadRefused(
                 "spool_gone", "The received file is no longer kept; upload it again."
             )

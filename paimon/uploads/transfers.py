@@ -16,7 +16,6 @@ import time
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from paimon.jobs.model import FINISHED, RESUMABLE, Job, JobState
 from paimon.jobs.outbox import FAILED, SILENT, STORED, Announcement, Announcer
@@ -191,7 +190,7 @@ class TransferRunner:
         self, job: Job, fence: Fence, abort: threading.Event, growing: Growing | None
     ) -> None:
         assert job.spool_path is not None
-        source = Path(job.spool_path)
+        source = self.spool.source(job.spool_path)
         if not source.exists():
             self._fail(job.id, fence, "The received file is no longer on the server.", "spool_lost")
             return

@@ -117,6 +117,9 @@ KINDS: dict[str, Kind] = {
     "storage_failed": Kind(502, "The storage backend failed."),
     "server_busy": Kind(503, "Every upload slot of this server is taken.", SOON_SECONDS),
     "store_unavailable": Kind(503, "The server cannot reach its job store.", SOON_SECONDS),
+    "spool_unavailable": Kind(
+        503, "The server cannot reach the bucket uploads land in; try again soon.", SOON_SECONDS
+    ),
     "not_ready": Kind(
         503, "The server is not ready: see which checks failed.", SOON_SECONDS, "unavailable"
     ),

@@ -15,7 +15,7 @@ from werkzeug.exceptions import (
 )
 
 from paimon.spool.bodies import BodyEndedEarly
-from paimon.spool.writer import SpoolFull
+from paimon.spool.writer import SpoolFull, SpoolUnavailable
 from paimon.storage.base import StorageError
 from paimon.uploads.refusals import UploadRefused
 from paimon.web.context import services
@@ -79,6 +79,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(SpoolFull)
     def _spool_full(exc: SpoolFull):
         return error_response("server_full", DISK_FILLED_UP)
+
+    @app.errorhandler(SpoolUnavailable)
+    def _spool_unavailable(exc: SpoolUnavailable):  # nothing of the upload was acknowledged
+        log.warning("%s", exc)
+        return error_response("spool_unavailable")
 
     @app.errorhandler(BodyEndedEarly)
     def _ended_early(exc: BodyEndedEarly):  # the client went away; it reads no reply

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import filetype
@@ -55,9 +54,13 @@ PLAYED = ("audio/", "video/")
 PREVIEWED = ("image", "video", "audio")
 
 
-def safe_type(path: Path) -> str | None:
-    """The type ``path`` is shown inline as, from its first 8 KiB; None: not shown."""
-    kind = filetype.guess(str(path))
+#: filetype reads no more than a file's first 8 KiB.
+SNIFFED_BYTES = 8192
+
+
+def safe_type(served: ServedFile) -> str | None:
+    """The type ``served`` is shown inline as, from its first 8 KiB; None: not shown."""
+    kind = filetype.guess(str(served.path) if served.path else served.head(SNIFFED_BYTES))
     return INLINE_TYPES.get(kind.mime) if kind is not None else None
 
 
@@ -85,7 +88,7 @@ def delivery(served: ServedFile, job: Job | None) -> Delivery:
     """How to answer this request for ``served``: the file's page for ``?page``, or for
     a browser opening a file it would not be shown; else the file, inline when that is
     safe and it has no download limit, an attachment otherwise or with ``?download``."""
-    shown = safe_type(served.path)
+    shown = safe_type(served)
     download = "download" in request.args
     limited = job is not None and job.max_downloads is not None
     inline = shown is not None and not limited and not download

@@ -19,6 +19,7 @@ from paimon_devtools.bench.recovery import crash_recovery, recovery_table
 from paimon_devtools.bench.report import derived, machine, table
 from paimon_devtools.bench.rig import running
 from paimon_devtools.bench.rss import peak_rss, workers_of
+from paimon_devtools.bench.s3spool import s3_spool_bench, s3_spool_table
 from paimon_devtools.bench.slowclients import slow_clients
 from paimon_devtools.bench.stock import stock
 from paimon_devtools.bench.throughput import concurrency, end_to_end, uploader_alone
@@ -98,6 +99,13 @@ def main() -> int:
         help="instead: webhook delay and rate over EVENTS events, and a 10,000-delivery "
         "backlog to a dead endpoint",
     )
+    parser.add_argument(
+        "--s3-spool",
+        type=int,
+        metavar="MIB",
+        help="instead: upload speed with the spool in object storage (SeaweedFS) against "
+        "the local spool, for PUT, multipart and tus, MIB-sized files; memory per upload",
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the emulator and gunicorn are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -110,6 +118,9 @@ def main() -> int:
         elif args.webhooks:
             with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
                 results = webhook_bench(Path(scratch), args.webhooks)
+        elif args.s3_spool:
+            with tempfile.TemporaryDirectory(prefix="paimon-bench-") as scratch:
+                results = s3_spool_bench(Path(scratch), args.s3_spool)
         else:
             results = run(QUICK if args.quick else FULL, args.only)
     except KeyboardInterrupt:
@@ -120,6 +131,8 @@ def main() -> int:
         print(recovery_table(results))
     elif args.webhooks:
         print(webhook_table(results))
+    elif args.s3_spool:
+        print(s3_spool_table(results))
     else:
         print(table(results))
     if args.json:

@@ -99,6 +99,15 @@ def test_render_multi_instance_variant() -> None:
         "name": keyvalue["name"],
         "property": "connectionString",
     }
+    # No disk: the spool is in a bucket, its address and credentials asked for by Render.
+    for name in (
+        "PAIMON_SPOOL_URL",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ):
+        assert env_of(web)[name] == {"key": name, "sync": False}, name
 
 
 def test_gunicorn_reads_the_matched_graceful_timeout(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ REDIS_PASSWORD = "redispw-91d04c7e-never-logged"
 ADMIN_TOKEN = "adm-5e0b7c3d-secret-never-logged"
 MEGA_PASSWORD = "megapw-5d2a7e13-never-logged"
 METRICS_TOKEN = "metrics-4a1f93c2-never-logged"
+# The S3 server's secret key (tests/support/s3.py), and one it refuses.
+S3_SECRET_KEY = "s3secret-8c2e61d4-never-logged"
+WRONG_S3_SECRET_KEY = "s3secret-wrong-b7a3f0e9-never-logged"
 
 ALL = (
     TOKEN,
@@ -39,6 +42,8 @@ ALL = (
     MALFORMED_LINE_TOKEN,
     UNICODE_TOKEN,
     REDIS_PASSWORD,
+    S3_SECRET_KEY,
+    WRONG_S3_SECRET_KEY,
     ADMIN_TOKEN,
     MEGA_PASSWORD,
     METRICS_TOKEN,

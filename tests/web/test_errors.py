@@ -80,7 +80,13 @@ def test_every_kind_has_a_status_and_a_message() -> None:
 
 def test_retry_after_only_where_waiting_helps() -> None:
     waits = {kind: entry for kind, entry in KINDS.items() if entry.retry_after is not None}
-    assert set(waits) == {"too_many_uploads", "server_busy", "store_unavailable", "not_ready"}
+    assert set(waits) == {
+        "too_many_uploads",
+        "server_busy",
+        "store_unavailable",
+        "spool_unavailable",
+        "not_ready",
+    }
     for kind, entry in waits.items():
         assert entry.status in (429, 503) and entry.retry_after > 0, kind
 

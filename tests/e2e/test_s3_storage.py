@@ -1,0 +1,132 @@
+"""PAIMON_STORAGE=s3: stored files in a real S3-compatible server (SeaweedFS, started by
+tests/support/s3.py), end to end through gunicorn, reached through the standard AWS
+variables exactly as deployed."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import requests
+
+from tests.support.doctor import by_name, run_doctor
+from tests.support.known_secrets import ADMIN_TOKEN, S3_SECRET_KEY, WRONG_S3_SECRET_KEY
+from tests.support.s3 import S3Bucket
+from tests.support.uploads import post_file, put_file, tus_create, tus_patch, wait_for_job
+
+PREFIX = "stored"
+
+
+def test_every_door_stores_in_the_bucket_and_downloads_back(
+    s3_bucket: S3Bucket, server_factory
+) -> None:
+    server = server_factory(storage="s3", s3_storage_url=s3_bucket.url(PREFIX))
+    put_body = os.urandom(9 * 1024 * 1024 + 5)  # past one 8 MiB part: a multipart upload
+    form_body, tus_body = os.urandom(70_000), os.urandom(300_000)
+
+    put = put_file(server, "put.bin", put_body)
+    form = post_file(server, form_body, "form.bin").json()
+    created = tus_create(server, len(tus_body), **{"Upload-Metadata": "filename dHVzLmJpbg=="})
+    location = server.url + created.headers["Location"].removeprefix(server.url)
+    assert tus_patch(location, 0, tus_body).status_code == 204
+    tus_id = location.rstrip("/").rsplit("/", 1)[1]
+    tus = wait_for_job(server, tus_id)
+    assert tus["state"] == "done", tus
+
+    for reply, body, name in ((put, put_body, "put.bin"), (form, form_body, "form.bin")):
+        assert reply["service"] == "s3"
+        download = requests.get(reply["link"], timeout=60)
+        assert download.status_code == 200
+        assert download.content == body
+        assert download.headers["Content-Disposition"] == f"attachment; filename={name}"
+    assert requests.get(tus["link"], timeout=60).content == tus_body
+    keys = s3_bucket.keys(PREFIX + "/")
+    assert len(keys) == 3
+    assert sorted(len(s3_bucket.read(key)) for key in keys) == sorted(
+        map(len, (put_body, form_body, tus_body))
+    )
+    assert list((server.data_dir / "files").glob("*")) == []  # nothing on the local disk
+
+
+def test_downloads_answer_ranges_conditions_limits_and_deletes(
+    s3_bucket: S3Bucket, server_factory
+) -> None:
+    server = server_factory(
+        storage="s3", s3_storage_url=s3_bucket.url(PREFIX), admin_tokens=f"owner={ADMIN_TOKEN}"
+    )
+    content = os.urandom(100_000)
+    body = put_file(server, "r.bin", content)
+    link = body["link"]
+
+    part = requests.get(link, headers={"Range": "bytes=1000-1999"}, timeout=10)
+    assert part.status_code == 206
+    assert part.content == content[1000:2000]
+    assert part.headers["Content-Range"] == "bytes 1000-1999/100000"
+    whole = requests.get(link, timeout=10)
+    assert whole.headers["ETag"]
+    again = requests.get(link, headers={"If-None-Match": whole.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304
+
+    once = put_file(server, "once.txt", b"only once", **{"Max-Downloads": "1"})
+    assert requests.get(once["link"], timeout=10).content == b"only once"
+    assert requests.get(once["link"], timeout=10).status_code == 410
+
+    assert requests.delete(body["delete_url"], timeout=30).status_code in (200, 204)
+    assert requests.get(link, timeout=10).status_code in (404, 410)
+    by_owner = put_file(server, "owner.txt", b"the console deletes this")
+    deleted = requests.delete(
+        f"{server.url}/api/uploads/{by_owner['id']}",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=30,
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert requests.get(by_owner["link"], timeout=10).status_code in (404, 410)
+    assert len(s3_bucket.keys(PREFIX + "/")) == 1  # only the used-up one, until the sweep
+
+
+def test_redirect_mode_hands_out_presigned_urls(s3_bucket: S3Bucket, server_factory) -> None:
+    server = server_factory(
+        storage="s3", s3_storage_url=s3_bucket.url(PREFIX), s3_downloads="redirect"
+    )
+    content = os.urandom(50_000)
+    link = put_file(server, "big.bin", content)["link"]
+    reply = requests.get(link, allow_redirects=False, timeout=10)
+    assert reply.status_code == 302
+    assert reply.headers["Location"].startswith(s3_bucket.server.endpoint)
+    assert "Signature" in reply.headers["Location"]
+    assert requests.get(reply.headers["Location"], timeout=10).content == content
+    limited = put_file(server, "l.bin", b"counted", **{"Max-Downloads": "2"})["link"]
+    assert requests.get(limited, allow_redirects=False, timeout=10).status_code == 200
+
+
+def test_wrong_credentials_are_one_line_without_the_secret(
+    s3_bucket: S3Bucket, server_factory, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", WRONG_S3_SECRET_KEY)
+    server = server_factory(storage="s3", spool_url=s3_bucket.url("spool"))
+    ready = requests.get(f"{server.url}/readyz", timeout=30)
+    assert ready.status_code == 503
+    assert set(ready.json()["failed"]) == {"spool", "storage"}
+    for check in ("spool", "storage"):
+        detail = ready.json()["checks"][check]["detail"]
+        assert "refused the credentials" in detail
+        assert "\n" not in detail
+    assert WRONG_S3_SECRET_KEY not in ready.text and S3_SECRET_KEY not in ready.text
+    refused = requests.put(f"{server.url}/upload/a.txt", data=b"kept nowhere", timeout=30)
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"]
+
+    code, report = run_doctor(
+        sys.executable,
+        tmp_path,
+        PAIMON_STORAGE="s3",
+        PAIMON_SPOOL_URL=s3_bucket.url("spool"),
+        PAIMON_DATA_DIR=str(tmp_path / "data"),
+    )
+    assert code != 0
+    s3 = by_name(report)["s3"]
+    assert not s3["ok"]
+    assert "refused the credentials" in s3["detail"]
+    assert "AWS_SECRET_ACCESS_KEY" in s3["detail"]
+    assert "refused the credentials" in by_name(report)["spool"]["detail"]
+    assert WRONG_S3_SECRET_KEY not in str(report)
