@@ -1,0 +1,170 @@
+"""Thumbnails and previews of images stored in MEGA, and links with their key apart.
+
+Images go through a real gunicorn into the emulator; the attributes are read back as
+MEGA's web app reads a file link's thumbnail (``g`` on the public handle for the node's
+``fa``, then ``ufa`` with ``fah`` for a read URL, a POST of the handle), decrypted here
+with pycryptodome (not Paimon's code) and decoded as images of MEGA's sizes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+import requests
+from Crypto.Cipher import AES
+from PIL import Image
+
+from tests.support.known_secrets import TOKEN
+from tests.support.megasim import MegaSim
+from tests.support.servers import ServerProcess
+
+#: One worker: its attribute thread takes images in the order they were stored.
+MEGA_SETTINGS = {"auth_tokens": TOKEN, "workers": "1"}
+THUMBNAIL, PREVIEW = 0, 1
+
+
+def b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def image_bytes(kind: str, size: tuple[int, int], **save: object) -> bytes:
+    mode = "RGBA" if kind == "PNG" else "RGB"
+    image = Image.new(mode, size, (200, 30, 30, 255)[: len(mode)])
+    if kind == "PNG":  # a transparent band: the thumbnail must stay PNG
+        image.paste((0, 0, 0, 0), (0, 0, size[0], size[1] // 4))
+    out = io.BytesIO()
+    image.save(out, kind, **save)
+    return out.getvalue()
+
+
+def rotated_jpeg(size: tuple[int, int]) -> bytes:
+    """A JPEG stored landscape whose EXIF says "rotate 90" (orientation 6)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return image_bytes("JPEG", size, exif=exif.tobytes())
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid grey PNG of ``width`` x ``height`` zeros: a few hundred KiB on disk."""
+    packer = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte, then the pixels
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def upload(server: ServerProcess, tmp_path: Path, name: str, data: bytes) -> dict:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with path.open("rb") as stream:
+        reply = requests.post(
+            f"{server.url}/upload",
+            files={"file": (name, stream)},
+            headers={"X-Auth-Token": TOKEN},
+            timeout=120,
+        )
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def public_node(sim: MegaSim, link: str) -> dict:
+    """What a file link's visitor gets from ``g`` (MEGA's web app asks it for ``fa``)."""
+    handle = link.removeprefix("https://mega.nz/file/").split("#")[0]
+    reply = requests.post(f"{sim.url}/cs", json=[{"a": "g", "p": handle}], timeout=30).json()
+    assert isinstance(reply[0], dict), reply
+    return reply[0]
+
+
+def wait_for_attributes(sim: MegaSim, link: str, seconds: float = 60) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        fa = public_node(sim, link).get("fa", "")
+        if "0*" in fa and "1*" in fa:
+            return fa
+        time.sleep(0.2)
+    raise AssertionError(f"no thumbnail and preview on {link} after {seconds} s")
+
+
+def read_attributes(sim: MegaSim, link: str, fa: str) -> dict[int, bytes]:
+    """Each attribute of ``fa`` read back and decrypted with the link's key."""
+    words = struct.unpack(">8I", b64decode(link.split("#", 1)[1]))
+    aes_key = struct.pack(">4I", *(words[i] ^ words[i + 4] for i in range(4)))
+    images = {}
+    for item in fa.split("/"):
+        kind, handle = item.split(":")[-1].split("*")
+        url = requests.post(
+            f"{sim.url}/cs", json=[{"a": "ufa", "fah": handle, "ssl": 2, "r": 1}], timeout=30
+        ).json()[0]["p"]
+        body = requests.post(url, data=b64decode(handle), timeout=30).content
+        assert body[:8] == b64decode(handle)
+        (length,) = struct.unpack("<I", body[8:12])
+        assert len(body) == 12 + length and length % 16 == 0
+        images[int(kind)] = AES.new(aes_key, AES.MODE_CBC, bytes(16)).decrypt(body[12:])
+    return images
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))  # trailing zero padding is ignored by decoders
+    image.load()
+    return image
+
+
+CASES = [
+    # name, bytes, thumbnail (format, size), preview size
+    ("photo.jpg", lambda: rotated_jpeg((3000, 2000)), ("JPEG", (200, 200)), (666, 1000)),
+    ("clear.png", lambda: image_bytes("PNG", (640, 480)), ("PNG", (200, 200)), (640, 480)),
+    ("wide.gif", lambda: image_bytes("GIF", (1200, 300)), ("JPEG", (200, 200)), (1000, 250)),
+    ("small.webp", lambda: image_bytes("WEBP", (150, 120)), ("JPEG", (150, 120)), (150, 120)),
+    ("big.webp", lambda: image_bytes("WEBP", (2000, 1500)), ("JPEG", (200, 200)), (1000, 750)),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "thumbnail", "preview"), CASES)
+def test_images_get_a_thumbnail_and_a_preview(
+    name, make, thumbnail, preview, sim: MegaSim, mega_server: ServerProcess, tmp_path: Path
+) -> None:
+    reply = upload(mega_server, tmp_path, name, make())
+    images = read_attributes(sim, reply["link"], wait_for_attributes(sim, reply["link"]))
+    assert sorted(images) == [THUMBNAIL, PREVIEW]
+    thumb, view = decoded(images[THUMBNAIL]), decoded(images[PREVIEW])
+    assert (thumb.format, thumb.size) == thumbnail
+    assert (view.format, view.size) == ("JPEG", preview)
+    assert "exif" not in view.info  # metadata dropped, as MEGA's apps drop it
+
+
+def test_key_apart_makes_up_the_link(mega_server: ServerProcess, tmp_path: Path) -> None:
+    reply = upload(mega_server, tmp_path, "notes.txt", b"plain text, no thumbnail")
+    assert reply["link_without_key"] + "#" + reply["key"] == reply["link"]
+    assert reply["link_without_key"].startswith("https://mega.nz/file/")
+    assert "#" not in reply["link_without_key"] and len(reply["key"]) == 43
+    status = requests.get(f"{mega_server.url}/status/{reply['id']}", timeout=30).json()
+    assert status["link_without_key"] + "#" + status["key"] == status["link"] == reply["link"]
+
+
+def test_non_images_and_bombs_get_none_and_are_stored(
+    sim: MegaSim, mega_server: ServerProcess, tmp_path: Path
+) -> None:
+    # 80 megapixels: under Pillow's own warning (89 MP), over Paimon's 50 MP limit.
+    bomb = upload(mega_server, tmp_path, "bomb.png", png_bomb(10_000, 8_000))
+    broken = upload(mega_server, tmp_path, "broken.jpg", b"\xff\xd8\xff\xe0" + os.urandom(4000))
+    text = upload(mega_server, tmp_path, "photo.jpg", b"a text file named like a photo")
+    after = upload(mega_server, tmp_path, "after.png", image_bytes("PNG", (300, 300)))
+    wait_for_attributes(sim, after["link"])  # one worker, one thread: the bomb was tried
+    for stored in (bomb, broken, text):
+        assert stored["status"] == "success" and stored["link"]
+        assert "fa" not in public_node(sim, stored["link"])
