@@ -183,6 +183,16 @@ def encrypt_attribute(key: NodeKey, data: bytes) -> bytes:
     return cbc.update(padded) + cbc.finalize()
 
 
+def _yield_to_transfers() -> None:
+    """Run this thread at the lowest CPU priority (nice 19; Linux's priorities are per
+    thread): Pillow decodes and scales without the GIL, so on a busy machine the cores
+    go to transfers first and images wait."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run as the others
+        log.debug("The thumbnail thread keeps its priority", exc_info=True)
+
+
 @dataclass
 class _Image:
     stream: BinaryIO
@@ -229,6 +239,7 @@ class AttributeMaker:
                 threading.Thread(target=self._run, name="mega-attributes", daemon=True).start()
 
     def _run(self) -> None:
+        _yield_to_transfers()
         http = requests.Session()
         while True:
             item = self._waiting.get()
