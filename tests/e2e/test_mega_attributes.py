@@ -21,12 +21,13 @@ import requests
 from Crypto.Cipher import AES
 from PIL import Image
 
-from tests.support.known_secrets import TOKEN
+from tests.support.console import sign_in
+from tests.support.known_secrets import ADMIN_TOKEN, TOKEN
 from tests.support.megasim import MegaSim
 from tests.support.servers import ServerProcess
 
 #: One worker: its attribute thread takes images in the order they were stored.
-MEGA_SETTINGS = {"auth_tokens": TOKEN, "workers": "1"}
+MEGA_SETTINGS = {"auth_tokens": TOKEN, "workers": "1", "admin_tokens": f"owner={ADMIN_TOKEN}"}
 THUMBNAIL, PREVIEW = 0, 1
 
 
@@ -154,6 +155,16 @@ def test_key_apart_makes_up_the_link(mega_server: ServerProcess, tmp_path: Path)
     assert "#" not in reply["link_without_key"] and len(reply["key"]) == 43
     status = requests.get(f"{mega_server.url}/status/{reply['id']}", timeout=30).json()
     assert status["link_without_key"] + "#" + status["key"] == status["link"] == reply["link"]
+    owner = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    listed = requests.get(f"{mega_server.url}/api/uploads", headers=owner, timeout=30).json()
+    entry = next(job for job in listed["uploads"] if job["id"] == reply["id"])
+    assert (entry["link_without_key"], entry["key"]) == (reply["link_without_key"], reply["key"])
+    console = requests.Session()
+    assert sign_in(console, mega_server.url, ADMIN_TOKEN).status_code == 303
+    for page in ("/admin", f"/admin/uploads/{reply['id']}"):
+        html = console.get(f"{mega_server.url}{page}", timeout=30).text
+        assert f'value="{reply["link_without_key"]}"' in html, page
+        assert f'value="{reply["key"]}"' in html, page
 
 
 def test_non_images_and_bombs_get_none_and_are_stored(
