@@ -1,26 +1,24 @@
 """Thumbnails and previews of images stored in MEGA, and links with their key apart.
 
 Images go through a real gunicorn into the emulator; the attributes are read back as
-MEGA's web app reads a file link's thumbnail (``g`` on the public handle for the node's
-``fa``, then ``ufa`` with ``fah`` for a read URL, a POST of the handle), decrypted here
-with pycryptodome (not Paimon's code) and decoded as images of MEGA's sizes.
+MEGA's web app reads a file link's thumbnail and decrypted by the tests' own reader
+(tests/support/attributes.py, pycryptodome, not Paimon's code; checked against megajs's
+attributes in tests/megasim/megajs), then decoded as images of MEGA's sizes.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import struct
-import time
 import zlib
 from pathlib import Path
 
 import pytest
 import requests
-from Crypto.Cipher import AES
 from PIL import Image
 
+from tests.support.attributes import public_node, read_attributes, wait_for_attributes
 from tests.support.console import sign_in
 from tests.support.known_secrets import ADMIN_TOKEN, TOKEN
 from tests.support.megasim import MegaSim
@@ -29,10 +27,6 @@ from tests.support.servers import ServerProcess
 #: One worker: its attribute thread takes images in the order they were stored.
 MEGA_SETTINGS = {"auth_tokens": TOKEN, "workers": "1", "admin_tokens": f"owner={ADMIN_TOKEN}"}
 THUMBNAIL, PREVIEW = 0, 1
-
-
-def b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def image_bytes(kind: str, size: tuple[int, int], **save: object) -> bytes:
@@ -81,42 +75,6 @@ def upload(server: ServerProcess, tmp_path: Path, name: str, data: bytes) -> dic
         )
     assert reply.status_code == 200, reply.text
     return reply.json()
-
-
-def public_node(sim: MegaSim, link: str) -> dict:
-    """What a file link's visitor gets from ``g`` (MEGA's web app asks it for ``fa``)."""
-    handle = link.removeprefix("https://mega.nz/file/").split("#")[0]
-    reply = requests.post(f"{sim.url}/cs", json=[{"a": "g", "p": handle}], timeout=30).json()
-    assert isinstance(reply[0], dict), reply
-    return reply[0]
-
-
-def wait_for_attributes(sim: MegaSim, link: str, seconds: float = 60) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        fa = public_node(sim, link).get("fa", "")
-        if "0*" in fa and "1*" in fa:
-            return fa
-        time.sleep(0.2)
-    raise AssertionError(f"no thumbnail and preview on {link} after {seconds} s")
-
-
-def read_attributes(sim: MegaSim, link: str, fa: str) -> dict[int, bytes]:
-    """Each attribute of ``fa`` read back and decrypted with the link's key."""
-    words = struct.unpack(">8I", b64decode(link.split("#", 1)[1]))
-    aes_key = struct.pack(">4I", *(words[i] ^ words[i + 4] for i in range(4)))
-    images = {}
-    for item in fa.split("/"):
-        kind, handle = item.split(":")[-1].split("*")
-        url = requests.post(
-            f"{sim.url}/cs", json=[{"a": "ufa", "fah": handle, "ssl": 2, "r": 1}], timeout=30
-        ).json()[0]["p"]
-        body = requests.post(url, data=b64decode(handle), timeout=30).content
-        assert body[:8] == b64decode(handle)
-        (length,) = struct.unpack("<I", body[8:12])
-        assert len(body) == 12 + length and length % 16 == 0
-        images[int(kind)] = AES.new(aes_key, AES.MODE_CBC, bytes(16)).decrypt(body[12:])
-    return images
 
 
 def decoded(data: bytes) -> Image.Image:
