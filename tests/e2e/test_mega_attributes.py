@@ -22,7 +22,7 @@ from tests.support.attributes import public_node, read_attributes, wait_for_attr
 from tests.support.console import sign_in
 from tests.support.known_secrets import ADMIN_TOKEN, TOKEN
 from tests.support.megasim import MegaSim
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, start_mega_server
 
 #: One worker: its attribute thread takes images in the order they were stored.
 MEGA_SETTINGS = {"auth_tokens": TOKEN, "workers": "1", "admin_tokens": f"owner={ADMIN_TOKEN}"}
@@ -137,3 +137,18 @@ def test_non_images_and_bombs_get_none_and_are_stored(
     for stored in (bomb, broken, text):
         assert stored["status"] == "success" and stored["link"]
         assert "fa" not in public_node(sim, stored["link"])
+
+
+def test_thumbnails_off_makes_none(
+    sim: MegaSim, mega_server: ServerProcess, tmp_path: Path
+) -> None:
+    """``PAIMON_MEGA_THUMBNAILS=false``: the image is stored without attributes (in the
+    time the default server takes to attach its copy's)."""
+    image = image_bytes("PNG", (300, 300))
+    workdir = tmp_path / "off"
+    workdir.mkdir()
+    with start_mega_server(workdir, sim, auth_tokens=TOKEN, mega_thumbnails="false") as off:
+        bare = upload(off, tmp_path, "off.png", image)
+        made = upload(mega_server, tmp_path, "on.png", image)
+        wait_for_attributes(sim, made["link"])
+        assert "fa" not in public_node(sim, bare["link"])
