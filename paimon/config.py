@@ -272,6 +272,11 @@ class Settings(BaseSettings):
         "aggregate rate grows; fewer when sealing is the bottleneck or MEGA says it is "
         "overloaded. Buffers stay within 64 MiB per transfer.",
     )
+    mega_thumbnails: bool = Field(
+        True,
+        description="Give image uploads (JPEG, PNG, GIF, WebP) a thumbnail and a preview in "
+        "MEGA, as MEGA's own apps do; made after the transfer, never failing it.",
+    )
 
     # Jobs.
     redis_url: SecretStr | None = Field(

@@ -100,6 +100,7 @@ def mega_account(settings: Settings) -> MegaAccount:
         session_dir=session_dir(settings.data_dir),
         totp_secret=settings.mega_totp_secret,
         upload_connections=settings.mega_upload_connections,
+        thumbnails=settings.mega_thumbnails,
     )
 
 

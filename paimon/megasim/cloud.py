@@ -19,6 +19,7 @@ from mega.crypto import base64_url_encode
 
 from paimon.megasim.accounts import Account, random_handle
 from paimon.megasim.actions import ActionPackets, Packet
+from paimon.megasim.attributes import FileAttributes
 from paimon.megasim.errors import ApiError, decode_binary
 from paimon.megasim.nodes import CONTAINERS, FILE, FOLDER, INBOX, ROOT, RUBBISH_BIN, Node
 from paimon.megasim.uploads import PendingUpload
@@ -81,6 +82,7 @@ class Cloud:
         self._completions: dict[str, str] = {}  # completion handle -> upload token
         self._logins = 0  # successful ``us`` commands since start; never reset
         self.actions = ActionPackets(self._lock)  # the ``/sc`` channel of every account
+        self.file_attributes = FileAttributes()  # thumbnails and previews (ciphertext)
         self._commands: dict[str, Callable[[Command, CallContext], object]] = {
             "us0": self._prelogin,
             "us": self._login,
@@ -95,6 +97,8 @@ class Cloud:
             "d": self._delete_node,
             "m": self._move_node,
             "sml": self._logout,
+            "ufa": self._file_attribute_url,
+            "pfa": self._attach_file_attribute,
         }
 
     # ---- accounts -------------------------------------------------------------------
@@ -321,12 +325,39 @@ class Cloud:
         if node.kind != FILE:
             raise ApiError(ENOENT)
         reply: dict[str, object] = {"s": node.size, "at": node.attributes}
+        if node.file_attributes:
+            reply["fa"] = node.file_attributes
         if command.get("g"):
             if node.download_token is None:
                 node.download_token = self._unique_handle(UPLOAD_TOKEN_BYTES, self._download_tokens)
                 self._download_tokens[node.download_token] = node.handle
             reply["g"] = f"{context.base_url}/dl/{node.download_token}"
         return reply
+
+    def _file_attribute_url(self, command: Command, context: CallContext) -> object:
+        """``ufa``: where to POST a file attribute (``s``: its size), or, with ``fah``,
+        where to POST handles to read attributes back (the SDK's CommandGetFA)."""
+        if "fah" in command:
+            token = self.file_attributes.read_token(_arg(command, "fah", str))
+        else:
+            context.require_account()
+            token = self.file_attributes.upload_token(_arg(command, "s", int))
+        return {"p": f"{context.base_url}/fa/{token}"}
+
+    def _attach_file_attribute(self, command: Command, context: CallContext) -> object:
+        """``pfa``: name an uploaded attribute in the node's ``fa``; answers the new
+        ``fa`` (the SDK's CommandAttachFA) and tells the account's other clients."""
+        account = context.require_account()
+        node = self._own_node(account, _arg(command, "n", str))
+        if node.kind != FILE:
+            raise ApiError(EACCESS)
+        node.file_attributes = self.file_attributes.attach(
+            node.file_attributes, _arg(command, "fa", str)
+        )
+        self._announce(
+            account, command, [{"a": "fa", "n": node.handle, "fa": node.file_attributes}]
+        )
+        return node.file_attributes
 
     def _delete_node(self, command: Command, context: CallContext) -> object:
         account = context.require_account()
@@ -431,6 +462,7 @@ class Cloud:
                 self._uploads.clear()
                 self._completions.clear()
                 self.actions.forget()
+                self.file_attributes.forget()
             if quotas:
                 for account in self._accounts.values():
                     account.quota_bytes = self.default_quota
@@ -458,6 +490,7 @@ class Cloud:
                     }
                     for upload in self._uploads.values()
                 ],
+                "file_attributes": self.file_attributes.count(),
                 "sessions": len(self._sessions),
                 "logins": self._logins,
             }

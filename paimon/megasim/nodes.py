@@ -24,6 +24,7 @@ class Node:
     public_handle: str | None = None
     link_created: int | None = None  # when the public handle was made (``ts`` of ``ph``)
     download_token: str | None = None
+    file_attributes: str = ""  # "fa": "<cluster>:<type>*<handle>/...", as ``pfa`` made it
 
     def to_json(self) -> dict[str, object]:
         """The node as ``f`` and ``p`` answer it."""
@@ -40,6 +41,8 @@ class Node:
         }
         if self.kind == FILE:
             data["s"] = self.size
+            if self.file_attributes:
+                data["fa"] = self.file_attributes
         return data
 
     def link_json(self) -> dict[str, object]:

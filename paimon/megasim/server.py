@@ -26,6 +26,7 @@ from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from paimon.megasim.actions import DEFAULT_HOLD_SECONDS, parse_wait_token, wait_token
+from paimon.megasim.attributes import MAX_ATTRIBUTE_BYTES
 from paimon.megasim.cloud import Cloud
 from paimon.megasim.errors import ApiError, decode_binary
 from paimon.megasim.faults import (
@@ -48,6 +49,7 @@ DROP_AFTER_BYTES = 64 * 1024  # a "drop" fault reads this much of the body, then
 UPLOAD_PATH = re.compile(r"/ul/(?P<token>[\w-]+)/(?P<offset>\d+)")
 DOWNLOAD_PATH = re.compile(r"/dl/(?P<token>[\w-]+)(?:/(?P<start>\d+)-(?P<end>\d+))?")
 RANGE_HEADER = re.compile(r"bytes=(?P<start>\d*)-(?P<end>\d*)")
+ATTRIBUTE_PATH = re.compile(r"/fa/(?P<token>[\w-]+)(?:/\d+)?")  # megajs adds /<type>
 WAIT_PATH = re.compile(r"/wsc(?:/(?P<token>[\w-]+))?")
 #: The chunk checksum parameters: ``d`` since the SDK's commit d074b277a (2021), whose
 #: unfinished chunks are answered ``0``; ``c`` before it, answered with an empty body.
@@ -105,6 +107,8 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self._api(query, length)
         elif match := UPLOAD_PATH.fullmatch(url.path):
             self._upload(match["token"], int(match["offset"]), length, query)
+        elif match := ATTRIBUTE_PATH.fullmatch(url.path):
+            self._file_attribute(match["token"], length)
         elif url.path.startswith("/_sim/"):
             self._control(url.path.removeprefix("/_sim/"), self._read_json(length))
         else:
@@ -234,6 +238,20 @@ class MegaSimHandler(BaseHTTPRequestHandler):
                 checksum.update(piece[:received])
             remaining -= received
         return True
+
+    def _file_attribute(self, token: str, length: int) -> None:
+        """An attribute URL from ``ufa``: stores the body, or reads the handles in it."""
+        attributes = self.server.cloud.file_attributes
+        if not attributes.accepts(token) or length > MAX_ATTRIBUTE_BYTES:
+            self._discard(length)
+            self._send(404, b"not found\n", "text/plain")
+            return
+        try:
+            reply = attributes.post(token, self.rfile.read(length))
+        except ApiError as error:
+            self._send_json(200, error.code)
+            return
+        self._send(200, reply, "application/octet-stream")
 
     # ---- the server-to-client channel ------------------------------------------------
 

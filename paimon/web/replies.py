@@ -30,9 +30,20 @@ def link_of(job: Job) -> str | None:
     return None
 
 
+def key_apart(job: Job, link: str | None) -> dict[str, str]:
+    """A MEGA link split as MEGA's apps offer it, for sending the key by another way:
+    ``link_without_key`` + "#" + ``key`` is the link. Nothing for other backends' links,
+    which carry no key."""
+    if job.backend != "mega" or link is None or "#" not in link:
+        return {}
+    without_key, key = link.split("#", 1)
+    return {"link_without_key": without_key, "key": key}
+
+
 def job_view(job: Job) -> dict[str, object]:
     view = job.public_view()
     view["link"] = link_of(job)
+    view |= key_apart(job, view["link"])  # type: ignore[arg-type]
     view["status_url"] = status_url(job)
     return view
 
@@ -113,6 +124,7 @@ def upload_entry(
             "filename": job.filename,
             "service": job.backend,
             "link": link_of(job),
+            **key_apart(job, link_of(job)),
             "size": job.size,
             "id": job.id,
             "sha256": job.sha256,

@@ -23,13 +23,15 @@ from paimon_devtools.bench.s3spool import s3_spool_bench, s3_spool_table
 from paimon_devtools.bench.slowclients import slow_clients
 from paimon_devtools.bench.stock import stock
 from paimon_devtools.bench.throughput import concurrency, end_to_end, uploader_alone
+from paimon_devtools.bench.thumbnails import thumbnails
 from paimon_devtools.bench.webhooks import webhook_bench, webhook_table
 
-#: ``--only``: the shaped paths alone (the emulator and server started and checked as
-#: for a full run), to measure them without the loopback figures' minutes.
+#: ``--only``: the shaped paths alone, or issue 31's thumbnails alone (the emulator and
+#: server started and checked as for a full run), without the loopback figures' minutes.
 ONLY = {
     "long-paths": lambda rig: {"long_paths": long_paths(rig)},
     "shaped-paths": lambda rig: {"shaped": shaped_path(rig), "long_paths": long_paths(rig)},
+    "thumbnails": lambda rig: {"thumbnails": thumbnails(rig)},
 }
 
 
@@ -84,7 +86,8 @@ def main() -> int:
     parser.add_argument(
         "--only",
         choices=sorted(ONLY),
-        help="only issue 29's two long paths, or those and issue 17's shaped path",
+        help="only issue 29's two long paths, or those and issue 17's shaped path, or "
+        "issue 31's thumbnails (making them from a 24 MP JPEG; uploads with them on and off)",
     )
     parser.add_argument(
         "--recovery",

@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 
 from paimon_devtools.bench.plan import MIB
+from paimon_devtools.bench.thumbnails import thumbnail_rows
 
 Row = tuple[str, str]
 
@@ -104,6 +105,8 @@ def table(results: dict[str, dict]) -> str:
         rows += _concurrency(results)
     if "slow_clients" in results:
         rows += _slow_clients(results["slow_clients"])
+    if "thumbnails" in results:
+        rows += thumbnail_rows(results["thumbnails"])
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

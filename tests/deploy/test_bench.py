@@ -172,6 +172,22 @@ def test_only_the_long_paths(tmp_path: Path) -> None:
     assert "stock" not in run.stdout
 
 
+def test_only_the_thumbnails(tmp_path: Path) -> None:
+    """``--only thumbnails`` times making a thumbnail and a preview from a 24 MP JPEG and
+    sends it through servers with thumbnails on and off."""
+    output = tmp_path / "bench.json"
+    run = run_bench(tmp_path, "--quick", "--only", "thumbnails", "--json", str(output))
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(output.read_text())["thumbnails"]
+    made = figures["making"]
+    assert made["make_s"] > 0 and made["thumbnail_bytes"] > 0 and made["preview_bytes"] > 0
+    assert made["rss_peak_kib"] >= made["rss_before_kib"] > 0
+    for where in ("loopback", "shaped"):
+        assert figures[where]["on"]["mb_per_s"] > 0 and figures[where]["off"]["mb_per_s"] > 0
+        assert figures[where]["on_over_off"] > 0
+    assert "thumbnails off" in run.stdout
+
+
 def test_the_benchmark_needs_neither_pytest_nor_the_tests(tmp_path: Path) -> None:
     """scripts/bench runs from a checkout with the runtime and dev dependencies only:
     ``--help`` imports every part of it, and none may import pytest or ``tests``."""

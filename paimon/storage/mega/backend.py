@@ -19,6 +19,7 @@ from paimon.storage.base import (
     StoredFile,
     WaitForBytes,
 )
+from paimon.storage.mega.attributes import AttributeMaker
 from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import ENOENT
 from paimon.storage.mega.crypto import NodeKey, make_link
@@ -52,6 +53,7 @@ class MegaAccount:
     session_dir: Path  # the instance's saved session, shared by its workers
     totp_secret: SecretStr | None = None
     upload_connections: int = DEFAULT_CONNECTIONS
+    thumbnails: bool = True  # images get a thumbnail and a preview, as MEGA's apps make
 
 
 class MegaStorage:
@@ -83,6 +85,7 @@ class MegaStorage:
         self._uploader = Uploader(
             self._client, max_post_bytes=max_post_bytes, connections=account.upload_connections
         )
+        self._attributes = AttributeMaker(self._client, enabled=account.thumbnails)
         self._folder_name = account.folder
         self._folder: str | None = None
         self._subfolders: dict[str, str] = {}  # upload links' folders, inside it
@@ -219,6 +222,7 @@ class MegaStorage:
             )
             link = make_link(self._client.public_handle(handle), upload.node_key)
         log.info("Stored %d bytes in MEGA as node %s", upload.size, handle)
+        self._attributes.submit(source, handle, upload.node_key)  # in the background
         return StoredFile(key=handle, filename=filename, size=upload.size, link=link)
 
     def delete(self, key: str) -> None:

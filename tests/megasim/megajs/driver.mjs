@@ -17,6 +17,9 @@
 //       own, no session). -> {"name", "size"}
 //   {"op": "link_info", "url"}: a public link's name and size, decrypted with the key
 //       the link carries, without downloading. -> {"name", "size"}
+//   {"op": "attribute", "handle", "type": "thumbnail" | "preview", "path"}: attach a
+//       local file's bytes to a node of the account as that file attribute (megajs's
+//       uploadAttribute: "ufa", a POST to <url>/<type>, "pfa"). -> {}
 //   {"op": "events", "count", "timeout_ms"}: the first `count` tree events megajs saw on
 //       the /sc channel since login, waiting up to timeout_ms for them.
 //       -> [{"event", "handle", "name", "parent"}]
@@ -85,6 +88,13 @@ async function download (step) {
   return { size: content.length }
 }
 
+async function attribute (step) {
+  const file = storage.files[step.handle]
+  if (!file) throw new Error(`no node ${step.handle} in megajs's tree`)
+  await file.uploadAttribute(step.type, await readFile(step.path))
+  return {}
+}
+
 async function publicFile (step) {
   const api = new API(false, { gateway: step.gateway || gateway })
   const file = File.fromURL(step.url, { api })
@@ -119,6 +129,7 @@ const OPERATIONS = {
   login,
   upload,
   download,
+  attribute,
   download_url: downloadUrl,
   link_info: linkInfo,
   events: awaitEvents

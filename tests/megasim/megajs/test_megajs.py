@@ -18,6 +18,7 @@ from mega import Mega
 
 from paimon.storage.mega.crypto import decrypt_file, parse_link
 from tests.megasim.megajs.client import LOCKED_VERSION, MegaJsError
+from tests.support.attributes import read_attributes, wait_for_attributes
 from tests.support.mega import PAIMON_SIZES, fetch_ciphertext
 from tests.support.megasim import (
     EASINESS,
@@ -222,3 +223,28 @@ def test_it_follows_changes_made_elsewhere_on_the_sc_channel(
 @pytest.fixture
 def v2_client(megasim: MegaSim) -> Mega:
     return stock_mega_client(megasim.url).login(V2_EMAIL, megasim.accounts[V2_EMAIL])
+
+
+# ---- file attributes ---------------------------------------------------------------
+
+
+def test_its_thumbnails_read_back_with_the_tests_reader(
+    megasim: MegaSim, megajs: Any, tmp_path: Path
+) -> None:
+    """megajs attaches a thumbnail and a preview (``ufa``, a POST to ``<url>/<type>``,
+    ``pfa``); the emulator lists them in the node's ``fa``, and the reader that judges
+    Paimon's attributes (tests/support/attributes.py) decrypts them to megajs's bytes:
+    an independent client agrees with it on the encryption."""
+    source = tmp_path / "photo.bin"
+    source.write_bytes(os.urandom(1000))
+    client = megajs()
+    login(client, megasim, V2_EMAIL)
+    upload = client.step("upload", path=str(source), name="photo.jpg")
+    images = {0: os.urandom(3000), 1: os.urandom(40_000)}
+    for kind, name in ((0, "thumbnail"), (1, "preview")):
+        path = tmp_path / name
+        path.write_bytes(images[kind])
+        assert client.step("attribute", handle=upload["handle"], type=name, path=str(path)) == {}
+    read = read_attributes(megasim, upload["link"], wait_for_attributes(megasim, upload["link"]))
+    assert {kind: data[: len(images[kind])] for kind, data in read.items()} == images
+    assert all(not data[len(images[kind]) :].strip(b"\0") for kind, data in read.items())
