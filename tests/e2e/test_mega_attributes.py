@@ -22,6 +22,7 @@ from tests.support.attributes import public_node, read_attributes, wait_for_attr
 from tests.support.console import sign_in
 from tests.support.known_secrets import ADMIN_TOKEN, TOKEN
 from tests.support.megasim import MegaSim
+from tests.support.s3 import S3Bucket
 from tests.support.servers import ServerProcess, start_mega_server
 
 #: One worker: its attribute thread takes images in the order they were stored.
@@ -152,3 +153,25 @@ def test_thumbnails_off_makes_none(
         made = upload(mega_server, tmp_path, "on.png", image)
         wait_for_attributes(sim, made["link"])
         assert "fa" not in public_node(sim, bare["link"])
+
+
+def test_images_spooled_in_a_bucket_get_them_too(
+    sim: MegaSim, s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    """With the spool in object storage (PAIMON_SPOOL_URL) the spool object is deleted
+    as soon as the file is stored, while its image waits for the attribute thread: the
+    image is copied out first, so it gets its thumbnail and preview. (The photo is
+    larger than the spool reader's 8 MiB buffer, which would otherwise hide this.)"""
+    pixels = Image.frombytes("RGB", (3000, 2400), os.urandom(3000 * 2400 * 3))
+    out = io.BytesIO()
+    pixels.save(out, "JPEG", quality=97)
+    assert out.tell() > 8 * 1024 * 1024
+    workdir = tmp_path / "bucket"
+    workdir.mkdir()
+    settings = {"spool_url": s3_bucket.url("spool")}
+    with start_mega_server(workdir, sim, auth_tokens=TOKEN, **settings) as server:
+        reply = upload(server, tmp_path, "noise.jpg", out.getvalue())
+        images = read_attributes(sim, reply["link"], wait_for_attributes(sim, reply["link"]))
+    assert sorted(images) == [THUMBNAIL, PREVIEW]
+    assert decoded(images[PREVIEW]).size == (1000, 800)
+    assert s3_bucket.keys("spool") == []  # the spool object is gone all the same

@@ -28,6 +28,8 @@ import logging
 import math
 import os
 import queue
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +58,9 @@ IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 #: Images waiting for the thread; past this, an upload gets none (each waiting one
 #: holds its spool file open, so its disk space, until its turn).
 MAX_WAITING = 8
+#: Largest image copied out of a spool object elsewhere (PAIMON_SPOOL_URL) to be read
+#: after the object is gone; a larger one gets none.
+MAX_COPIED_BYTES = 64 * 1024 * 1024
 POST_TIMEOUT = (10.0, 60.0)
 
 
@@ -64,9 +69,31 @@ class NotAnImage(ValueError):
 
 
 def open_source(source: Path) -> BinaryIO:
-    """The stored file's bytes, open for reading: held open, they stay readable after
-    the caller deletes the spool file. (The one place to change for a spool elsewhere.)"""
-    return source.open("rb")
+    """The stored file's bytes, open for reading after the caller deletes its spool copy.
+
+    A local spool file held open stays readable once deleted. A spool object in a
+    bucket (PAIMON_SPOOL_URL; anything with ``open`` and ``stat`` that is not a Path)
+    does not, so an image among them is copied into a temporary file first (at most
+    ``MAX_COPIED_BYTES``); of anything else only the first bytes are read, which say it
+    is no image."""
+    if isinstance(source, Path):
+        return source.open("rb")
+    with source.open("rb") as remote:
+        head = remote.read(261)
+        if not is_image(io.BytesIO(head)):
+            return io.BytesIO(head)
+        size = source.stat().st_size
+        if size > MAX_COPIED_BYTES:
+            raise NotAnImage(f"{size} bytes is too large to copy from the spool")
+        copy = tempfile.TemporaryFile()  # noqa: SIM115 (returned open; the thread closes it)
+        try:
+            copy.write(head)
+            shutil.copyfileobj(remote, copy, 1024 * 1024)
+        except BaseException:
+            copy.close()
+            raise
+    copy.seek(0)
+    return copy
 
 
 def is_image(stream: BinaryIO) -> bool:
