@@ -215,6 +215,14 @@ class Settings(BaseSettings):
         "readiness and doctor fail.",
     )
 
+    storage_min_free_bytes: ByteSize = Field(
+        ByteSize(256 * 1024**2),
+        ge=0,
+        description="Free space of the storage account (MEGA's quota, less what uploads "
+        "under way were promised) below which GET /readyz says 'degraded' (still ready: "
+        "uploads that fit are taken, larger ones refused before their body); 0: never.",
+    )
+
     # MEGA.
     mega_email: str | None = Field(
         None,
