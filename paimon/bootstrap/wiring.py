@@ -175,7 +175,8 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         keeping=keeping,
         quota=quota,
     )
-    upload_tokens = TokenBook(settings.auth_tokens, "token")  # labelled: label=token
+    # labelled: label=token; a label's default folder: PAIMON_TOKEN_FOLDERS
+    upload_tokens = TokenBook(settings.auth_tokens, "token", settings.token_folders)
     digests = upload_tokens.digests
     identity = ClientIdentity(digests, TrustedProxies(settings.forwarded_allow_ips))
     deletion = Deletion(storage, spool, asked, announcer, quota)  # type: ignore[arg-type]

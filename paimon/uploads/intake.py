@@ -21,7 +21,7 @@ from paimon.jobs.store import (
 )
 from paimon.spool.bodies import copy_body
 from paimon.spool.writer import Spool, SpoolWriter
-from paimon.storage.base import StorageBackend, StoresWhileReceiving
+from paimon.storage.base import StorageBackend, StoresInFolders, StoresWhileReceiving
 from paimon.uploads.deletion import new_delete_token
 from paimon.uploads.job_events import (
     ABANDONED,
@@ -101,6 +101,11 @@ class UploadService:
         self.reservations = reservations
         self.progress = progress  # bytes received, written by its own thread
         self.keeping = keeping
+
+    @property
+    def takes_folders(self) -> bool:
+        """Whether uploads may name a folder: the backend StoresInFolders."""
+        return isinstance(self.storage, StoresInFolders)
 
     @property
     def supported_services(self) -> list[str]:

@@ -79,7 +79,7 @@ class StorageQuota:
                 f"The storage account has {_bytes(space.free_bytes)} free, less than this "
                 f"upload's {_bytes(size)}: nothing of it was received. Free some space "
                 "(or wait for uploads under way to finish) and send it again.",
-                {"free_bytes": space.free_bytes},
+                {"free_bytes": space.free_bytes, "retryable": False},
             )
 
     def space(self) -> Space | None:
