@@ -3,11 +3,12 @@
 An upload may name one (form field ``folder``, query parameter ``?folder=``, tus metadata
 ``folder``); an upload link and a token (``PAIMON_TOKEN_FOLDERS``) may have theirs. A
 folder is a path of names separated by ``/``, created on demand. Every name is checked
-here, in one place, before a byte is received: no empty names (``a//b``), no ``.`` or
-``..``, no control characters or backslashes, at most MAX_NAME_CHARS characters each,
-at most MAX_DEPTH of them and MAX_PATH_CHARS in all. A leading or trailing ``/`` is
-ignored. ``bundle=folder`` puts a request's files into a new folder of their own
-(``bundle_folder``).
+here, in one place, before a byte is received: no empty names (``a//b``), none starting
+with ``.`` or a space (so no ``.`` or ``..``, no hidden or blank names), no control
+characters or backslashes, at most MAX_NAME_CHARS characters each, at most MAX_DEPTH of
+them and MAX_PATH_CHARS in all. One leading and one trailing ``/`` are ignored
+(docs/openapi.yaml states the same rules as a pattern). ``bundle=folder`` puts a
+request's files into a new folder of their own (``bundle_folder``).
 """
 
 from __future__ import annotations
@@ -32,17 +33,17 @@ def clean_folder(raw: str) -> str:
     """``raw`` as a folder path (names joined by ``/``), or BadFolder."""
     if len(raw) > MAX_PATH_CHARS:
         raise BadFolder(f"A folder path may be at most {MAX_PATH_CHARS} characters long.")
-    path = raw.strip("/")
+    path = raw.removeprefix("/").removesuffix("/")
     if not path:
         raise BadFolder("A folder must have a name ('/' alone is not one).")
     names = path.split("/")
     if len(names) > MAX_DEPTH:
         raise BadFolder(f"A folder path may have at most {MAX_DEPTH} levels.")
     for name in names:
-        if not name.strip():
-            raise BadFolder("A folder path may not have empty names ('a//b', or blanks).")
-        if name in (".", ".."):
-            raise BadFolder("A folder path may not contain '.' or '..'.")
+        if not name:
+            raise BadFolder("A folder path may not have empty names ('a//b').")
+        if name[0] == "." or name[0].isspace():
+            raise BadFolder("A folder name may not start with '.' or a space ('..' included).")
         if any(ord(c) < 32 or ord(c) == 127 for c in name) or "\\" in name:
             raise BadFolder("A folder name may not contain control characters or '\\'.")
         if len(name) > MAX_NAME_CHARS:

@@ -10,6 +10,8 @@ import re
 import pytest
 import requests
 
+from tests.support.console import sign_in
+from tests.support.known_secrets import ADMIN_TOKEN
 from tests.support.megasim import V2_EMAIL, MegaSim
 from tests.support.rawhttp import connect, read_reply, request_bytes
 from tests.support.servers import ServerProcess, start_mega_server
@@ -26,7 +28,9 @@ def used_bytes(sim: MegaSim) -> int:
 @pytest.fixture
 def server(sim: MegaSim, tmp_path) -> ServerProcess:
     sim.reset(nodes=True, quotas=True)
-    with start_mega_server(tmp_path, sim, storage_min_free_bytes="1MiB") as started:
+    with start_mega_server(
+        tmp_path, sim, storage_min_free_bytes="1MiB", admin_tokens=f"owner={ADMIN_TOKEN}"
+    ) as started:
         yield started
     sim.set_quota(V2_EMAIL, DEFAULT_QUOTA)
 
@@ -93,6 +97,15 @@ def test_an_upload_that_cannot_fit_is_refused_before_its_body(
     metrics = requests.get(f"{server.url}/metrics", timeout=10).text
     assert f'paimon_storage_space_bytes{{kind="total"}} {float(quota)}' in metrics
     assert re.search(r'paimon_storage_space_bytes\{kind="free"\} \d', metrics)
+    console = requests.Session()
+    sign_in(console, server.url, ADMIN_TOKEN)
+    page = console.get(f"{server.url}/admin", timeout=10).text
+    assert 'id="account-free"' in page
+    assert "promised to uploads under way" in page
+    api = requests.get(
+        f"{server.url}/api/totals", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+    ).json()
+    assert api["storage"]["space"]["free_bytes"] == ROOM - 1000
 
 
 def test_a_delete_gives_the_space_back_at_once(sim: MegaSim, server: ServerProcess) -> None:
