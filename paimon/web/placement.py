@@ -84,8 +84,8 @@ def check_form(placement: Placement | None) -> None:
 
 def with_folder_link(response: Response, placement: Placement | None) -> Response:
     """A bundle's reply, with the public link to its folder (``folder_link``) beside each
-    file's link and at the top; ``folder_link_error`` if the export failed (the files
-    are stored all the same)."""
+    file's link, at the top and in ``X-Folder-Link``; ``folder_link_error`` if the export
+    failed (the files are stored all the same)."""
     if placement is None or not placement.bundle or not placement.origin.folder:
         return response
     body = response.get_json()
@@ -100,4 +100,6 @@ def with_folder_link(response: Response, placement: Placement | None) -> Respons
     for entry in body.get("files", []):
         entry["folder_link"] = link
     response.set_data(json.dumps(body))
+    if link is not None:  # a ?format=text reply, whose body is one link per file, too
+        response.headers["X-Folder-Link"] = link
     return response

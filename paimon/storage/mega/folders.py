@@ -45,6 +45,8 @@ class FolderTree:
         found or created, then cached. ``stale``: a handle MEGA no longer knows (the
         folder was deleted): everything cached is looked up again."""
         key = path or ""
+        if stale is None and (cached := self._handles.get(key)) is not None:
+            return cached  # no lock: a creation under way elsewhere does not hold it up
         with self._lock:
             if stale is not None and stale in self._handles.values():
                 self._handles.clear()

@@ -50,6 +50,7 @@ def test_a_bundle_is_one_folder_link_megajs_opens(
         assert reply.status_code == 200, reply.text
         body = reply.json()
         assert body["folder"].startswith("Paimon/shared/bundle-")
+        assert reply.headers["X-Folder-Link"] == body["folder_link"]
         check_folder_link(sim, megajs, tmp_path / "bundle", body, files)
 
         # The same through an upload link, asked in the query.
