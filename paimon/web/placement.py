@@ -51,14 +51,28 @@ def place(origin: Origin, fields: Mapping[str, str] | None = None, *, bundles: b
         )
     if bundle:
         folder = bundle_folder(folder)
-    if folder and not services().uploads.takes_folders:
+    if folder:
+        _need_folders()
+    used = {name: value for name, value in (fields or {}).items() if name in given}
+    return Placement(dataclasses.replace(origin, folder=folder), bundle, used)
+
+
+def check_query() -> None:
+    """A multipart request's ``?folder=`` and ``?bundle=``, checked before its body is
+    read (its form fields can only be once their part arrives)."""
+    asked = requested_folder(request.args.get(FOLDER))
+    if requested_bundle(request.args.get(BUNDLE)) or asked:
+        _need_folders()
+
+
+def _need_folders() -> None:
+    """``folder_unsupported`` on a backend without folders."""
+    if not services().uploads.takes_folders:
         raise UploadRefused(
             "folder_unsupported",
             f"This server stores uploads in {services().uploads.storage.name}, which has "
             "no folders.",
         )
-    used = {name: value for name, value in (fields or {}).items() if name in given}
-    return Placement(dataclasses.replace(origin, folder=folder), bundle, used)
 
 
 def _given(name: str, fields: Mapping[str, str] | None) -> str | None:

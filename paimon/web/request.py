@@ -84,13 +84,13 @@ class SpoolingRequest(Request):
         A file part over PAIMON_MAX_FILES_PER_REQUEST or a nameless one was refused while
         parsing (forms.py)."""
         parts = self.files.getlist(field)
-        check_form(self.placement)
         if not parts:
             raise ApiError(
                 "missing_file",
                 f"No file in the request: send it as multipart/form-data in a field named "
                 f"'{field}' (curl -F {field}=@name.ext URL/upload).",
             )
+        check_form(self.placement)
         streams = [part.stream for part in parts]
         return [next(i for i in self._incoming if i.writer is s) for s in streams]
 

@@ -69,3 +69,20 @@ def test_a_bundle_on_local_storage_has_no_folder_link(local_server: ServerProces
     assert body["folder"].startswith("bundle-")
     assert [entry["folder_link"] for entry in body["files"]] == [None, None]
     assert all(entry["link"] for entry in body["files"])
+
+
+def test_a_bad_folder_in_the_query_is_refused_before_a_multipart_body(
+    local_server: ServerProcess,
+) -> None:
+    reply = requests.post(
+        f"{local_server.url}/upload?folder=a//b", files={"file": ("x.bin", b"x")}, timeout=30
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "bad_folder"
+    late = requests.post(
+        f"{local_server.url}/upload",
+        files=[("file", ("x.bin", b"x")), ("bundle", (None, "folder"))],
+        timeout=30,
+    )
+    assert late.status_code == 400
+    assert "Send the form field 'bundle' before the files" in late.json()["message"]

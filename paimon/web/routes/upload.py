@@ -10,7 +10,7 @@ from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.headers import requested_keep, require_media_type
-from paimon.web.placement import with_folder_link
+from paimon.web.placement import check_query, with_folder_link
 from paimon.web.replies import (
     NO_STORE,
     as_text,
@@ -39,6 +39,7 @@ def upload():
     # The headers' wishes before the body; the form's fields come with it (before or
     # after the files), so each file's limits are set once the body is all here.
     uploads.check_can_accept(request.args.get("service"), request.content_length, requested_keep())
+    check_query()
     incoming = request.spooled_uploads(FIELD)
     keep = requested_keep(request.form)
     # A bundle's folder link is made once its files are in: its reply waits for them.

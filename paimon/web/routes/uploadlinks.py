@@ -17,7 +17,7 @@ from paimon.uploads.refusals import UploadRefused
 from paimon.web.context import services
 from paimon.web.errors import status_of
 from paimon.web.headers import requested_keep, require_media_type
-from paimon.web.placement import place, with_folder_link
+from paimon.web.placement import check_query, place, with_folder_link
 from paimon.web.replies import (
     as_text,
     prefers_async,
@@ -84,6 +84,7 @@ def post(token: str) -> Response:
     text = wants_text(by_default=False)
     keep = links.keep(link, requested_keep())
     wired.uploads.check_can_accept(None, request.content_length, keep)
+    check_query()
     claim = links.claim(link, request.content_length, one_file=False)
     try:
         request.file_limit = _per_request(claim.link)
