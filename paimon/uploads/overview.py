@@ -139,6 +139,7 @@ class Overview:
             check_jobs(self._jobs),
             check_retries(self._storage.name, self._jobs) if storage.ok else storage,
         ]
-        if self._quota is not None and storage.ok:
-            results.append(check_storage_space(self.storage_space(), self._quota.low_bytes))
+        space = self.storage_space() if storage.ok else None  # a backend that tells it
+        if space is not None and self._quota is not None:
+            results.append(check_storage_space(space, self._quota.low_bytes))
         return results

@@ -59,12 +59,10 @@ def check_storage(storage: StorageBackend) -> CheckResult:
     return CheckResult("storage", True, f"{storage.name} ready")
 
 
-def check_storage_space(space: Space | None, low_bytes: int) -> CheckResult:
+def check_storage_space(space: Space, low_bytes: int) -> CheckResult:
     """The storage account's free space (less what transfers were promised): below
     ``low_bytes`` (PAIMON_STORAGE_MIN_FREE_BYTES) the check is a warning, "degraded":
     uploads that fit are still taken, larger ones refused before their body."""
-    if space is None:
-        return CheckResult("storage_space", True, "the account's usage is not known yet")
     detail = (
         f"{_mib(space.free_bytes)} free of {_mib(space.total_bytes)} "
         f"({_mib(space.promised_bytes)} promised to uploads under way)"
