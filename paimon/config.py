@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url as parse_redis_url
 
+from paimon.uploads.folders import BadFolder, clean_folder
 from paimon.webhooks.signing import webhook_secret_ok
 from paimon.webhooks.targets import check_at_start
 
@@ -244,6 +245,13 @@ class Settings(BaseSettings):
         le=7 * 24 * 3600,
         description="How long a presigned download URL stays valid (PAIMON_S3_DOWNLOADS=redirect).",
     )
+    storage_min_free_bytes: ByteSize = Field(
+        ByteSize(256 * 1024**2),
+        ge=0,
+        description="Free space of the storage account (MEGA's quota, less what uploads "
+        "under way were promised) below which GET /readyz says 'degraded' (still ready: "
+        "uploads that fit are taken, larger ones refused before their body); 0: never.",
+    )
 
     # MEGA.
     mega_email: str | None = Field(
@@ -338,6 +346,12 @@ class Settings(BaseSettings):
         validation_alias=_env("PAIMON_AUTH_TOKENS", "AUTH_TOKEN"),
         description="Comma-separated upload tokens (secret), each optionally "
         "'label=token'; empty: uploads are open.",
+    )
+    token_folders: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Comma-separated 'label=folder': the folder (a path, 'a/b') an upload "
+        "token's uploads go to when they name none, by the token's label in "
+        "PAIMON_AUTH_TOKENS.",
     )
     admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -442,6 +456,23 @@ class Settings(BaseSettings):
         """An empty variable is an unset one (a Blueprint's `sync: false` left blank,
         compose's ${VAR:-}), not an empty TOTP secret every login would fail on."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("token_folders", mode="before")
+    @classmethod
+    def _parse_token_folders(cls, value: object) -> object:
+        """'label=folder,...' into a mapping, each folder checked as uploads' are."""
+        if not isinstance(value, str):
+            return value
+        folders: dict[str, str] = {}
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            label, equals, folder = entry.partition("=")
+            if not equals or not label.strip():
+                raise ValueError(f"expected 'label=folder', got {entry!r}")
+            try:
+                folders[label.strip()] = clean_folder(folder.strip())
+            except BadFolder as exc:
+                raise ValueError(f"{label.strip()}: {exc}") from None
+        return folders
 
     @field_validator("default_max_days")
     @classmethod

@@ -39,6 +39,7 @@ from paimon.uploads.keeping import Keeper, KeepPolicy
 from paimon.uploads.maintenance import Maintenance
 from paimon.uploads.overview import Overview
 from paimon.uploads.progress import ProgressWriter
+from paimon.uploads.quota import StorageQuota
 from paimon.uploads.refusals import RefusingStore
 from paimon.uploads.reservations import Reservations
 from paimon.uploads.resumable import TusService
@@ -169,7 +170,8 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
     announcer = Announcer(
         tuple(settings.webhook_urls), settings.webhook_retry_hours * SECONDS_PER_HOUR
     )
-    keeper = Keeper(jobs, asked, storage, announcer)  # type: ignore[arg-type]
+    quota = StorageQuota(storage, settings.data_dir, settings.storage_min_free_bytes)
+    keeper = Keeper(jobs, asked, storage, announcer, quota)  # type: ignore[arg-type]
     transfers = TransferRunner(
         jobs,
         storage,
@@ -180,6 +182,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         retry_seconds=settings.retry_hours * SECONDS_PER_HOUR,
         sealer=Sealer(parts.secret),
         announce=announcer,
+        quota=quota,
     )
     reservations = Reservations(
         spool, settings.min_free_bytes, settings.max_pending_uploads, settings.max_pending_share
@@ -193,13 +196,21 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         reservations=reservations,
         progress=ProgressWriter(jobs),
         keeping=keeping,
+        quota=quota,
     )
-    upload_tokens = TokenBook(settings.auth_tokens, "token")  # labelled: label=token
+    # labelled: label=token; a label's default folder: PAIMON_TOKEN_FOLDERS
+    upload_tokens = TokenBook(settings.auth_tokens, "token", settings.token_folders)
     digests = upload_tokens.digests
     identity = ClientIdentity(digests, TrustedProxies(settings.forwarded_allow_ips))
-    deletion = Deletion(storage, spool, asked, announcer)  # type: ignore[arg-type]
+    deletion = Deletion(storage, spool, asked, announcer, quota)  # type: ignore[arg-type]
     retries = Retries(asked, transfers)  # type: ignore[arg-type]
-    overview = Overview(storage, asked, spool, settings.min_free_bytes)  # type: ignore[arg-type]
+    overview = Overview(
+        storage,
+        asked,  # type: ignore[arg-type]
+        spool,
+        settings.min_free_bytes,
+        quota,
+    )
     plan = process.worker_plan(settings)
     return Services(
         uploads=uploads,

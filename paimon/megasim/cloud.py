@@ -21,6 +21,7 @@ from paimon.megasim.accounts import Account, random_handle
 from paimon.megasim.actions import ActionPackets, Packet
 from paimon.megasim.attributes import FileAttributes
 from paimon.megasim.errors import ApiError, decode_binary
+from paimon.megasim.folders import Share, exported_folder, read_share, take_node_keys, visitor_view
 from paimon.megasim.nodes import CONTAINERS, FILE, FOLDER, INBOX, ROOT, RUBBISH_BIN, Node
 from paimon.megasim.uploads import PendingUpload
 from paimon.storage.mega.codes import (
@@ -50,6 +51,7 @@ class CallContext:
     account: Account | None
     base_url: str
     sid: str | None = None
+    folder_link: str | None = None  # ``?n=``: the public handle of a folder link
 
     def require_account(self) -> Account:
         if self.account is None:
@@ -77,6 +79,7 @@ class Cloud:
         self._sessions: dict[str, str] = {}  # sid -> user handle
         self._nodes: dict[str, Node] = {}
         self._public_handles: dict[str, str] = {}  # public handle -> node handle
+        self._shares: dict[str, Share] = {}  # exported folder handle -> its share
         self._download_tokens: dict[str, str] = {}  # download token -> node handle
         self._uploads: dict[str, PendingUpload] = {}  # upload token -> upload
         self._completions: dict[str, str] = {}  # completion handle -> upload token
@@ -99,6 +102,7 @@ class Cloud:
             "sml": self._logout,
             "ufa": self._file_attribute_url,
             "pfa": self._attach_file_attribute,
+            "s2": self._share,
         }
 
     # ---- accounts -------------------------------------------------------------------
@@ -122,7 +126,13 @@ class Cloud:
 
     # ---- the API --------------------------------------------------------------------
 
-    def execute(self, sid: str | None, commands: list[object], base_url: str) -> list[object]:
+    def execute(
+        self,
+        sid: str | None,
+        commands: list[object],
+        base_url: str,
+        folder_link: str | None = None,
+    ) -> list[object]:
         """Run one ``/cs`` request: each command answers its result or an error code.
 
         An unknown sid is not an error by itself: commands that need a session answer
@@ -131,7 +141,7 @@ class Cloud:
         with self._lock:
             handle = self._sessions.get(sid) if sid else None
             account = self._accounts.get(handle) if handle else None
-            context = CallContext(account, base_url, sid if account else None)
+            context = CallContext(account, base_url, sid if account else None, folder_link)
             return [self._execute_one(command, context) for command in commands]
 
     def session_account(self, sid: str | None) -> str:
@@ -224,12 +234,17 @@ class Cloud:
     def _fetch_nodes(self, command: Command, context: CallContext) -> object:
         if "p" in command:  # a public handle's node, as mega.py's delete_url asks for it
             return {"f": [self._public_node(command).to_json()]}
+        if context.folder_link is not None:  # a folder link's tree, keyed for its visitor
+            folder, share = self._folder_link(context)
+            return {"f": [visitor_view(node, folder, share) for node in self._subtree(folder)]}
         account = context.require_account()
         owned = [node for node in self._nodes.values() if node.owner == account.handle]
+        shares = {h: s for h, s in self._shares.items() if self._nodes[h].owner == account.handle}
         return {
             "f": [node.to_json() for node in owned],
-            "ok": [],
-            "s": [],
+            # The account's exported folders: share keys, and the export pseudo-user.
+            "ok": [{"h": h, "k": s.owner_key, "ha": s.handle_auth} for h, s in shares.items()],
+            "s": [{"h": h, "u": "EXP", "r": 0, "ts": s.created} for h, s in shares.items()],
             # Exported nodes, as the SDK's procph and megajs read them.
             "ph": [node.link_json() for node in owned if node.public_handle is not None],
             # Where this client's /sc channel starts: the SDK fails a reply without it.
@@ -320,6 +335,11 @@ class Cloud:
     def _download_url(self, command: Command, context: CallContext) -> object:
         if "p" in command:
             node = self._public_node(command)
+        elif context.folder_link is not None:  # a file of a folder link's tree
+            folder, _ = self._folder_link(context)
+            node = self._nodes.get(_arg(command, "n", str))  # type: ignore[assignment]
+            if node is None or all(n is not node for n in self._subtree(folder)):
+                raise ApiError(ENOENT)
         else:
             node = self._own_node(context.require_account(), _arg(command, "n", str))
         if node.kind != FILE:
@@ -358,6 +378,23 @@ class Cloud:
             account, command, [{"a": "fa", "n": node.handle, "fa": node.file_attributes}]
         )
         return node.file_attributes
+
+    def _share(self, command: Command, context: CallContext) -> object:
+        """``s2`` to the export pseudo-user: a folder link's share (folders.py)."""
+        account = context.require_account()
+        folder = self._own_node(account, _arg(command, "n", str))
+        share = read_share(command, folder, self._shares.get(folder.handle))
+        if share is None:
+            self._shares.pop(folder.handle, None)
+            return 0
+        take_node_keys(folder.handle, share, command.get("cr"))
+        self._shares[folder.handle] = share
+        return 0
+
+    def _folder_link(self, context: CallContext) -> tuple[Node, Share]:
+        handle = self._public_handles.get(context.folder_link or "")
+        node = self._nodes.get(handle) if handle else None
+        return exported_folder(node, self._shares.get(handle or ""))
 
     def _delete_node(self, command: Command, context: CallContext) -> object:
         account = context.require_account()
@@ -535,6 +572,7 @@ class Cloud:
 
     def _remove_node(self, node: Node) -> None:
         del self._nodes[node.handle]
+        self._shares.pop(node.handle, None)
         if node.public_handle is not None:
             del self._public_handles[node.public_handle]
         if node.download_token is not None:

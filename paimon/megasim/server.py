@@ -157,7 +157,8 @@ class MegaSimHandler(BaseHTTPRequestHandler):
             self._send(402, b"", "application/json", {"X-Hashcash": gate.challenge()})
             return
         logger.info("api %s", " ".join(str(action) for action in actions))
-        answer = self.server.cloud.execute(sid, commands, self._base_url())
+        folder_link = query.get("n", [None])[0]  # a folder link's public handle
+        answer = self.server.cloud.execute(sid, commands, self._base_url(), folder_link)
         if (seconds := self.server.pauses.take(actions)) is not None:
             logger.info("api %s: carried out, answer held for %g s", actions, seconds)
             self.server.pauses.hold(seconds)

@@ -149,9 +149,36 @@ class WorkerFilesCollector(MultiProcessCollector):
         return self.merge(files, accumulate=True)
 
 
+class StorageSpaceCollector:
+    """``paimon_storage_space_bytes{kind}``: the storage account's used, total, free and
+    promised bytes, as admission counts them (paimon/uploads/quota.py), at scrape time."""
+
+    def __init__(self, space: Callable[[], Mapping[str, int] | None]):
+        self._space = space
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            space = self._space()
+        except Exception as exc:  # the ledger's disk: the other metrics still count
+            log.warning("storage space unavailable for /metrics: %s", type(exc).__name__)
+            return
+        if not space:
+            return
+        family = GaugeMetricFamily(
+            "paimon_storage_space_bytes",
+            "The storage account's bytes by kind: used and total (MEGA's uq), promised "
+            "to uploads under way, and free (total less used and promised).",
+            labels=["kind"],
+        )
+        for kind, count in space.items():
+            family.add_metric([kind], count)
+        yield family
+
+
 def exposition(
     job_counts: Callable[[], Mapping[str, int]],
     delivery_counts: Callable[[], Mapping[str, int]] | None = None,
+    storage_space: Callable[[], Mapping[str, int] | None] | None = None,
 ) -> bytes:
     """The text format of every metric: all workers' sums under gunicorn, this
     process's values otherwise, and the job (and webhook delivery) counts."""
@@ -170,4 +197,6 @@ def exposition(
                 "tried again), sent, failed (kept for PAIMON_RETENTION_HOURS).",
             )
         )
+    if storage_space is not None:
+        registry.register(StorageSpaceCollector(storage_space))
     return generate_latest(registry)

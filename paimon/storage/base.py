@@ -212,10 +212,17 @@ class StoresWhileReceiving(Protocol):
 
 @runtime_checkable
 class StoresInFolders(Protocol):
-    """Optional capability: backends that can keep an upload in a folder of its own (an
-    upload link's ``folder``), given to ``store`` and ``store_growing`` as the keyword
-    ``folder`` (a single name: no slashes)."""
+    """Optional capability: backends that can keep an upload in a folder (its request's,
+    its upload link's or its token's ``folder``), given to ``store`` and ``store_growing``
+    as the keyword ``folder``: a path below the backend's own folder, ``a/b/c``, already
+    checked (paimon/uploads/folders.py). MEGA creates it; local disk keeps it as the
+    file's metadata."""
 
     def folder_path(self, folder: str) -> str:
         """Where uploads given ``folder`` land, as a person finds it in the backend."""
+        ...
+
+    def folder_link(self, folder: str) -> str | None:
+        """A public link to ``folder`` and what is in it (``bundle=folder``; MEGA's folder
+        export); None when the backend has none (local disk)."""
         ...

@@ -38,20 +38,33 @@ class LocalStorage:
         job_id: str | None = None,
         resumed: bool = False,
         checkpoint: Checkpoint | None = None,
+        folder: str | None = None,
     ) -> StoredFile:
         """The spool file renamed into the files directory: the rename is the object's
         creation and moves the source away, so a later attempt has nothing to store
-        twice (``job_id``, ``resumed`` and ``checkpoint`` need no record here)."""
+        twice (``job_id``, ``resumed`` and ``checkpoint`` need no record here). A
+        ``folder`` is kept in the sidecar, as metadata: files stay in one directory."""
         self.root.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(16)  # 128 random bits: the link is the secret
         size = source.stat().st_size
         meta = self.root / f"{key}.json"
-        meta.write_text(json.dumps({"filename": filename, "size": size}), encoding="utf-8")
+        record: dict[str, object] = {"filename": filename, "size": size}
+        if folder is not None:
+            record["folder"] = folder
+        meta.write_text(json.dumps(record), encoding="utf-8")
         source.replace(self.root / key)
         _fsync_dir(self.root)
         if on_progress:
             on_progress(size)
         return StoredFile(key=key, filename=filename, size=size, link=None)
+
+    def folder_path(self, folder: str) -> str:
+        """StoresInFolders: the folder is the file's metadata, shown as given."""
+        return folder
+
+    def folder_link(self, folder: str) -> None:
+        """No public folder links on local disk: each file has its own."""
+        return None
 
     def open(self, key: str) -> ServedFile | None:
         """The stored object for ``key``, or None when there is none."""

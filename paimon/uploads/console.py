@@ -17,6 +17,7 @@ from paimon.spool.writer import Spool
 from paimon.storage.base import StorageUsage
 from paimon.uploads.deletion import Deletion
 from paimon.uploads.overview import Overview
+from paimon.uploads.quota import Space
 from paimon.uploads.refusals import RefusingStore, UploadRefused
 from paimon.uploads.reservations import Reservations
 from paimon.uploads.retries import Retries
@@ -47,6 +48,7 @@ class StorageReport:
     backend: str
     disk: DiskReport
     usage: StorageUsage | None  # the backend's own (MEGA's account, read with `uq`)
+    space: Space | None = None  # its free space less what transfers were promised
 
 
 class Console:
@@ -97,8 +99,10 @@ class Console:
         spool.directory.mkdir(parents=True, exist_ok=True)
         disk = shutil.disk_usage(spool.directory)
         held, reserved = self._reservations.outstanding()
+        usage = self._overview.storage_usage(wait=USAGE_WAIT_SECONDS)
         return StorageReport(
             backend=self._overview.storage_name,
             disk=DiskReport(disk.free, disk.total, self._min_free_bytes, held, reserved),
-            usage=self._overview.storage_usage(wait=USAGE_WAIT_SECONDS),
+            usage=usage,
+            space=self._overview.storage_space() if usage is not None else None,
         )

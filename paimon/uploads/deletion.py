@@ -33,6 +33,7 @@ from paimon.spool.writer import Spool
 from paimon.storage.base import StorageBackend
 from paimon.uploads.keeping import DELETED, why_gone
 from paimon.uploads.ownership import owned
+from paimon.uploads.quota import StorageQuota
 from paimon.uploads.refusals import UploadRefused
 
 log = logging.getLogger("paimon.jobs")
@@ -96,9 +97,15 @@ class Deletion:
     and its job; and the delete links a browser's page is handed once."""
 
     def __init__(
-        self, storage: StorageBackend, spool: Spool, jobs: JobStore, announce: Announcer = SILENT
+        self,
+        storage: StorageBackend,
+        spool: Spool,
+        jobs: JobStore,
+        announce: Announcer = SILENT,
+        quota: StorageQuota | None = None,
     ):
         self.storage = storage
+        self.quota = quota  # asked again after a delete: the account has more room
         self.spool = spool
         self.jobs = jobs  # as request handlers use it (RefusingStore)
         self.announce = announce  # upload.deleted, written with the job's removal
@@ -180,6 +187,8 @@ class Deletion:
         try:
             if job.state is JobState.DONE and job.storage_key:
                 self.storage.delete(job.storage_key)  # StorageError: kept, try again
+                if self.quota is not None:
+                    self.quota.changed()
         except BaseException:
             self.jobs.update(job.id, removed_at=None, removed_because=None)  # the claim back
             raise

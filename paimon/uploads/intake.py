@@ -21,7 +21,7 @@ from paimon.jobs.store import (
 )
 from paimon.spool.bodies import copy_body
 from paimon.spool.writer import Spool, SpoolWriter
-from paimon.storage.base import StorageBackend, StoresWhileReceiving
+from paimon.storage.base import StorageBackend, StoresInFolders, StoresWhileReceiving
 from paimon.uploads.deletion import new_delete_token
 from paimon.uploads.job_events import (
     ABANDONED,
@@ -33,6 +33,7 @@ from paimon.uploads.keeping import NO_WISHES, Keep, KeepPolicy
 from paimon.uploads.names import clean_display_name
 from paimon.uploads.origins import ANONYMOUS, Origin
 from paimon.uploads.progress import ProgressWriter
+from paimon.uploads.quota import StorageQuota
 from paimon.uploads.refusals import UnknownService, UploadRefused
 from paimon.uploads.reservations import ReservationRefused, Reservations
 from paimon.uploads.transfers import Growing, TransferRunner
@@ -90,14 +91,21 @@ class UploadService:
         reservations: Reservations,
         progress: ProgressWriter,
         keeping: KeepPolicy,
+        quota: StorageQuota | None = None,
     ):
         self.storage = storage
+        self.quota = quota  # the storage account's free space, when it tells
         self.spool = spool
         self.jobs = jobs  # as request handlers use it (RefusingStore)
         self.transfers = transfers
         self.reservations = reservations
         self.progress = progress  # bytes received, written by its own thread
         self.keeping = keeping
+
+    @property
+    def takes_folders(self) -> bool:
+        """Whether uploads may name a folder: the backend StoresInFolders."""
+        return isinstance(self.storage, StoresInFolders)
 
     @property
     def supported_services(self) -> list[str]:
@@ -115,6 +123,12 @@ class UploadService:
         self.keeping.check(keep)
         with self._refusal():
             self.reservations.check(expected_bytes)
+        if self.quota is not None:
+            try:
+                self.quota.check(expected_bytes)
+            except UploadRefused:
+                record_refusal(self.storage.name)
+                raise
 
     def _floor(self) -> None:
         with self._refusal():
@@ -187,6 +201,8 @@ class UploadService:
             self.spool.delete(writer.path)
             raise
         record_transition(job, None)
+        if reserve is not None and self.quota is not None:
+            self.quota.promise(job.id, reserve)
         pipelined = False
         if (
             expected_size
@@ -324,6 +340,8 @@ class UploadService:
         if job.spool_path:
             self.spool.delete(job.spool_path)
         self.jobs.delete(job.id)
+        if self.quota is not None:
+            self.quota.forget(job.id)
         record_transition(job, JobState.RECEIVING, ABANDONED)
 
     def wait(self, job_id: str) -> Job:

@@ -25,6 +25,7 @@ from paimon.storage.base import (
     StorageError,
     served_file,
 )
+from paimon.uploads.quota import StorageQuota
 from paimon.uploads.refusals import UploadRefused
 
 log = logging.getLogger("paimon.jobs")
@@ -112,7 +113,9 @@ class Keeper:
         asked: JobStore,
         storage: StorageBackend,
         announce: Announcer = SILENT,
+        quota: StorageQuota | None = None,
     ):
+        self.quota = quota  # asked again after the sweep removed something
         self.store = store  # the sweep's, on the maintenance thread
         self._asked = asked  # the same, as request handlers use it (RefusingStore)
         self.announce = announce  # upload.expired, written with the sweep's claim
@@ -179,4 +182,6 @@ class Keeper:
                 extra={"job_id": reference(job.id), "backend": job.backend},
             )
             removed.append(claimed)
+        if removed and self.quota is not None:
+            self.quota.changed()
         return removed

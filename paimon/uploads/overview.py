@@ -17,12 +17,14 @@ from paimon.storage.base import (
     StorageError,
     StorageUsage,
 )
+from paimon.uploads.quota import Space, StorageQuota
 from paimon.uploads.readiness import (
     CheckResult,
     check_jobs,
     check_retries,
     check_spool,
     check_storage,
+    check_storage_space,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ T = TypeVar("T")
 USAGE_MAX_AGE_SECONDS = 30.0
 USAGE_WAIT_SECONDS = 0.05  # GET /status answers within 100 ms
 CHECK_MAX_AGE_SECONDS = 5.0  # a backend that is back is seen ready within seconds
+LEDGER_MAX_AGE_SECONDS = 1.0  # the quota ledger, kept current after transfers and deletes
 CHECK_WAIT_SECONDS = 3.0  # a first login takes a second or two
 
 
@@ -74,14 +77,23 @@ class _LastAnswer(Generic[T]):
 class Overview:
     """Read-only questions about the server, for GET /status, /readyz and /metrics."""
 
-    def __init__(self, storage: StorageBackend, jobs: JobStore, spool: Spool, min_free: int):
+    def __init__(
+        self,
+        storage: StorageBackend,
+        jobs: JobStore,
+        spool: Spool,
+        min_free: int,
+        quota: StorageQuota | None = None,
+    ):
         self._storage = storage
+        self._quota = quota  # the account's usage as admission keeps it current
         self._jobs = jobs  # as request handlers use it (RefusingStore)
         self._spool = spool
         self._min_free = min_free
         self._usage = _LastAnswer(
             self._ask_usage,
-            max_age=USAGE_MAX_AGE_SECONDS,
+            # With a quota ledger, asking is reading it (the backend only when stale).
+            max_age=USAGE_MAX_AGE_SECONDS if quota is None else LEDGER_MAX_AGE_SECONDS,
             wait=USAGE_WAIT_SECONDS,
             name="storage-usage",
         )
@@ -107,9 +119,13 @@ class Overview:
 
     def _ask_usage(self) -> StorageUsage | None:
         try:
-            return self._storage.usage()
+            return self._quota.usage() if self._quota else self._storage.usage()
         except StorageError:
             return None
+
+    def storage_space(self) -> Space | None:
+        """The account's free space less what transfers were promised (when tracked)."""
+        return self._quota.known() if self._quota is not None else None
 
     def readiness(self) -> list[CheckResult]:
         """The spool has room, the job store and the storage backend answer (within
@@ -118,8 +134,12 @@ class Overview:
         storage = self._check.get() or CheckResult(
             "storage", False, f"{self._storage.name} does not answer (checked in the background)"
         )
-        return [
+        results = [
             check_spool(self._spool, self._min_free, shown="the spool"),
             check_jobs(self._jobs),
             check_retries(self._storage.name, self._jobs) if storage.ok else storage,
         ]
+        space = self.storage_space() if storage.ok else None  # a backend that tells it
+        if space is not None and self._quota is not None:
+            results.append(check_storage_space(space, self._quota.low_bytes))
+        return results

@@ -12,6 +12,7 @@ from paimon.storage.base import StorageBackend, StorageError
 
 if TYPE_CHECKING:
     from paimon.jobs.store import JobStore
+    from paimon.uploads.quota import Space
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,24 @@ def check_storage(storage: StorageBackend) -> CheckResult:
     except StorageError as exc:
         return CheckResult("storage", False, exc.message)
     return CheckResult("storage", True, f"{storage.name} ready")
+
+
+def check_storage_space(space: Space, low_bytes: int) -> CheckResult:
+    """The storage account's free space (less what transfers were promised): below
+    ``low_bytes`` (PAIMON_STORAGE_MIN_FREE_BYTES) the check is a warning, "degraded":
+    uploads that fit are still taken, larger ones refused before their body."""
+    detail = (
+        f"{_mib(space.free_bytes)} free of {_mib(space.total_bytes)} "
+        f"({_mib(space.promised_bytes)} promised to uploads under way)"
+    )
+    if low_bytes and space.free_bytes < low_bytes:
+        return CheckResult(
+            "storage_space",
+            True,
+            f"degraded: {detail}, below PAIMON_STORAGE_MIN_FREE_BYTES ({_mib(low_bytes)})",
+            warning=True,
+        )
+    return CheckResult("storage_space", True, detail)
 
 
 def check_jobs(store: JobStore) -> CheckResult:

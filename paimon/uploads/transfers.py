@@ -32,6 +32,7 @@ from paimon.storage.base import (
 )
 from paimon.uploads.checkpoints import JobCheckpoint, Sealer
 from paimon.uploads.job_events import record_transition
+from paimon.uploads.quota import StorageQuota
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,10 @@ class TransferRunner:
         retry_seconds: float,
         sealer: Sealer | None = None,
         announce: Announcer = SILENT,
+        quota: StorageQuota | None = None,
     ):
         self.store = store
+        self.quota = quota  # told when a transfer ends: the account changed
         self.announce = announce  # upload.stored, and upload.failed once retries are over
         self.sealer = sealer  # seals transfer checkpoints; None: transfers do not resume
         self.storage = storage
@@ -265,8 +268,10 @@ class TransferRunner:
             if abort.is_set():  # failed because this worker was stopping it
                 raise StoreCancelled from exc
             seconds = time.monotonic() - started
+            self._transfer_ended(job.id)
             self._fail(job.id, fence, exc.message, exc.code, exc.retryable, seconds)
             return
+        self._transfer_ended(job.id)
         self._change(  # from `receiving` when a pipelined transfer beats the fsync
             job.id,
             fence,
@@ -280,6 +285,15 @@ class TransferRunner:
             transfer_state=None,
         )
         self.spool.delete(source)  # only now: the backend has confirmed the object
+
+    def _transfer_ended(self, job_id: str) -> None:
+        """The account's free space is asked again, the job's promise dropped."""
+        if self.quota is None:
+            return
+        try:
+            self.quota.transfer_ended(job_id)
+        except OSError:  # the ledger's disk: admission asks MEGA again when it is stale
+            log.warning("could not update the storage quota ledger", exc_info=True)
 
     def _fail(
         self,

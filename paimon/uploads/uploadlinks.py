@@ -26,6 +26,7 @@ from paimon.jobs.links import LinkNotFound, LinkRefused, UploadLink, UploadLinkS
 from paimon.storage.base import StorageBackend, StoresInFolders
 from paimon.uploads.checkpoints import Sealer
 from paimon.uploads.deletion import digest_of
+from paimon.uploads.folders import BadFolder, clean_folder
 from paimon.uploads.keeping import Keep, KeepPolicy, utc_text
 from paimon.uploads.origins import Origin
 from paimon.uploads.refusals import RefusingStore, UploadRefused
@@ -33,7 +34,6 @@ from paimon.uploads.refusals import RefusingStore, UploadRefused
 TOKEN_BYTES = 24  # 192 random bits
 SEAL_PURPOSE = b"paimon upload link tokens"
 MAX_LABEL_CHARS = 100
-MAX_FOLDER_CHARS = 100
 MAX_EXPIRY_SECONDS = 10 * 366 * 86_400
 MAX_DAYS = 1_000_000  # as Max-Days itself (paimon/web/headers.py)
 MAX_COUNT = 2**62 - 1
@@ -174,7 +174,7 @@ class UploadLinks:
                 max_file_bytes=spec.max_file_bytes,
                 max_total_bytes=spec.max_total_bytes,
                 max_days=spec.max_days,
-                folder=spec.folder,
+                folder=clean_folder(spec.folder) if spec.folder is not None else None,
                 sealed_token=self._sealer.seal(token),
             )
             try:
@@ -212,12 +212,10 @@ class UploadLinks:
                     f"This server stores uploads in {self._storage.name}, which has no "
                     "folders: a link's 'folder' needs MEGA storage.",
                 )
-            bad = set(spec.folder) & set("/\\") or any(ord(c) < 32 for c in spec.folder)
-            if bad or not 0 < len(spec.folder.strip()) <= MAX_FOLDER_CHARS:
-                raise _bad(
-                    f"'folder' must be one folder's name: 1 to {MAX_FOLDER_CHARS} "
-                    "characters, no slashes."
-                )
+            try:
+                clean_folder(spec.folder)
+            except BadFolder as exc:
+                raise _bad(f"'folder': {exc}") from None
 
     def all(self) -> list[UploadLink]:
         """Every link, revoked ones too, newest first."""

@@ -81,11 +81,13 @@ def check_token(
         raise ApiError("token_rejected", messages[1])
     if holder is not None:
         g.who = holder.label  # for the request log and the upload's origin
+        g.folder = holder.folder  # its uploads' default folder (PAIMON_TOKEN_FOLDERS)
 
 
 def token_origin() -> Origin:
-    """An upload's origin as this request's token says (its label), for the console."""
-    return Origin(label=g.get("who"))
+    """An upload's origin as this request's token says: its label, for the console, and
+    its default folder."""
+    return Origin(label=g.get("who"), folder=g.get("folder"))
 
 
 def acting_client() -> str | None:

@@ -153,6 +153,11 @@ def storage_view(report: StorageReport) -> dict[str, object]:
             "used_bytes": report.usage.used_bytes,
             "total_bytes": report.usage.total_bytes,
         }
+    if report.space is not None:
+        view["space"] = {
+            "free_bytes": report.space.free_bytes,
+            "promised_bytes": report.space.promised_bytes,
+        }
     return view
 
 

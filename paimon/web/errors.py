@@ -63,6 +63,7 @@ KINDS: dict[str, Kind] = {
     "bad_cursor": Kind(400, "'cursor' must be the 'next' of an earlier page, as it was."),
     "bad_upload_link": Kind(400, "A field of the upload link is not valid."),
     "folder_unsupported": Kind(400, "This storage has no folders for upload links."),
+    "bad_folder": Kind(400, "'folder' is not a valid folder path, or 'bundle' not 'folder'."),
     # 401, 403: who may ask.
     "token_required": Kind(401, "This server needs an upload token."),
     "token_rejected": Kind(403, "The upload token is not valid."),

@@ -68,6 +68,8 @@ class FileFastLaneParser(MultiPartParser):
             boundary, max_form_memory_size=self.max_form_memory_size, max_parts=self.max_form_parts
         )
         fields: list[tuple[str, str]] = []
+        if isinstance(stream, HeadRecorder):
+            stream.fields = fields
         files: list[tuple[str, FileStorage]] = []
         part: Field | File | None = None
         value = bytearray()  # the current field's
@@ -142,6 +144,9 @@ class HeadRecorder:
         self._stream = stream
         self.head = bytearray()
         self.bytes_read = 0
+        #: The form's fields read so far, set by the parser: a file part's upload opens
+        #: with the ``folder`` and ``bundle`` sent before it.
+        self.fields: list[tuple[str, str]] = []
 
     def reached(self, limit: int | None) -> bool:
         """Whether ``limit`` bytes (the largest body allowed) were read."""

@@ -21,6 +21,7 @@ from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.forms import StrictFormDataParser, check_file_part
 from paimon.web.multipart import HeadRecorder, last_part_size
+from paimon.web.placement import Placement, check_form, place
 
 
 class SpoolingRequest(Request):
@@ -32,6 +33,9 @@ class SpoolingRequest(Request):
     #: token's label).
     file_limit: int | None = None
     origin: Origin | None = None
+    #: Where the files go (their folder, a bundle), decided as the first file part
+    #: starts, from the query and the fields sent before it.
+    placement: Placement | None = None
 
     def _get_stream_for_parsing(self) -> IO[bytes]:
         self._head = HeadRecorder(super()._get_stream_for_parsing())
@@ -49,6 +53,10 @@ class SpoolingRequest(Request):
         limit = wired.max_files_per_request if self.file_limit is None else self.file_limit
         check_file_part(filename, len(incoming_uploads), limit)
         first = not incoming_uploads
+        if self.placement is None:
+            fields = dict(self._head.fields) if self._head is not None else {}
+            origin = token_origin() if self.origin is None else self.origin
+            self.placement = place(origin, fields, bundles=True)
         incoming = wired.uploads.begin(
             filename,
             # Only the first file part can be the body's last (later ones come after it)
@@ -56,7 +64,7 @@ class SpoolingRequest(Request):
             self._guess_file_size(total_content_length) if first else None,
             reserve=total_content_length if first else None,
             owner=wired.identity.key(),
-            origin=token_origin() if self.origin is None else self.origin,
+            origin=self.placement.origin,
         )
         incoming_uploads.append(incoming)
         return incoming.writer
@@ -82,6 +90,7 @@ class SpoolingRequest(Request):
                 f"No file in the request: send it as multipart/form-data in a field named "
                 f"'{field}' (curl -F {field}=@name.ext URL/upload).",
             )
+        check_form(self.placement)
         streams = [part.stream for part in parts]
         return [next(i for i in self._incoming if i.writer is s) for s in streams]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -38,6 +39,7 @@ class Holder:
 
     label: str
     digest: bytes
+    folder: str | None = None  # where its uploads go when they name none
 
 
 def token_digest(token: str) -> bytes:
@@ -61,12 +63,15 @@ def presented_digest(token: str) -> bytes | None:
 class TokenBook:
     """The tokens of one kind and their holders."""
 
-    def __init__(self, entries: list[SecretStr], kind: str):
+    def __init__(
+        self, entries: list[SecretStr], kind: str, folders: Mapping[str, str] | None = None
+    ):
         self.holders: list[Holder] = []
         for entry in entries:
             label, token = split_entry(entry.get_secret_value())
             shown = label or f"{kind}-{reference(token, BARE_LABEL_DIGITS)}"
-            self.holders.append(Holder(shown, token_digest(token)))
+            folder = (folders or {}).get(label) if label else None
+            self.holders.append(Holder(shown, token_digest(token), folder))
 
     def __bool__(self) -> bool:
         return bool(self.holders)

@@ -155,6 +155,13 @@ def test_transient_faults_are_survived(sim: MegaSim, mega_server: ServerProcess)
 
 
 def test_over_quota_is_507_then_works_after_raise(sim: MegaSim, mega_server: ServerProcess) -> None:
+    """The account fills up after Paimon last asked its usage (a transfer's end): the
+    upload is admitted, and its transfer fails clearly (tests/e2e/test_mega_quota.py
+    has the admission's own refusal)."""
+    warm = requests.put(
+        f"{mega_server.url}/upload/warm.bin", data=b"w", headers={"X-Auth-Token": TOKEN}, timeout=60
+    )
+    assert warm.status_code == 200
     used = sim.state()["accounts"]
     used_bytes = next(a["used_bytes"] for a in used if a.get("email") == V2_EMAIL)
     sim.set_quota(V2_EMAIL, used_bytes + 1000)

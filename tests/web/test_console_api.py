@@ -236,7 +236,8 @@ def test_upload_links_made_listed_and_revoked(server: ServerProcess) -> None:
         ({"expires_in_seconds": -1}, 400, "bad_upload_link"),
         ({"colour": "red"}, 400, "bad_upload_link"),
         ({"label": ""}, 400, "bad_upload_link"),
-        ({"folder": "Clients"}, 400, "folder_unsupported"),  # local storage has no folders
+        ({"folder": "Clients/../x"}, 400, "bad_upload_link"),
+        ({"folder": "a//b"}, 400, "bad_upload_link"),
         ([1, 2], 400, "bad_upload_link"),
     ],
 )

@@ -189,10 +189,15 @@ def test_body_cut_short_leaves_no_job(local_server: ServerProcess) -> None:
 def test_storage_failure_is_honest_in_both_formats(
     megasim: MegaSim, server_factory, tmp_path: Path
 ) -> None:
-    """A full MEGA account: 507 with the job's reason, as text and as JSON."""
+    """A full MEGA account: 507 with the job's reason, as text and as JSON. The account
+    fills up after Paimon last asked its usage (its first transfer's end), so the first
+    upload is admitted and fails in its transfer; that failure's end told Paimon, so the
+    second is refused before its body, as storage_full too."""
     server = server_factory(
         mega_api_url=megasim.url, mega_email=V2_EMAIL, mega_password=V2_PASSWORD
     )
+    (tmp_path / "warm").write_bytes(b"w")
+    assert curl("-T", str(tmp_path / "warm"), f"{server.url}/upload/")[0] == 200
     megasim.set_quota(V2_EMAIL, 10)
     source = tmp_path / "full.bin"
     source.write_bytes(os.urandom(4096))
@@ -209,5 +214,6 @@ def test_storage_failure_is_honest_in_both_formats(
     assert status == 507
     reply = json.loads(body)
     assert reply["error"] == "storage_full"
-    assert reply["message"] == message
+    assert reply["message"].startswith("The storage account has 0.0 MiB (9 bytes) free")
+    assert reply["free_bytes"] == 9
     assert reply["retryable"] is False

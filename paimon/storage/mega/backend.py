@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from paimon.storage.mega.client import MegaClient
 from paimon.storage.mega.codes import ENOENT
 from paimon.storage.mega.crypto import NodeKey, make_link
 from paimon.storage.mega.errors import MEGA_FAILURES, MegaApiError, RetryPolicy, storage_error
+from paimon.storage.mega.folders import FolderTree
 from paimon.storage.mega.session import MIN_LOGIN_INTERVAL_SECONDS, SessionStore
 from paimon.storage.mega.uploader import DEFAULT_CONNECTIONS, DEFAULT_MAX_POST, Uploader
 
@@ -87,34 +87,24 @@ class MegaStorage:
         )
         self._attributes = AttributeMaker(self._client, enabled=account.thumbnails)
         self._folder_name = account.folder
-        self._folder: str | None = None
-        self._subfolders: dict[str, str] = {}  # upload links' folders, inside it
-        self._folder_lock = threading.Lock()
+        self._folders = FolderTree(self._client, account.folder)
 
     def _folder_handle(self, stale: str | None = None, folder: str | None = None) -> str:
-        """The upload folder, or the ``folder`` of that name inside it (an upload
-        link's), found or created on first use, then cached.
-
-        ``stale`` is a handle MEGA no longer knows (the folder was deleted): look again,
-        for it and for the folders inside it.
-        """
-        with self._folder_lock:
-            if stale is not None and stale in (self._folder, *self._subfolders.values()):
-                self._folder = None
-                self._subfolders.clear()
-            if self._folder is None:
-                self._folder = self._client.find_or_create_folder(self._folder_name)
-            if folder is None:
-                return self._folder
-            if folder not in self._subfolders:
-                self._subfolders[folder] = self._client.find_or_create_folder(
-                    folder, parent=self._folder
-                )
-            return self._subfolders[folder]
+        """The upload folder, or the ``folder`` path below it (``a/b``), found or
+        created on first use, then cached (folders.py: one folder of a name even when
+        several processes create it at once). ``stale`` is a handle MEGA no longer
+        knows (the folder was deleted): look again."""
+        return self._folders.handle(folder, stale)
 
     def folder_path(self, folder: str) -> str:
-        """StoresInFolders: an upload link's folder is inside the upload folder."""
+        """StoresInFolders: an upload's folder is below the upload folder."""
         return f"{self._folder_name}/{folder}"
+
+    def folder_link(self, folder: str) -> str:
+        """StoresInFolders: ``folder`` exported as MEGA's apps do (a new share key,
+        ``s2`` to the export pseudo-user, ``l``): a public link to it and its files."""
+        with _storage_errors():
+            return self._client.export_folder(self._folder_handle(folder=folder))
 
     def _create_file(
         self,

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pyotp
 import requests
 from mega import Mega
-from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key
+from mega.crypto import a32_to_base64, base64_url_encode, encrypt_attr, encrypt_key, str_to_a32
 from pydantic import SecretStr
 
 from paimon.observability.metrics import (
@@ -52,6 +52,7 @@ T = TypeVar("T")
 API_TIMEOUT = (10.0, 160.0)
 FILE = 0
 FOLDER = 1
+EXPORT_USER = "EXP"  # the pseudo-user a folder is shared with to export it (megajs, SDK)
 JOB_ATTRIBUTE = "paimon_job"  # in a file node's encrypted attributes: the job it is for
 #: Challenges answered for one request before giving up (MEGA sends one per request).
 MAX_CHALLENGES = 3
@@ -258,6 +259,13 @@ class MegaClient(Mega):
         """One API command with a valid session; its result, or MegaApiError."""
         return self.with_session(lambda: self._api_request(command))
 
+    def _init_shared_keys(self, files: dict[str, Any], shared_keys: dict[str, Any]) -> None:
+        """mega.py's, without the export pseudo-user's shares (folder links): for those,
+        mega.py would decrypt the folder's own key, wrapped with the master key, with the
+        share key, and lose the folder's name."""
+        shares = [s for s in files.get("s", []) if s.get("u") != EXPORT_USER]
+        super()._init_shared_keys({**files, "s": shares}, shared_keys)
+
     # Commands ------------------------------------------------------------------------
 
     def find_or_create_folder(self, name: str, parent: str | None = None) -> str:
@@ -328,5 +336,38 @@ class MegaClient(Mega):
         reply = self.call({"a": "p", "t": parent, "n": [node]})
         return reply["f"][0]["h"]
 
+    def export_folder(self, handle: str) -> str:
+        """The public link of folder ``handle``, as MEGA's SDK and megajs make it: a new
+        share key, wrapped with the master key (``ok``), the folder handle twice under it
+        (``ha``), and every node of the folder's tree keyed under the share key (``cr``)
+        for ``s2`` to the export pseudo-user ``EXP``; then ``l`` for the public handle.
+        The link is ``https://mega.nz/folder/<public handle>#<share key>``."""
+        nodes = self.with_session(self.get_files)  # decrypted node keys
+        tree = [handle, *_descendants(nodes, handle)]
+        share_key = tuple(secrets.randbits(32) for _ in range(4))
+        keyed: list[object] = []
+        for index, node in enumerate(tree):
+            keyed += [0, index, a32_to_base64(encrypt_key(tuple(nodes[node]["key"]), share_key))]
+        self.call(
+            {
+                "a": "s2",
+                "n": handle,
+                "s": [{"u": EXPORT_USER, "r": 0}],
+                "ok": a32_to_base64(encrypt_key(share_key, self.master_key)),
+                "ha": a32_to_base64(encrypt_key(str_to_a32(handle + handle), self.master_key)),
+                "cr": [[handle], tree, keyed],
+            }
+        )
+        return f"https://mega.nz/folder/{self.public_handle(handle)}#{a32_to_base64(share_key)}"
+
     def public_handle(self, node_handle: str) -> str:
         return self.call({"a": "l", "n": node_handle})
+
+
+def _descendants(nodes: dict[str, Any], handle: str) -> list[str]:
+    """Every node below ``handle``, parents before children."""
+    below: list[str] = []
+    for child, node in nodes.items():
+        if node.get("p") == handle:
+            below += [child, *_descendants(nodes, child)]
+    return below

@@ -25,4 +25,7 @@ def readyz():
     if failed:  # 503 `not_ready`, with Retry-After: the error table's
         message = f"Not ready: {', '.join(failed)} failed (see checks)."
         return error_response("not_ready", message, failed=failed, checks=checks)
+    degraded = [r.name for r in results if r.warning]
+    if degraded:  # still ready, but worth a look (the storage account nearly full)
+        return {"status": "ready", "degraded": degraded, "checks": checks}
     return {"status": "ready", "checks": checks}

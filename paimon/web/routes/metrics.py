@@ -19,5 +19,19 @@ def metrics() -> Response:
     deliveries = services().deliveries
     counts = deliveries.counts if deliveries is not None else None
     return Response(
-        exposition(services().overview.job_counts, counts), content_type=CONTENT_TYPE_LATEST
+        exposition(services().overview.job_counts, counts, storage_space),
+        content_type=CONTENT_TYPE_LATEST,
     )
+
+
+def storage_space() -> dict[str, int] | None:
+    """The account's space by kind, for ``paimon_storage_space_bytes``."""
+    space = services().overview.storage_space()
+    if space is None:
+        return None
+    return {
+        "used": space.used_bytes,
+        "total": space.total_bytes,
+        "promised": space.promised_bytes,
+        "free": space.free_bytes,
+    }

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request
 from paimon.web.auth import require_token, token_origin
 from paimon.web.context import services
 from paimon.web.headers import requested_keep
+from paimon.web.placement import place
 from paimon.web.replies import as_text, prefers_async, upload_reply, wants_text
 
 bp = Blueprint("put", __name__)
@@ -26,7 +27,7 @@ def put(filename: str) -> Response:
         request.content_length,
         services().identity.key(),
         keep,
-        token_origin(),
+        place(token_origin(), bundles=False).origin,
     )
     job = uploads.complete(incoming, wait=not prefers_async())
     reply = upload_reply(job, incoming.delete_token)

@@ -34,6 +34,12 @@ def status():
     usage = wired.overview.storage_usage()
     if usage is not None:
         reply["storage_usage"] = {"used_bytes": usage.used_bytes, "total_bytes": usage.total_bytes}
+        space = wired.overview.storage_space()
+        if space is not None:  # what admission counts: free, less what uploads were promised
+            reply["storage_usage"] |= {  # type: ignore[operator]
+                "free_bytes": space.free_bytes,
+                "promised_bytes": space.promised_bytes,
+            }
     return reply
 
 

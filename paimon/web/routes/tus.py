@@ -21,6 +21,7 @@ from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.handlers import error_response
 from paimon.web.headers import header_int, requested_keep, require_media_type
+from paimon.web.placement import place
 from paimon.web.replies import absolute, delete_url
 
 bp = Blueprint("tus", __name__, url_prefix="/tus")
@@ -108,9 +109,9 @@ def create() -> Response:
     declared = request.content_length if request.mimetype == OFFSET_TYPE else 0
     name = names.get("filename") or names.get("name")
     owner = services().identity.key()
-    upload = tus().create(
-        length, name, body(), declared, owner=owner, keep=keep, origin=token_origin()
-    )
+    asked = {"folder": names["folder"]} if names.get("folder") else None
+    origin = place(token_origin(), asked, bundles=False).origin
+    upload = tus().create(length, name, body(), declared, owner=owner, keep=keep, origin=origin)
     response = reply(upload, 201)
     response.headers["Location"] = absolute(url_for("tus.head", job_id=upload.job.id))
     return response

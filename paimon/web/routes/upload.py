@@ -10,6 +10,7 @@ from paimon.web.auth import require_token
 from paimon.web.context import services
 from paimon.web.errors import ApiError
 from paimon.web.headers import requested_keep, require_media_type
+from paimon.web.placement import check_query, with_folder_link
 from paimon.web.replies import (
     NO_STORE,
     as_text,
@@ -38,9 +39,12 @@ def upload():
     # The headers' wishes before the body; the form's fields come with it (before or
     # after the files), so each file's limits are set once the body is all here.
     uploads.check_can_accept(request.args.get("service"), request.content_length, requested_keep())
+    check_query()
     incoming = request.spooled_uploads(FIELD)
     keep = requested_keep(request.form)
-    at_once = prefers_async()
+    # A bundle's folder link is made once its files are in: its reply waits for them.
+    bundle = request.placement is not None and request.placement.bundle
+    at_once = prefers_async() and not bundle
     jobs = uploads.complete_all(incoming, wait=not at_once, keep=keep)
     tokens = [upload.delete_token for upload in incoming]
     if prefers_html():  # a plain <form> in a browser: its page, not raw JSON
@@ -49,6 +53,7 @@ def upload():
         reply = upload_reply(jobs[0], tokens[0], at_once=at_once)
     else:
         reply = uploads_reply(list(zip(jobs, tokens, strict=True)), at_once=at_once)
+    reply = with_folder_link(reply, request.placement)
     reply.vary.add("Accept")
     return as_text(reply, jobs) if text else reply
 

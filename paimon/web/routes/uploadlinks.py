@@ -17,6 +17,7 @@ from paimon.uploads.refusals import UploadRefused
 from paimon.web.context import services
 from paimon.web.errors import status_of
 from paimon.web.headers import requested_keep, require_media_type
+from paimon.web.placement import check_query, place, with_folder_link
 from paimon.web.replies import (
     as_text,
     prefers_async,
@@ -83,6 +84,7 @@ def post(token: str) -> Response:
     text = wants_text(by_default=False)
     keep = links.keep(link, requested_keep())
     wired.uploads.check_can_accept(None, request.content_length, keep)
+    check_query()
     claim = links.claim(link, request.content_length, one_file=False)
     try:
         request.file_limit = _per_request(claim.link)
@@ -90,7 +92,8 @@ def post(token: str) -> Response:
         incoming = request.spooled_uploads(FIELD)
         links.check_files(link, [upload.writer.bytes_written for upload in incoming])
         claim.more_files(len(incoming) - 1)
-        at_once = prefers_async()
+        bundle = request.placement is not None and request.placement.bundle
+        at_once = prefers_async() and not bundle  # a bundle's folder link waits for its files
         jobs = wired.uploads.complete_all(
             incoming, wait=not at_once, keep=links.keep(link, requested_keep(request.form))
         )
@@ -105,6 +108,7 @@ def post(token: str) -> Response:
         reply = upload_reply(jobs[0], tokens[0], at_once=at_once)
     else:
         reply = uploads_reply(list(zip(jobs, tokens, strict=True)), at_once=at_once)
+    reply = with_folder_link(reply, request.placement)
     reply.vary.add("Accept")
     return as_text(reply, jobs) if text else reply
 
@@ -123,7 +127,12 @@ def put(token: str, filename: str) -> Response:
     claim = links.claim(link, length, one_file=True)
     try:
         incoming = wired.uploads.receive(
-            request.stream, filename, length, wired.identity.key(), keep, links.origin(link)
+            request.stream,
+            filename,
+            length,
+            wired.identity.key(),
+            keep,
+            place(links.origin(link), bundles=False).origin,
         )
         job = wired.uploads.complete(incoming, wait=not prefers_async())
         claim.keep(job.size if job.size is not None else incoming.writer.bytes_written)

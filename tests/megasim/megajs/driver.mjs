@@ -20,6 +20,9 @@
 //   {"op": "attribute", "handle", "type": "thumbnail" | "preview", "path"}: attach a
 //       local file's bytes to a node of the account as that file attribute (megajs's
 //       uploadAttribute: "ufa", a POST to <url>/<type>, "pfa"). -> {}
+//   {"op": "folder_link", "url", "dir"}: a public folder link, listed and every file in it
+//       downloaded into dir (MAC checked), as megajs opens a folder link.
+//       -> {"name", "files": [{"name", "size", "path"}]}
 //   {"op": "events", "count", "timeout_ms"}: the first `count` tree events megajs saw on
 //       the /sc channel since login, waiting up to timeout_ms for them.
 //       -> [{"event", "handle", "name", "parent"}]
@@ -114,6 +117,22 @@ async function linkInfo (step) {
   return { name: file.name, size: file.size }
 }
 
+async function folderLink (step) {
+  const folder = await publicFile(step)
+  const files = []
+  for (const child of folder.children || []) {
+    if (child.directory) continue
+    // megajs makes a folder's children with its global API (MEGA's own gateway), not
+    // the folder's: point them at the emulator, as the folder is.
+    child.api = folder.api
+    const content = await child.downloadBuffer()
+    const path = `${step.dir}/${files.length}`
+    await writeFile(path, content)
+    files.push({ name: child.name, size: content.length, path })
+  }
+  return { name: folder.name, files }
+}
+
 async function awaitEvents (step) {
   const deadline = Date.now() + step.timeout_ms
   while (events.length < step.count && Date.now() < deadline) {
@@ -132,6 +151,7 @@ const OPERATIONS = {
   attribute,
   download_url: downloadUrl,
   link_info: linkInfo,
+  folder_link: folderLink,
   events: awaitEvents
 }
 
