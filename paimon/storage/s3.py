@@ -140,11 +140,14 @@ class S3Storage:
         job_id: str | None = None,
         resumed: bool = False,
         checkpoint: Checkpoint | None = None,
+        folder: str | None = None,
     ) -> StoredFile:
         """Upload the spool file (multipart above PART_BYTES), or copy a spool object
         within the server (PAIMON_SPOOL_URL, same endpoint). The key is chosen once
         per job and kept in its checkpoint: an attempt after a crash writes the same key
-        again, so a job never leaves two objects (an S3 upload is all or nothing)."""
+        again, so a job never leaves two objects (an S3 upload is all or nothing). A
+        ``folder`` is kept in the object's metadata, as local disk keeps it in the
+        sidecar: objects stay under one prefix, named by their random key."""
         key = (checkpoint.load() if checkpoint and resumed else None) or secrets.token_urlsafe(16)
         if checkpoint is not None:
             checkpoint.save(key)
@@ -159,6 +162,8 @@ class S3Storage:
         metadata = {"filename": quote(filename), "size": str(size)}
         if job_id:
             metadata["job"] = job_id
+        if folder is not None:
+            metadata["folder"] = quote(folder)
         target = (self.location.bucket, self.location.key(key))
         with self._errors():
             if isinstance(source, Path):
@@ -180,6 +185,14 @@ class S3Storage:
         if on_progress:
             on_progress(size)
         return StoredFile(key=key, filename=filename, size=size, link=None)
+
+    def folder_path(self, folder: str) -> str:
+        """StoresInFolders: the folder is the object's metadata, shown as given."""
+        return folder
+
+    def folder_link(self, folder: str) -> None:
+        """No public folder links in a bucket: each file has its own."""
+        return None
 
     def open(self, key: str) -> ServedFile | None:
         """The object's name, size, ETag and time (one HEAD), and how to read it."""

@@ -210,7 +210,7 @@ class UploadLinks:
                 raise UploadRefused(
                     "folder_unsupported",
                     f"This server stores uploads in {self._storage.name}, which has no "
-                    "folders: a link's 'folder' needs MEGA storage.",
+                    "folders for a link's 'folder'.",
                 )
             try:
                 clean_folder(spec.folder)
