@@ -12,6 +12,7 @@ import requests
 from tests.support.doctor import by_name, run_doctor
 from tests.support.known_secrets import ADMIN_TOKEN, S3_SECRET_KEY, WRONG_S3_SECRET_KEY
 from tests.support.s3 import S3Bucket
+from tests.support.servers import eventually
 from tests.support.uploads import post_file, put_file, tus_create, tus_patch, wait_for_job
 
 PREFIX = "stored"
@@ -130,3 +131,33 @@ def test_wrong_credentials_are_one_line_without_the_secret(
     assert "AWS_SECRET_ACCESS_KEY" in s3["detail"]
     assert "refused the credentials" in by_name(report)["spool"]["detail"]
     assert WRONG_S3_SECRET_KEY not in str(report)
+
+
+def test_the_sweep_removes_expired_and_used_up_objects_from_the_bucket(
+    s3_bucket: S3Bucket, server_factory
+) -> None:
+    """Max-Days and Max-Downloads with PAIMON_STORAGE=s3: the workers' sweep (every
+    0.5 s with a 1.5 s lease) deletes the object from the bucket, and the link answers
+    410 as for local storage."""
+    server = server_factory(
+        storage="s3", s3_storage_url=s3_bucket.url(PREFIX), job_lease_seconds="1.5"
+    )
+    kept = put_file(server, "kept.bin", b"no limit: stays")
+    soon = put_file(server, "soon.bin", b"two seconds", **{"Max-Days": f"{2 / 86_400:.6f}"})
+    once = put_file(server, "once.bin", b"one download", **{"Max-Downloads": "1"})
+    assert len(s3_bucket.keys(PREFIX + "/")) == 3
+    assert requests.get(once["link"], timeout=10).content == b"one download"
+
+    def removed() -> bool:
+        views = [
+            requests.get(f"{server.url}/status/{r['id']}", timeout=10).json() for r in (soon, once)
+        ]
+        return all(view["removed_at"] is not None for view in views)
+
+    assert eventually(removed, timeout=20)
+    assert s3_bucket.keys(PREFIX + "/") == [PREFIX + "/" + kept["link"].rsplit("/", 1)[1]]
+    for reply, because in ((soon, "expired"), (once, "downloaded")):
+        gone = requests.get(reply["link"], timeout=10)
+        assert (gone.status_code, gone.json()["error"]) == (410, "gone")
+        assert because in gone.json()["message"]
+    assert requests.get(kept["link"], timeout=10).content == b"no limit: stays"
