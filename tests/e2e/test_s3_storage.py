@@ -16,6 +16,7 @@ from tests.support.servers import eventually
 from tests.support.uploads import post_file, put_file, tus_create, tus_patch, wait_for_job
 
 PREFIX = "stored"
+AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def test_every_door_stores_in_the_bucket_and_downloads_back(
@@ -161,3 +162,41 @@ def test_the_sweep_removes_expired_and_used_up_objects_from_the_bucket(
         assert (gone.status_code, gone.json()["error"]) == (410, "gone")
         assert because in gone.json()["message"]
     assert requests.get(kept["link"], timeout=10).content == b"no limit: stays"
+
+
+def test_no_region_or_credentials_at_all_is_one_line_naming_them(
+    server_factory, tmp_path, monkeypatch
+) -> None:
+    """PAIMON_SPOOL_URL and PAIMON_STORAGE=s3 with no AWS variable, profile or role:
+    /readyz and doctor name the variables to set, in one line, not boto3's exception."""
+    for name in (*AWS_VARIABLES, "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    # No profile or instance role either, whatever this machine has.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    named = ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+    def says_what_to_set(detail: str) -> None:
+        assert detail.startswith("No S3 credentials for s3://uploads/"), detail
+        assert all(name in detail for name in named), detail
+        assert "\n" not in detail and "Error" not in detail, detail
+
+    server = server_factory(storage="s3", spool_url="s3://uploads/spool")
+    ready = requests.get(f"{server.url}/readyz", timeout=30)
+    assert ready.status_code == 503
+    assert set(ready.json()["failed"]) == {"spool", "storage"}
+    for check in ("spool", "storage"):
+        says_what_to_set(ready.json()["checks"][check]["detail"])
+
+    code, report = run_doctor(
+        sys.executable,
+        tmp_path,
+        PAIMON_STORAGE="s3",
+        PAIMON_SPOOL_URL="s3://uploads/spool",
+        PAIMON_DATA_DIR=str(tmp_path / "data"),
+    )
+    assert code != 0
+    for check in ("s3", "spool"):
+        assert not by_name(report)[check]["ok"]
+        says_what_to_set(by_name(report)[check]["detail"])
