@@ -9,6 +9,7 @@ import sys
 
 import requests
 
+from tests.support.console import sign_in
 from tests.support.doctor import by_name, run_doctor
 from tests.support.known_secrets import ADMIN_TOKEN, S3_SECRET_KEY, WRONG_S3_SECRET_KEY
 from tests.support.s3 import S3Bucket
@@ -200,3 +201,20 @@ def test_no_region_or_credentials_at_all_is_one_line_naming_them(
     for check in ("s3", "spool"):
         assert not by_name(report)[check]["ok"]
         says_what_to_set(by_name(report)[check]["detail"])
+
+
+def test_the_console_shows_the_spool_as_its_bucket(s3_bucket: S3Bucket, server_factory) -> None:
+    """With PAIMON_SPOOL_URL the console's storage panel and /api/totals name the
+    spool's bucket (no endpoint, no credential) instead of the data directory's disk."""
+    server = server_factory(
+        storage="s3", spool_url=s3_bucket.url("spool"), admin_tokens=f"owner={ADMIN_TOKEN}"
+    )
+    owner = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    storage = requests.get(f"{server.url}/api/totals", headers=owner, timeout=30).json()["storage"]
+    assert storage == {"backend": "s3", "spool_url": s3_bucket.url("spool")}
+    session = requests.Session()
+    assert sign_in(session, server.url, ADMIN_TOKEN).status_code == 303
+    page = session.get(f"{server.url}/admin", timeout=30).text
+    assert f'<dd id="spool-url">{s3_bucket.url("spool")} ' in page
+    assert "Disk free" not in page and "not answered yet" not in page
+    assert S3_SECRET_KEY not in page and s3_bucket.server.access_key not in page
