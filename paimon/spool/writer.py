@@ -235,6 +235,9 @@ class Spool:
     PREFIX = "up-"
     #: A transfer may read a spool file while its body still arrives (pipelining).
     readable_while_growing = True
+    #: Where the spool is when it is no disk of this machine's (an object spool's
+    #: s3:// URL, which the owner's console shows instead of free space).
+    bucket_url: str | None = None
 
     def __init__(self, directory: Path):
         self.directory = directory

@@ -10,6 +10,7 @@ secret, as for local files).
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,12 @@ from urllib.parse import quote, unquote, urlsplit
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from paimon.storage.base import (
     Checkpoint,
@@ -87,10 +93,33 @@ def s3_client(timeout_seconds: float = 20, attempts: int = 3) -> Any:
     )
 
 
+def missing_variables() -> list[str]:
+    """The standard AWS variables a bucket needs that are unset (names only): the
+    credentials, and a region unless boto3 has one from AWS_DEFAULT_REGION or a profile."""
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    missing = [name for name in names if not os.environ.get(name)]
+    if not (os.environ.get("AWS_REGION") or boto3.session.Session().region_name):
+        missing.insert(0, "AWS_REGION")
+    return missing
+
+
+def missing_credentials(location: S3Location) -> StorageAuthError:
+    """boto3 found no credentials at all (no variables, profile or role): one line that
+    names what to set, never a value."""
+    names = missing_variables() or ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    where = "" if os.environ.get("AWS_ENDPOINT_URL") else " (and AWS_ENDPOINT_URL unless it is AWS)"
+    return StorageAuthError(
+        f"No S3 credentials for {location}: set {listed}{where}, or an AWS profile."
+    )
+
+
 def storage_error(exc: Exception, location: S3Location) -> StorageError:
-    """A boto error as the storage interface's: refused credentials, a missing bucket
-    (neither helped by retrying), or the server unreachable (retryable). One line, with
-    no credential in it."""
+    """A boto error as the storage interface's: missing or refused credentials, a
+    missing bucket (neither helped by retrying), or the server unreachable (retryable).
+    One line, with no credential in it."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return missing_credentials(location)
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in REFUSED_CREDENTIALS:

@@ -46,9 +46,10 @@ class DiskReport:
 @dataclass(frozen=True)
 class StorageReport:
     backend: str
-    disk: DiskReport
+    disk: DiskReport | None  # None: the spool is in a bucket (``spool_url``), no disk
     usage: StorageUsage | None  # the backend's own (MEGA's account, read with `uq`)
     space: Space | None = None  # its free space less what transfers were promised
+    spool_url: str | None = None  # PAIMON_SPOOL_URL's s3://bucket/prefix
 
 
 class Console:
@@ -95,14 +96,21 @@ class Console:
         return self._jobs.totals(time.time() if now is None else now)
 
     def storage(self) -> StorageReport:
+        """The backend, its usage, and the spool: the disk's room, or (PAIMON_SPOOL_URL)
+        the bucket, where free space and reservations mean nothing."""
         spool = self._spool
+        usage = self._overview.storage_usage(wait=USAGE_WAIT_SECONDS)
+        space = self._overview.storage_space() if usage is not None else None
+        if spool.bucket_url:
+            return StorageReport(
+                self._overview.storage_name, None, usage, space, spool_url=spool.bucket_url
+            )
         spool.directory.mkdir(parents=True, exist_ok=True)
         disk = shutil.disk_usage(spool.directory)
         held, reserved = self._reservations.outstanding()
-        usage = self._overview.storage_usage(wait=USAGE_WAIT_SECONDS)
         return StorageReport(
             backend=self._overview.storage_name,
             disk=DiskReport(disk.free, disk.total, self._min_free_bytes, held, reserved),
             usage=usage,
-            space=self._overview.storage_space() if usage is not None else None,
+            space=space,
         )

@@ -138,16 +138,17 @@ def totals_view(totals: Totals) -> dict[str, object]:
 
 def storage_view(report: StorageReport) -> dict[str, object]:
     disk = report.disk
-    view: dict[str, object] = {
-        "backend": report.backend,
-        "disk": {
+    view: dict[str, object] = {"backend": report.backend}
+    if disk is not None:
+        view["disk"] = {
             "free_bytes": disk.free_bytes,
             "total_bytes": disk.total_bytes,
             "min_free_bytes": disk.min_free_bytes,
             "reservations": disk.reservations,
             "reserved_bytes": disk.reserved_bytes,
-        },
-    }
+        }
+    if report.spool_url:
+        view["spool_url"] = report.spool_url
     if report.usage is not None:
         view["usage"] = {
             "used_bytes": report.usage.used_bytes,

@@ -9,6 +9,7 @@ import hashlib
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -120,9 +121,7 @@ def test_an_instance_sigkilled_mid_transfer_loses_nothing(
 
     assert eventually(in_flight, timeout=30, interval=0.2), a.logs()[-3000:]
     time.sleep(1)
-    for pid in [*worker_pids(a), a.process.pid]:
-        os.kill(pid, signal.SIGKILL)
-    a.process.wait(timeout=10)
+    kill(a)
     sim.throttle(0)
 
     for name, job_id in ids.items():
@@ -131,6 +130,52 @@ def test_an_instance_sigkilled_mid_transfer_loses_nothing(
         assert download(sim, done["link"]) == contents[name]
     assert s3_bucket.keys(SPOOL + "/up-") == []  # every spool object deleted once stored
     assert b.logs().count("took over job") >= 1  # (one still queued on A may start on B)
+
+
+def test_an_instance_sigkilled_mid_copy_to_s3_storage_loses_nothing(
+    s3_bucket: S3Bucket, redis_db: RedisServer, server_factory
+) -> None:
+    """The same with PAIMON_STORAGE=s3, where a job's transfer is a multipart copy of
+    its spool object within the bucket: A is SIGKILLed with a copy begun and not
+    completed (the bucket's server frozen from the moment the copy's multipart upload
+    appears until A is dead, so the kill lands mid-copy for certain). B finishes every
+    job, writing each stored object once, under the key A chose, byte for byte."""
+    shared = instance_settings(s3_bucket, redis_db, storage="s3")
+    a, b = server_factory(**shared), server_factory(**shared)
+    contents = {f"in-flight-{n}.bin": os.urandom(24 * MIB + n) for n in range(2)}
+    client, stored = s3_bucket.server.client(), SPOOL + "/files/"
+
+    def copies_begun() -> list[str]:
+        listed = client.list_multipart_uploads(Bucket=s3_bucket.name, Prefix=stored)
+        return [upload["UploadId"] for upload in listed.get("Uploads", [])]
+
+    with ThreadPoolExecutor(len(contents)) as senders:
+        sent = [senders.submit(put_async, a, *item) for item in contents.items()]
+        ids = dict(zip(contents, (future.result() for future in sent), strict=True))
+    assert eventually(lambda: bool(copies_begun()), timeout=30, interval=0.005), [
+        job(a, job_id) for job_id in ids.values()
+    ]
+    with s3_bucket.server.paused():
+        kill(a)
+    begun = copies_begun()
+    assert begun, "A completed its copy before it died"
+
+    for name, job_id in ids.items():
+        done = wait_for_job(b, job_id, timeout=60)
+        assert done["state"] == "done", done
+        assert requests.get(done["link"], timeout=60).content == contents[name]
+    keys = s3_bucket.keys(stored)
+    assert sorted(len(s3_bucket.read(key)) for key in keys) == sorted(map(len, contents.values()))
+    assert sorted(s3_bucket.read(key) for key in keys) == sorted(contents.values())
+    assert s3_bucket.keys(SPOOL + "/up-") == []
+    assert b.logs().count("took over job") >= 1
+
+
+def kill(server) -> None:
+    """SIGKILL a server's master and workers, as a machine that dies: no grace."""
+    for pid in [*worker_pids(server), server.process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    server.process.wait(timeout=10)
 
 
 def put_async(server, name: str, content: bytes) -> str:
