@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from paimon.spool.bodies import READ_SIZE
 from paimon.spool.writer import ReceiveAborted, SpoolUnavailable
+from paimon.storage.base import StorageAuthError
 from paimon.storage.s3 import S3Location, s3_client, storage_error
 
 #: The part size of a spool object's multipart upload: the buffer each arriving body
@@ -46,6 +47,9 @@ def bucket_errors(location: object) -> Iterator[None]:
     try:
         yield
     except (BotoCoreError, ClientError) as exc:
+        said = storage_error(exc, location)  # type: ignore[arg-type]
+        if isinstance(said, StorageAuthError):  # no or refused credentials: what to set
+            raise SpoolUnavailable(str(said)) from None
         code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
         raise SpoolUnavailable(f"The spool's bucket {location} failed: {code}.") from None
 

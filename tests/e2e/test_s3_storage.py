@@ -118,6 +118,7 @@ def test_wrong_credentials_are_one_line_without_the_secret(
     refused = requests.put(f"{server.url}/upload/a.txt", data=b"kept nowhere", timeout=30)
     assert refused.status_code == 503
     assert refused.headers["Retry-After"]
+    assert WRONG_S3_SECRET_KEY not in refused.text
 
     code, report = run_doctor(
         sys.executable,
@@ -189,6 +190,10 @@ def test_no_region_or_credentials_at_all_is_one_line_naming_them(
     assert set(ready.json()["failed"]) == {"spool", "storage"}
     for check in ("spool", "storage"):
         says_what_to_set(ready.json()["checks"][check]["detail"])
+    refused = requests.put(f"{server.url}/upload/a.txt", data=b"kept nowhere", timeout=30)
+    assert (refused.status_code, refused.json()["error"]) == (503, "spool_unavailable")
+    assert "Error" not in refused.text  # the uploader is told to try again; the log says why
+    assert "No S3 credentials for s3://uploads/spool" in server.logs()
 
     code, report = run_doctor(
         sys.executable,
