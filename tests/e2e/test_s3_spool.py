@@ -142,7 +142,9 @@ def test_an_instance_sigkilled_mid_copy_to_s3_storage_loses_nothing(
     job, writing each stored object once, under the key A chose, byte for byte."""
     shared = instance_settings(s3_bucket, redis_db, storage="s3")
     a, b = server_factory(**shared), server_factory(**shared)
-    contents = {f"in-flight-{n}.bin": os.urandom(24 * MIB + n) for n in range(2)}
+    # 48 MiB each: a copy within the bucket takes a few tenths of a second, the window
+    # the test has to see it begun (about 0.15 s at 24 MiB, too near a stall under load).
+    contents = {f"in-flight-{n}.bin": os.urandom(48 * MIB + n) for n in range(2)}
     client, stored = s3_bucket.server.client(), SPOOL + "/files/"
 
     def copies_begun() -> list[str]:
