@@ -6,7 +6,10 @@ while they stream in and never copied again.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -14,11 +17,15 @@ from pathlib import Path
 from paimon.storage.base import (
     Checkpoint,
     ProgressCallback,
+    QuotaExceeded,
     ServedFile,
     StorageError,
+    StorageUnavailable,
     StorageUsage,
     StoredFile,
 )
+
+log = logging.getLogger(__name__)
 
 
 class LocalStorage:
@@ -43,16 +50,29 @@ class LocalStorage:
         """The spool file renamed into the files directory: the rename is the object's
         creation and moves the source away, so a later attempt has nothing to store
         twice (``job_id``, ``resumed`` and ``checkpoint`` need no record here). A
-        ``folder`` is kept in the sidecar, as metadata: files stay in one directory."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        ``folder`` is kept in the sidecar, as metadata: files stay in one directory.
+        A folder that cannot be written fails the job as a storage error (kept for a
+        retry; a full disk as ``storage_full``), its path in the log, not the reply."""
         key = secrets.token_urlsafe(16)  # 128 random bits: the link is the secret
         size = source.stat().st_size
         meta = self.root / f"{key}.json"
         record: dict[str, object] = {"filename": filename, "size": size}
         if folder is not None:
             record["folder"] = folder
-        meta.write_text(json.dumps(record), encoding="utf-8")
-        source.replace(self.root / key)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            meta.write_text(json.dumps(record), encoding="utf-8")
+            source.replace(self.root / key)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # the sidecar, if it got written
+                meta.unlink(missing_ok=True)
+            log.error("Storage folder %s cannot be written: %s", self.root, exc)
+            if exc.errno == errno.ENOSPC:
+                raise QuotaExceeded("The storage disk is full.") from None
+            raise StorageUnavailable(
+                f"The storage folder cannot be written ({exc.strerror}); the upload is "
+                "kept for a retry."
+            ) from None
         _fsync_dir(self.root)
         if on_progress:
             on_progress(size)

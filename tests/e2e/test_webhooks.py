@@ -92,12 +92,14 @@ def test_each_event_on_local_storage(receiver: Receiver, tmp_path: Path) -> None
         files.rename(server.data_dir / "files-gone")
         files.write_bytes(b"not a folder")
         refused = post_file(server, b"nowhere to go", "f.bin", headers=JSON)
-        assert refused.status_code >= 500, refused.text
+        assert refused.status_code == 502, refused.text
         failed = one(receiver, "upload.failed")
         assert failed["data"]["job_id"] == refused.json()["id"]
         assert failed["data"]["backend"] == "local"
         assert failed["data"]["error"] == refused.json()["message"]
-        assert failed["data"]["error_code"] == refused.json()["error"] == "internal_error"
+        assert failed["data"]["error_code"] == refused.json()["error"] == "storage_failed"
+        assert "cannot be written" in failed["data"]["error"]
+        assert str(server.data_dir) not in refused.text  # the path is in the log only
         assert failed["data"]["attempts"] == 1
         assert len(receiver.received) == 5  # one more: no retry announced it again
         files.unlink()
