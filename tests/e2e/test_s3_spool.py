@@ -201,6 +201,10 @@ def test_the_bucket_away_for_a_while_loses_nothing(
     account = {"mega_api_url": sim.url, "mega_email": V2_EMAIL, "mega_password": V2_PASSWORD}
     server = server_factory(storage="mega", spool_url=s3_bucket.url(SPOOL), **account)
     content = os.urandom(3 * MIB + 1)
+    # The answer to the transfer's upload-URL request held: the bucket stops after the
+    # transfer has begun and before it reads the spool object (a reader's 8 MiB buffer
+    # takes this object in one GET, so a read begun earlier would need the bucket no more).
+    sim.pause("u", 6)
     sim.throttle(256 * 1024)
     job_id = put_async(server, "through.bin", content)
     assert eventually(lambda: job(server, job_id)["state"] == "transferring", timeout=30)
