@@ -215,8 +215,8 @@ class StoresInFolders(Protocol):
     """Optional capability: backends that can keep an upload in a folder (its request's,
     its upload link's or its token's ``folder``), given to ``store`` and ``store_growing``
     as the keyword ``folder``: a path below the backend's own folder, ``a/b/c``, already
-    checked (paimon/uploads/folders.py). MEGA creates it; local disk keeps it as the
-    file's metadata."""
+    checked (paimon/uploads/folders.py). MEGA creates it; local disk and S3 keep it as
+    the file's metadata (``FoldersAsMetadata``)."""
 
     def folder_path(self, folder: str) -> str:
         """Where uploads given ``folder`` land, as a person finds it in the backend."""
@@ -226,3 +226,15 @@ class StoresInFolders(Protocol):
         """A public link to ``folder`` and what is in it (``bundle=folder``; MEGA's folder
         export); None when the backend has none (local disk)."""
         ...
+
+
+class FoldersAsMetadata:
+    """StoresInFolders for backends that keep an upload's folder beside the file, as its
+    metadata (local disk's sidecar, an S3 object's metadata): files stay under one
+    directory or prefix, the folder is shown as given, and each file has its own link."""
+
+    def folder_path(self, folder: str) -> str:
+        return folder
+
+    def folder_link(self, folder: str) -> None:
+        return None

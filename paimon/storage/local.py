@@ -16,6 +16,7 @@ from pathlib import Path
 
 from paimon.storage.base import (
     Checkpoint,
+    FoldersAsMetadata,
     ProgressCallback,
     QuotaExceeded,
     ServedFile,
@@ -28,7 +29,7 @@ from paimon.storage.base import (
 log = logging.getLogger(__name__)
 
 
-class LocalStorage:
+class LocalStorage(FoldersAsMetadata):
     """Keeps files under ``<root>/<key>`` with a ``<key>.json`` sidecar for the name."""
 
     name = "local"
@@ -77,14 +78,6 @@ class LocalStorage:
         if on_progress:
             on_progress(size)
         return StoredFile(key=key, filename=filename, size=size, link=None)
-
-    def folder_path(self, folder: str) -> str:
-        """StoresInFolders: the folder is the file's metadata, shown as given."""
-        return folder
-
-    def folder_link(self, folder: str) -> None:
-        """No public folder links on local disk: each file has its own."""
-        return None
 
     def open(self, key: str) -> ServedFile | None:
         """The stored object for ``key``, or None when there is none."""

@@ -31,6 +31,7 @@ from botocore.exceptions import (
 
 from paimon.storage.base import (
     Checkpoint,
+    FoldersAsMetadata,
     ProgressCallback,
     ServedFile,
     StorageAuthError,
@@ -136,7 +137,7 @@ def storage_error(exc: Exception, location: S3Location) -> StorageError:
     return StorageUnavailable(f"The S3 server of {location} cannot be reached.")
 
 
-class S3Storage:
+class S3Storage(FoldersAsMetadata):
     """Stored files as objects under ``location`` (PAIMON_S3_STORAGE_URL, or the
     spool's location with ``files/`` below it)."""
 
@@ -214,14 +215,6 @@ class S3Storage:
         if on_progress:
             on_progress(size)
         return StoredFile(key=key, filename=filename, size=size, link=None)
-
-    def folder_path(self, folder: str) -> str:
-        """StoresInFolders: the folder is the object's metadata, shown as given."""
-        return folder
-
-    def folder_link(self, folder: str) -> None:
-        """No public folder links in a bucket: each file has its own."""
-        return None
 
     def open(self, key: str) -> ServedFile | None:
         """The object's name, size, ETag and time (one HEAD), and how to read it."""
