@@ -42,11 +42,22 @@ def upload():
     check_query()
     incoming = request.spooled_uploads(FIELD)
     keep = requested_keep(request.form)
-    # A bundle's folder link is made once its files are in: its reply waits for them.
-    bundle = request.placement is not None and request.placement.bundle
-    at_once = prefers_async() and not bundle
+    at_once = answers_at_once()
     jobs = uploads.complete_all(incoming, wait=not at_once, keep=keep)
-    tokens = [upload.delete_token for upload in incoming]
+    return form_reply(jobs, [upload.delete_token for upload in incoming], at_once, text)
+
+
+def answers_at_once() -> bool:
+    """Whether a multipart request is answered once its body is in (``Prefer:
+    respond-async``): not a bundle, whose folder link is made once its files are in."""
+    bundle = request.placement is not None and request.placement.bundle
+    return prefers_async() and not bundle
+
+
+def form_reply(jobs: list[Job], tokens: list[str], at_once: bool, text: bool) -> Response:
+    """The reply to a multipart upload (``POST /upload``, ``POST /u/<token>``): a page
+    for a plain form in a browser, else JSON (or ``?format=text``) with the folder link
+    of a bundle."""
     if prefers_html():  # a plain <form> in a browser: its page, not raw JSON
         return html_reply(jobs, tokens)
     if len(jobs) == 1:  # exactly the earlier server's reply

@@ -17,16 +17,15 @@ from paimon.uploads.refusals import UploadRefused
 from paimon.web.context import services
 from paimon.web.errors import status_of
 from paimon.web.headers import requested_keep, require_media_type
-from paimon.web.placement import check_query, place, with_folder_link
+from paimon.web.placement import check_query, place
 from paimon.web.replies import (
     as_text,
     prefers_async,
     prefers_html,
     upload_reply,
-    uploads_reply,
     wants_text,
 )
-from paimon.web.routes.upload import FIELD, FORM_TYPE, html_reply
+from paimon.web.routes.upload import FIELD, FORM_TYPE, answers_at_once, form_reply
 
 bp = Blueprint("uploadlinks", __name__)
 RULE = "/u/<token>"
@@ -92,8 +91,7 @@ def post(token: str) -> Response:
         incoming = request.spooled_uploads(FIELD)
         links.check_files(link, [upload.writer.bytes_written for upload in incoming])
         claim.more_files(len(incoming) - 1)
-        bundle = request.placement is not None and request.placement.bundle
-        at_once = prefers_async() and not bundle  # a bundle's folder link waits for its files
+        at_once = answers_at_once()
         jobs = wired.uploads.complete_all(
             incoming, wait=not at_once, keep=links.keep(link, requested_keep(request.form))
         )
@@ -101,16 +99,7 @@ def post(token: str) -> Response:
     except BaseException:
         claim.give_back()
         raise
-    tokens = [upload.delete_token for upload in incoming]
-    if prefers_html():
-        return html_reply(jobs, tokens)
-    if len(jobs) == 1:
-        reply = upload_reply(jobs[0], tokens[0], at_once=at_once)
-    else:
-        reply = uploads_reply(list(zip(jobs, tokens, strict=True)), at_once=at_once)
-    reply = with_folder_link(reply, request.placement)
-    reply.vary.add("Accept")
-    return as_text(reply, jobs) if text else reply
+    return form_reply(jobs, [upload.delete_token for upload in incoming], at_once, text)
 
 
 @bp.put(f"{RULE}/<filename>")
